@@ -1,0 +1,3 @@
+from runner.cli import console_main
+
+console_main()

@@ -1,0 +1,134 @@
+"""Pure: turn what a probe process did and said into a status with a reason.
+
+A probe reports observations; the verdict (pass or mismatch, and what differs) is reached here, on the
+host, against the writer's record, so the rules live in one tested place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from runner.results import Outcome, Status
+
+#: Attributes that carry metadata for a specific library rather than user data.
+RESERVED_ATTRS = frozenset({"_ARRAY_DIMENSIONS"})
+
+
+def process_outcome(run: Mapping[str, Any] | None, record: Mapping[str, Any] | None) -> Outcome | None:
+    """The status when the process itself went wrong, or None when the probe's record stands."""
+    if run is None:
+        return Outcome(status=Status.CRASH, reason="the probe never reported (its container died or was killed)")
+    stderr = str(run.get("stderr_tail", ""))
+    if run.get("timed_out"):
+        return Outcome(status=Status.TIMEOUT, reason=f"no answer within the probe timeout ({run.get('seconds', 0):.0f}s)",
+                       detail=stderr)
+    if run.get("oom_killed"):
+        return Outcome(status=Status.OOM, reason="killed by the kernel OOM killer (container memory limit)",
+                       detail=stderr)
+    if run.get("signal"):
+        last = _last_line(stderr)
+        return Outcome(status=Status.CRASH, reason=f"killed by {run['signal']}" + (f": {last}" if last else ""),
+                       detail=stderr)
+    if record is None:
+        last = _last_line(stderr) or "no output"
+        return Outcome(status=Status.CRASH, reason=f"exited {run.get('exit_code')} without a record: {last}",
+                       detail=stderr)
+    return None
+
+
+def record_outcome(record: Mapping[str, Any]) -> Outcome | None:
+    """The status when the probe says it could not do the job, or None when it did."""
+    status = record.get("status")
+    if status == "unsupported":
+        return Outcome(status=Status.UNSUPPORTED, reason=str(record.get("message", "")))
+    if status == "error":
+        error_type = str(record.get("error_type", "")).removeprefix("builtins.")
+        reason = f"{error_type}: {record.get('message', '')}" if error_type else str(record.get("message", ""))
+        return Outcome(status=Status.FAIL, reason=reason, detail=str(record.get("traceback", "")))
+    if status != "ok":
+        return Outcome(status=Status.CRASH, reason=f"probe wrote a record with unknown status {status!r}")
+    return None
+
+
+def classify_read(
+    run: Mapping[str, Any] | None, record: Mapping[str, Any] | None, expected: Mapping[str, Any]
+) -> Outcome:
+    outcome = process_outcome(run, record) or record_outcome(record or {})
+    if outcome is not None:
+        return outcome
+    assert record is not None
+    differences = compare(expected, record)
+    if differences:
+        return Outcome(status=Status.MISMATCH, reason="; ".join(differences[:6])
+                       + (f"; and {len(differences) - 6} more" if len(differences) > 6 else ""),
+                       detail="\n".join(differences))
+    return Outcome(status=Status.PASS)
+
+
+def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str]:
+    """Every way ``observed`` differs from ``expected``, each said precisely enough to act on."""
+    out: list[str] = []
+    got_arrays = observed.get("arrays", {})
+    for path, want in expected.get("arrays", {}).items():
+        got = got_arrays.get(path)
+        if got is None:
+            out.append(f"array {path!r}: not found by the reader")
+            continue
+        where = f"array {path!r}"
+        if list(got.get("shape", [])) != list(want["shape"]):
+            out.append(f"{where}: shape {tuple(got.get('shape', []))} != expected {tuple(want['shape'])}")
+        if got.get("dtype") != want["dtype"]:
+            out.append(f"{where}: dtype {got.get('dtype')} != expected {want['dtype']}")
+        if got.get("sha256") != want["sha256"]:
+            detail = ""
+            if "nan_count" in want and got.get("nan_count") != want["nan_count"]:
+                detail = f" (NaN count {got.get('nan_count')} vs {want['nan_count']}: fill/mask decoding?)"
+            out.append(f"{where}: values differ, sha256 {str(got.get('sha256'))[:12]}… != {want['sha256'][:12]}…{detail}")
+        if "chunks" in got and got["chunks"] is not None and list(got["chunks"]) != list(want["chunks"]):
+            out.append(f"{where}: chunks {tuple(got['chunks'])} != expected {tuple(want['chunks'])}")
+        if "fill_value" in got and not _same_scalar(got["fill_value"], want.get("fill_value")):
+            out.append(f"{where}: fill_value {got['fill_value']!r} != expected {want.get('fill_value')!r}")
+        if "attrs" in got:
+            out.extend(f"{where}: {d}" for d in _attr_differences(want.get("attrs", {}), got["attrs"]))
+        if got.get("dimension_names") is not None and want.get("dimension_names") is not None \
+                and list(got["dimension_names"]) != list(want["dimension_names"]):
+            out.append(f"{where}: dimension names {got['dimension_names']} != expected {want['dimension_names']}")
+    if "attrs" in observed:
+        out.extend(f"root group: {d}" for d in _attr_differences(expected.get("attrs", {}), observed["attrs"]))
+    return out
+
+
+def _attr_differences(want: Mapping[str, Any], got: Mapping[str, Any]) -> list[str]:
+    got = {k: v for k, v in got.items() if k not in RESERVED_ATTRS}
+    want = {k: v for k, v in want.items() if k not in RESERVED_ATTRS}
+    out = []
+    for key in sorted(set(want) | set(got)):
+        if key not in got:
+            out.append(f"attribute {key!r} missing")
+        elif key not in want:
+            out.append(f"unexpected attribute {key!r}={got[key]!r}")
+        elif got[key] != want[key]:
+            out.append(f"attribute {key!r}={got[key]!r} != expected {want[key]!r}")
+    return out
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    def norm(x: Any) -> Any:
+        if isinstance(x, str) and x in ("NaN", "nan"):
+            return "NaN"
+        if isinstance(x, float) and math.isnan(x):
+            return "NaN"
+        if isinstance(x, bool):
+            return x
+        if isinstance(x, (int, float)):
+            return float(x)
+        return x
+
+    return bool(norm(a) == norm(b))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""

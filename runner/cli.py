@@ -1,0 +1,110 @@
+"""``python -m runner MATRIX``: arguments -> load -> plan -> execute -> report -> exit code.
+
+Exit codes: 0 the runner worked (incompatible cells are findings, not failures); 1 an internal error;
+2 a bad matrix file; 3 nothing selected; 4 no container engine; 5 a base image could not be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import runner
+from runner import report
+from runner.config import load_matrix
+from runner.engine import Engine
+from runner.errors import RunnerError
+from runner.execute import Options, execute
+from runner.fixtures import catalog
+from runner.plan import describe, make_plan
+from runner.results import Results
+
+log = logging.getLogger("runner")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m runner",
+        description="Build one image per environment, write Zarr ZipStores with every writer, read each "
+        "archive with every reader, and publish the compatibility matrix (HTML, Markdown, JSON).",
+        epilog="Exit codes: 0 ran (incompatibilities are findings), 2 bad matrix, 3 nothing selected, "
+        "4 no container engine, 5 base image unavailable, 1 internal error.",
+    )
+    p.add_argument("matrix", type=Path, help="the matrix file, e.g. matrix.yaml")
+    p.add_argument("--out", type=Path, default=Path("site"), help="where the page and results go (default: site)")
+    p.add_argument("--work", type=Path, default=None, help="archives and probe records (default: OUT/work)")
+    p.add_argument("--only", action="append", default=[], metavar="GLOB",
+                   help="run only environments whose slug matches GLOB (repeatable)")
+    p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
+    p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
+    p.add_argument("--no-bootstrap", action="store_true",
+                   help="never debootstrap a missing Debian base; fail instead")
+    p.add_argument("-v", "--verbose", action="store_true", help="echo every engine command and build output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s {runner.__version__}")
+    return p
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _default_engine() -> Engine:
+    from runner.docker_engine import DockerEngine
+
+    return DockerEngine()
+
+
+def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int:
+    args = parser().parse_args(argv)
+    _setup_logging(args.verbose or args.debug)
+    try:
+        return _run(args, engine)
+    except RunnerError as exc:
+        log.error("error: %s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; results measured so far are in %s", args.out / "results.json")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        log.error("internal error: %s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
+        return 1
+
+
+def _run(args: argparse.Namespace, engine: Engine | None) -> int:
+    matrix = load_matrix(args.matrix, known_fixtures=catalog())
+    plan = make_plan(matrix, args.only)
+    if args.list:
+        print(describe(plan))
+        return 0
+    engine = engine or _default_engine()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    options = Options(out=out, work=args.work or out / "work", rebuild=args.rebuild,
+                      allow_bootstrap=not args.no_bootstrap)
+
+    def checkpoint(results: Results) -> None:
+        results.write(out / "results.json")
+
+    started = time.monotonic()
+    results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint)
+    checkpoint(results)
+    pages = report.write_site(results, out)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
+    log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
+    log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
+    return 0
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Load and validate ``matrix.yaml`` into frozen models.
+
+Every error names the file, the YAML path (``environments[2].packages[0]``) and the line, so a user can
+jump straight to it. Nothing taken from the file is ever passed to a shell unchecked: requirements must
+parse as PEP 508, versions as PEP 440, Debian package names and image references against their grammars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from runner.errors import ConfigError
+from runner.resources import schema_path
+
+YamlPath = tuple[str | int, ...]
+
+#: Python of each Debian suite's ``python3`` package: used for slugs and to refuse impossible pins.
+DEBIAN_PYTHON = {"buster": "3.7", "bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13", "forky": "3.13"}
+
+_DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,100}$")
+# Docker reference grammar (distribution/reference), restricted to what we need: [host/]name[:tag].
+_IMAGE_REF = re.compile(
+    r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+_PYTHON_TAG = re.compile(r"^(?:.*/)?python:(\d+\.\d+)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location:
+    file: str
+    path: YamlPath
+    line: int | None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {format_path(self.path) or '(top level)'}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    probe_timeout: float = 300.0
+    memory: str = "4g"
+    pids_limit: int = 1024
+    read_repeats: int = 3
+    scale: int = 1
+    external_zips: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentSpec:
+    """One environment = one image: base + channel + pinned package set."""
+
+    slug: str
+    base: str
+    channel: Literal["pip", "apt"]
+    packages: tuple[str, ...]
+    pip: tuple[str, ...] = ()
+    python: str | None = None
+    source: Location | None = field(default=None, compare=False)
+
+    @property
+    def libraries(self) -> frozenset[str]:
+        """Canonical names of the libraries this environment declares (``python3-gdal`` -> ``gdal``)."""
+        return frozenset(library_name(p, self.channel) for p in self.packages) | frozenset(
+            library_name(p, "pip") for p in self.pip
+        )
+
+    @property
+    def debian_suite(self) -> str | None:
+        return debian_suite(self.base)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    path: str
+    sha256: str
+    settings: Settings
+    environments: tuple[EnvironmentSpec, ...]
+    fixtures: tuple[str, ...] | None
+
+
+def format_path(path: YamlPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def debian_suite(base: str) -> str | None:
+    name, _, tag = base.partition(":")
+    if name in ("debian", "docker.io/library/debian") and tag:
+        return tag.split("-")[0]
+    return None
+
+
+def library_name(package: str, channel: str) -> str:
+    """The library a package provides: ``zarr==2.18.7`` -> ``zarr``, ``python3-netcdf4`` -> ``netcdf4``."""
+    if channel == "apt":
+        return package.removeprefix("python3-")
+    return canonicalize_name(Requirement(package).name)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+class _Lines:
+    """YAML path -> line number, recorded while composing the document."""
+
+    def __init__(self) -> None:
+        self.lines: dict[YamlPath, int] = {}
+
+    def to_python(self, node: yaml.Node, path: YamlPath = ()) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.to_python(key_node, (*path, "<key>"))
+                if key in out:
+                    raise _Problem(path, f"duplicate key {key!r}", key_node.start_mark.line + 1)
+                out[key] = self.to_python(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.to_python(item, (*path, i)) for i, item in enumerate(node.value)]
+        return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node, deep=True)  # type: ignore[arg-type]
+
+    def line(self, path: YamlPath) -> int | None:
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path)
+
+
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
+@dataclass
+class _Problem(Exception):
+    path: YamlPath
+    message: str
+    line: int | None = None
+
+
+def load_matrix(path: str | Path, known_fixtures: Mapping[str, Any] | None = None) -> Matrix:
+    """Read, validate and expand a matrix file. Raises ``ConfigError`` listing every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the matrix file: {exc.strerror or exc}") from exc
+    return parse_matrix(text, str(path), known_fixtures)
+
+
+def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | None = None) -> Matrix:
+    lines = _Lines()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = lines.to_python(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{filename}:{mark.line + 1}" if mark else filename
+        raise ConfigError(f"{where}: not valid YAML: {exc.problem}") from exc
+    except _Problem as problem:
+        raise ConfigError(f"{filename}:{problem.line}: {format_path(problem.path)}: {problem.message}") from None
+
+    problems = list(_schema_problems(data))
+    if not problems:
+        problems = list(_semantic_problems(data, known_fixtures))
+    if problems:
+        raise ConfigError(_describe(problems, filename, lines))
+
+    settings = Settings(**data.get("settings", {}))
+    environments = tuple(_expand_all(data["environments"], filename, lines))
+    fixtures = tuple(data["fixtures"]) if "fixtures" in data else None
+    return Matrix(
+        path=filename,
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        settings=settings,
+        environments=environments,
+        fixtures=fixtures,
+    )
+
+
+def _describe(problems: list[_Problem], filename: str, lines: _Lines) -> str:
+    rows = []
+    for p in sorted(problems, key=lambda p: (p.line or lines.line(p.path) or 0)):
+        line = p.line or lines.line(p.path)
+        where = f"{filename}:{line}" if line else filename
+        rows.append(f"  {where}: {format_path(p.path) or '(top level)'}: {p.message}")
+    noun = "problem" if len(rows) == 1 else "problems"
+    return f"{filename}: {len(rows)} {noun} in the matrix file:\n" + "\n".join(rows)
+
+
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    return loaded
+
+
+def _schema_problems(data: Any) -> Iterator[_Problem]:
+    validator = jsonschema.Draft202012Validator(_schema())
+    for error in validator.iter_errors(data):
+        path = tuple(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = sorted(error.schema.get("properties", {}))
+            message += f" (allowed: {', '.join(allowed)})" if allowed else ""
+        if error.validator == "type" and error.validator_value == "string" and not isinstance(error.instance, str):
+            message += "; quote it in the YAML (3.10 unquoted is the number 3.1)"
+        yield _Problem(path, message)
+
+
+# ------------------------------------------------------------------------------------ semantic checks
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _combinations(env: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Product of the axes, minus excludes, plus includes (tox/asv style); [{}] when there is no matrix."""
+    axes: dict[str, list[str]] = env.get("matrix", {})
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    excludes = env.get("exclude", [])
+    combos = [c for c in combos if not any(all(c.get(k) == v for k, v in ex.items()) for ex in excludes)]
+    for extra in env.get("include", []):
+        if extra not in combos:
+            combos.append(dict(extra))
+    return combos
+
+
+def _templated_fields(env: Mapping[str, Any]) -> Iterator[tuple[YamlPath, str]]:
+    for key in ("name", "base"):
+        if key in env:
+            yield (key,), env[key]
+    for key in ("packages", "pip"):
+        for i, value in enumerate(env.get(key, [])):
+            yield (key, i), value
+
+
+def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any] | None) -> Iterator[_Problem]:
+    if known_fixtures is not None:
+        for i, name in enumerate(data.get("fixtures", [])):
+            if name not in known_fixtures:
+                yield _Problem(("fixtures", i), f"unknown fixture {name!r} (known: {', '.join(known_fixtures)})")
+    slugs: dict[str, YamlPath] = {}
+    for e, env in enumerate(data["environments"]):
+        here: YamlPath = ("environments", e)
+        axes = set(env.get("matrix", {})) | {k for extra in env.get("include", []) for k in extra}
+        for k, ex in enumerate(env.get("exclude", [])):
+            for key in sorted(set(ex) - axes):
+                yield _Problem((*here, "exclude", k, key), f"{key!r} is not an axis of this environment's matrix")
+        for k, extra in enumerate(env.get("include", [])):
+            missing = set(env.get("matrix", {})) - set(extra)
+            if missing:
+                yield _Problem((*here, "include", k), f"include must give every axis; missing {sorted(missing)}")
+        if env["channel"] == "apt" and debian_suite(env["base"]) is None and "{" not in env["base"]:
+            yield _Problem((*here, "base"), "channel 'apt' needs a Debian base (debian:SUITE)")
+        problems = _placeholder_problems(env, here, axes)
+        if problems:
+            yield from problems
+            continue
+        for combo in _combinations(env):
+            yield from _check_values(env, combo, here)
+            try:
+                spec = _expand_one(env, combo, Location(file="", path=here, line=None))
+            except _Problem as problem:
+                yield problem
+                continue
+            if spec.slug in slugs:
+                other = format_path(slugs[spec.slug])
+                yield _Problem(here, f"environment slug {spec.slug!r} is also produced by {other}; give a distinct 'name'")
+            slugs.setdefault(spec.slug, here)
+
+
+def _placeholder_problems(env: Mapping[str, Any], here: YamlPath, axes: set[str]) -> list[_Problem]:
+    problems = []
+    for path, template in _templated_fields(env):
+        try:
+            names = _placeholders(template)
+        except ValueError as exc:
+            problems.append(_Problem((*here, *path), f"bad placeholder in {template!r}: {exc}"))
+            continue
+        for name in sorted(names - axes):
+            problems.append(
+                _Problem((*here, *path), f"placeholder {{{name}}} is not an axis of this environment's matrix")
+            )
+    return problems
+
+
+def _check_values(env: Mapping[str, Any], combo: Mapping[str, str], here: YamlPath) -> Iterator[_Problem]:
+    channel = env["channel"]
+    base = env["base"].format(**combo)
+    if not _IMAGE_REF.match(base):
+        yield _Problem((*here, "base"), f"{base!r} is not a valid image reference")
+    if channel == "apt" and debian_suite(base) is None:
+        yield _Problem((*here, "base"), f"channel 'apt' needs a Debian base (debian:SUITE), got {base!r}")
+    for i, template in enumerate(env["packages"]):
+        value = template.format(**combo)
+        if channel == "apt":
+            if not _DEBIAN_PACKAGE.match(value):
+                yield _Problem((*here, "packages", i), f"{value!r} is not a Debian package name")
+        else:
+            yield from _check_requirement(value, (*here, "packages", i))
+    for i, template in enumerate(env.get("pip", [])):
+        yield from _check_requirement(template.format(**combo), (*here, "pip", i))
+
+
+def _check_requirement(value: str, path: YamlPath) -> Iterator[_Problem]:
+    try:
+        req = Requirement(value)
+    except InvalidRequirement as exc:
+        yield _Problem(path, f"{value!r} is not a PEP 508 requirement: {exc}")
+        return
+    if req.url:
+        yield _Problem(path, f"{value!r}: direct URL requirements are not allowed; pin a version from PyPI")
+    if ";" in value or any(c in value for c in "$`\\\n"):
+        yield _Problem(path, f"{value!r}: environment markers and shell characters are not allowed")
+
+
+# --------------------------------------------------------------------------------------------- expanding
+
+
+def _expand_all(envs: list[dict[str, Any]], filename: str, lines: _Lines) -> Iterator[EnvironmentSpec]:
+    for e, env in enumerate(envs):
+        path: YamlPath = ("environments", e)
+        location = Location(file=filename, path=path, line=lines.line(path))
+        for combo in _combinations(env):
+            yield _expand_one(env, combo, location)
+
+
+def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Location) -> EnvironmentSpec:
+    base = env["base"].format(**combo)
+    channel = env["channel"]
+    packages = tuple(p.format(**combo) for p in env["packages"])
+    pip = tuple(p.format(**combo) for p in env.get("pip", []))
+    python = _python_of(base)
+    if "name" in env:
+        slug = env["name"].format(**combo)
+    else:
+        slug = default_slug(packages, channel, base, python)
+    if not _SLUG.match(slug):
+        raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
+    return EnvironmentSpec(
+        slug=slug, base=base, channel=channel, packages=packages, pip=pip, python=python, source=location
+    )
+
+
+def _python_of(base: str) -> str | None:
+    suite = debian_suite(base)
+    if suite is not None:
+        return DEBIAN_PYTHON.get(suite)
+    match = _PYTHON_TAG.match(base)
+    return match.group(1) if match else None
+
+
+def default_slug(packages: tuple[str, ...], channel: str, base: str, python: str | None) -> str:
+    """``zarr==2.18.7`` on bookworm via pip -> ``zarr-2.18.7-pip-py3.11``."""
+    first = packages[0]
+    if channel == "apt":
+        head = first
+    else:
+        req = Requirement(first)
+        pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
+        head = canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
+    suite = debian_suite(base)
+    where = suite if channel == "apt" and suite else (f"py{python}" if python else base)
+    raw = f"{head}-{channel}-{where}".lower()
+    return re.sub(r"[^a-z0-9._-]+", "-", raw).strip("-")

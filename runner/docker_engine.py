@@ -1,0 +1,208 @@
+"""The only module that imports ``docker``: the Engine protocol over the Docker SDK for Python.
+
+Every engine call is echoed to the ``runner`` log at DEBUG as the equivalent ``docker`` command line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shlex
+import tarfile
+import time
+from typing import IO, Any
+
+import docker
+import docker.errors
+import requests
+
+from runner.engine import LABEL, BuildContext, BuildResult, EngineInfo, RunResult, RunSpec
+from runner.errors import EngineUnavailableError
+
+log = logging.getLogger("runner")
+
+HOW_TO_START = (
+    "Start a Docker engine and try again. On Debian: `apt-get install -y docker.io` and then "
+    "`systemctl start docker` (or run `dockerd &` as root where there is no systemd). "
+    "Set DOCKER_HOST if the engine listens somewhere other than /var/run/docker.sock."
+)
+
+
+def _echo(*words: str) -> None:
+    log.debug("+ docker %s", " ".join(shlex.quote(w) for w in words))
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repo, tag
+
+
+class DockerEngine:
+    def __init__(self, timeout: float = 120.0) -> None:
+        self._timeout = timeout
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=int(self._timeout))
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailableError(f"No Docker engine is reachable ({exc}).\n{HOW_TO_START}") from exc
+        return self._client
+
+    def info(self) -> EngineInfo:
+        _echo("version")
+        try:
+            version = self.client.version()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineUnavailableError(f"No Docker engine is reachable ({exc}).\n{HOW_TO_START}") from exc
+        return EngineInfo(
+            name="docker",
+            version=str(version.get("Version", "?")),
+            api_version=str(version.get("ApiVersion", "?")),
+            os=f"{version.get('Os', '?')}/{version.get('Arch', '?')}",
+        )
+
+    def has_image(self, ref: str) -> bool:
+        _echo("image", "inspect", ref)
+        try:
+            self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def pull(self, ref: str) -> str | None:
+        repo, tag = _split_ref(ref)
+        _echo("pull", ref)
+        try:
+            self.client.images.pull(repo, tag=tag)
+        except docker.errors.APIError as exc:
+            return str(exc.explanation or exc)
+        return None
+
+    def import_rootfs(self, stream: IO[bytes], ref: str) -> None:
+        repo, tag = _split_ref(ref)
+        _echo("import", "-", ref)
+        response = self.client.api.import_image_from_stream(stream, repository=repo, tag=tag)
+        if "error" in str(response).lower() and not self.has_image(ref):
+            raise docker.errors.APIError(f"import of {ref} failed: {response}")
+
+    def build(self, context: BuildContext) -> BuildResult:
+        _echo("build", "--tag", context.tag, "-")
+        started = time.monotonic()
+        lines: list[str] = []
+        error = None
+        try:
+            stream = self.client.api.build(
+                fileobj=_tar_context(context),
+                custom_context=True,
+                tag=context.tag,
+                labels={LABEL: "image", **context.labels},
+                buildargs=dict(context.buildargs) or None,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                pull=False,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    text = chunk["stream"]
+                    lines.append(text)
+                    for line in text.splitlines():
+                        if line.strip():
+                            log.debug("  %s", line)
+                if "error" in chunk:
+                    error = str(chunk["error"]).strip()
+                    lines.append(error + "\n")
+        except docker.errors.APIError as exc:
+            error = str(exc.explanation or exc)
+        seconds = time.monotonic() - started
+        if error is not None:
+            return BuildResult(ok=False, log="".join(lines), seconds=seconds, error=error)
+        image = self.client.images.get(context.tag)
+        return BuildResult(ok=True, log="".join(lines), seconds=seconds, image_id=image.id)
+
+    def run(self, spec: RunSpec) -> RunResult:
+        mounts = [
+            docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+            for m in spec.mounts
+        ]
+        _echo(
+            "run", "--rm", f"--memory={spec.memory}", f"--pids-limit={spec.pids_limit}",
+            *(["--network=none"] if not spec.network else []),
+            *(["--read-only"] if spec.read_only else []),
+            *([f"--user={spec.user}"] if spec.user else []),
+            *(f"-v={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts),
+            spec.image, *spec.command,
+        )
+        started = time.monotonic()
+        container = self.client.containers.create(
+            spec.image,
+            command=list(spec.command),
+            mounts=mounts,
+            user=spec.user,
+            network_mode="bridge" if spec.network else "none",
+            read_only=spec.read_only,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=spec.memory,
+            memswap_limit=spec.memory,
+            pids_limit=spec.pids_limit,
+            tmpfs=dict(spec.tmpfs),
+            environment=dict(spec.environment),
+            labels={LABEL: "container", **spec.labels},
+            detach=True,
+        )
+        timed_out = False
+        try:
+            container.start()
+            try:
+                status = container.wait(timeout=spec.timeout)
+                exit_code: int | None = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                exit_code = None
+                container.kill()
+                container.wait(timeout=30)
+            logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled", False))
+        finally:
+            container.remove(force=True)
+        return RunResult(
+            exit_code=exit_code,
+            logs=logs,
+            seconds=time.monotonic() - started,
+            timed_out=timed_out,
+            oom_killed=oom,
+        )
+
+    def remove_image(self, ref: str) -> None:
+        _echo("rmi", ref)
+        try:
+            self.client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+    def cleanup(self) -> int:
+        _echo("rm", "-f", f"$(docker ps -aq --filter label={LABEL})")
+        leftovers = self.client.containers.list(all=True, filters={"label": LABEL})
+        for container in leftovers:
+            container.remove(force=True)
+        return len(leftovers)
+
+
+def _tar_context(context: BuildContext) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in {"Dockerfile": context.dockerfile.encode(), **context.files}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0  # same bytes, same context: lets the engine's own layer cache hit
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer

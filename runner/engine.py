@@ -1,0 +1,98 @@
+"""The container-engine boundary: a small protocol and the values that cross it.
+
+``docker_engine.DockerEngine`` implements it against a real engine; ``tests/fake_engine.FakeEngine``
+implements it in memory. ``tests/test_engine_contract.py`` runs the same assertions against both, so
+the fake cannot drift from the real thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+#: Label on everything the runner creates, so leftovers of a crashed run can be found and removed.
+LABEL = "org.zipstore-matrix.runner"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineInfo:
+    name: str
+    version: str
+    api_version: str
+    os: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildContext:
+    """Everything a build needs, in memory: the Dockerfile text and the files beside it."""
+
+    tag: str
+    dockerfile: str
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    buildargs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    ok: bool
+    log: str
+    seconds: float
+    image_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    image: str
+    command: tuple[str, ...]
+    mounts: tuple[Mount, ...] = ()
+    timeout: float = 600.0
+    memory: str = "4g"
+    pids_limit: int = 1024
+    network: bool = False
+    read_only: bool = True
+    user: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tmpfs: Mapping[str, str] = field(default_factory=lambda: {"/tmp": "rw,exec,size=1g"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    exit_code: int | None
+    logs: str
+    seconds: float
+    timed_out: bool = False
+    oom_killed: bool = False
+
+
+class Engine(Protocol):
+    def info(self) -> EngineInfo:
+        """Ping the engine; raise ``EngineUnavailableError`` with what to do when there is none."""
+
+    def has_image(self, ref: str) -> bool: ...
+
+    def pull(self, ref: str) -> str | None:
+        """Pull ``ref``; return None on success, else the engine's message (never raise for a 'no')."""
+
+    def import_rootfs(self, stream: IO[bytes], ref: str) -> None:
+        """Import a root filesystem tar stream as image ``ref`` (``docker import``)."""
+
+    def build(self, context: BuildContext) -> BuildResult: ...
+
+    def run(self, spec: RunSpec) -> RunResult:
+        """Run to completion (or ``spec.timeout``, then kill); the container is always removed."""
+
+    def remove_image(self, ref: str) -> None: ...
+
+    def cleanup(self) -> int:
+        """Remove leftover containers carrying ``LABEL``; return how many."""

@@ -1,0 +1,413 @@
+"""Build the images, run the probes, collect and classify: the only place the pipeline has side effects.
+
+Phases: bases -> images -> writes (one container per writer environment) -> ZIP checks on the host ->
+reads (one container per reader environment, every archive) -> cells. Each phase tolerates the failure
+of any environment: an image that does not build marks its cells ``install-failed`` and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import runner
+from runner import classify, zipcheck
+from runner.bases import ensure_base
+from runner.config import library_name
+from runner.engine import Engine, Mount, RunSpec
+from runner.errors import BaseImageError
+from runner.images import PYTHON, build_context, image_plan
+from runner.plan import Archive, EnvPlan, Plan, ReadTask, WriteTask, cell_id, read_tasks
+from runner.resources import probes_dir
+from runner.results import (
+    ArchiveResult,
+    CellResult,
+    EnvironmentResult,
+    Outcome,
+    Results,
+    RunInfo,
+    Side,
+    Status,
+)
+
+log = logging.getLogger("runner")
+
+CA_BUNDLE_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+CONTAINER_SLACK = 60.0  # seconds on top of the probes' own timeouts before a container is killed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    out: Path
+    work: Path
+    rebuild: bool = False
+    allow_bootstrap: bool = True
+
+
+Progress = Callable[[str], None]
+Checkpoint = Callable[[Results], None]
+
+
+def read_ca_bundle() -> bytes | None:
+    """The host's CA bundle (what pip/requests are told to trust), handed to image builds."""
+    for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return Path(value).read_bytes()
+    for candidate in CA_BUNDLE_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate).read_bytes()
+    return None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def container_user() -> str:
+    """Probes never run as root: the invoking user, or nobody when the runner itself is root."""
+    uid = os.getuid()
+    return "65534:65534" if uid == 0 else f"{uid}:{os.getgid()}"
+
+
+def _shared_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        path.chmod(0o777)  # the container runs as nobody and must write here
+    return path
+
+
+def install_error(log_text: str, error: str | None) -> str:
+    """pip's or apt's own words from a failed build log, not Docker's summary."""
+    lines = [line.rstrip() for line in log_text.splitlines()]
+    picked = [line for line in lines if re.match(r"^\s*(ERROR:|E: |error:|Error:)", line)]
+    if not picked:
+        picked = [line for line in lines if line.strip()][-6:]
+    text = "\n".join(dict.fromkeys(picked))
+    if error and error not in text:
+        text = f"{text}\n{error}" if text else error
+    return text.strip()
+
+
+def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
+    """Resolved versions of the libraries under test (and the C libraries under them)."""
+    out: dict[str, str] = {}
+    dists = info.get("distributions", {})
+    for name in ("zarr", "numcodecs", "numpy", "xarray", "fsspec", "h5py", "netcdf4", "gdal", "tensorstore"):
+        if name in dists:
+            out[name] = dists[name]
+    modules = info.get("modules", {})
+    names = {"osgeo.gdal": "gdal", "netCDF4": "netcdf4"}
+    for module, attrs in modules.items():
+        key = names.get(module, module)
+        if "__version__" in attrs:
+            out.setdefault(key, attrs["__version__"])
+        if "import_error" in attrs:
+            out.setdefault(key, "import failed")
+    if "netCDF4" in modules:
+        out["netcdf-c"] = modules["netCDF4"].get("__netcdf4libversion__", "?")
+    if "h5py" in modules and "version.hdf5_version" in modules["h5py"]:
+        out["hdf5"] = modules["h5py"]["version.hdf5_version"]
+    return out
+
+
+class Execution:
+    """One run of a plan against an engine; methods are the phases, state is the results so far."""
+
+    def __init__(self, plan: Plan, engine: Engine, options: Options, progress: Progress,
+                 checkpoint: Checkpoint | None = None) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.options = options
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.started_monotonic = time.monotonic()
+        info = engine.info()
+        self.results = Results(
+            run=RunInfo(
+                id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+                started=now(),
+                finished="",
+                engine=asdict(info),
+                runner_version=runner.__version__,
+                matrix_sha256=plan.matrix.sha256,
+                matrix_path=plan.matrix.path,
+                settings=asdict(plan.settings),
+                host={"machine": platform.machine(), "cpus": os.cpu_count() or 0, "python": platform.python_version()},
+            ),
+            environments=[],
+            archives=[],
+            cells=[],
+        )
+        self.envs: dict[str, EnvironmentResult] = {}
+        self.artifacts = _shared_dir(options.work / "artifacts")
+
+    # ------------------------------------------------------------------------------------- phases
+
+    def run(self) -> Results:
+        removed = self.engine.cleanup()
+        if removed:
+            log.info("removed %d leftover container(s) from an earlier run", removed)
+        self.build_images()
+        self.write_phase()
+        self.read_phase()
+        self.results.run.finished = now()
+        self.results.run.seconds = round(time.monotonic() - self.started_monotonic, 3)
+        self._save()
+        return self.results
+
+    def _save(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(self.results)
+
+    def build_images(self) -> None:
+        ca = read_ca_bundle()
+        if ca is None:
+            log.warning("no CA bundle found on the host; builds behind a TLS-intercepting proxy will fail")
+        bases: dict[str, str | BaseImageError] = {}
+        for base in self.plan.bases:
+            try:
+                resolved = ensure_base(self.engine, base, allow_bootstrap=self.options.allow_bootstrap)
+                bases[base] = resolved.ref
+                if resolved.how != "local":
+                    self.progress(f"base {base}: {resolved.how} as {resolved.ref} ({resolved.seconds:.0f}s)")
+            except BaseImageError as exc:
+                bases[base] = exc
+                self.progress(f"base {base}: unavailable: {exc}")
+        total = len(self.plan.environments)
+        for n, ep in enumerate(self.plan.environments, 1):
+            env = ep.env
+            result = EnvironmentResult(
+                slug=env.slug, base=env.base, python=env.python, channel=env.channel,
+                packages=list(env.packages + env.pip), image=ep.tag,
+            )
+            self.envs[env.slug] = result
+            self.results.environments.append(result)
+            base = bases[env.base]
+            if isinstance(base, BaseImageError):
+                result.status, result.reason = Status.INSTALL_FAILED.value, f"base image unavailable: {base}"
+                continue
+            if not self.options.rebuild and self.engine.has_image(ep.tag):
+                result.cached = True
+                self.progress(f"[image {n}/{total}] {env.slug}: cached ({ep.tag})")
+                continue
+            self.progress(f"[image {n}/{total}] {env.slug}: building {ep.tag} ...")
+            plan = image_plan(env, ca, base_ref=base)
+            built = self.engine.build(build_context(plan))
+            result.cached, result.build_seconds = False, round(built.seconds, 2)
+            if not built.ok:
+                result.status = Status.INSTALL_FAILED.value
+                result.reason = install_error(built.log, built.error)
+                self.progress(f"[image {n}/{total}] {env.slug}: install failed: {result.reason.splitlines()[-1]}")
+            else:
+                self.progress(f"[image {n}/{total}] {env.slug}: built in {built.seconds:.0f}s")
+            self._save()
+
+    def _ok(self, slug: str) -> bool:
+        return self.envs[slug].status == "ok"
+
+    def _probe_container(self, ep: EnvPlan, phase: str, tasks: list[dict[str, Any]], writable_artifacts: bool
+                         ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        """Run the harness over ``tasks`` in one container; per task id: (run outcome, probe record)."""
+        job = _shared_dir(self.options.work / "jobs" / phase / ep.slug)
+        out = _shared_dir(self.options.work / "records" / phase / ep.slug)
+        for stale in out.glob("*.json"):
+            stale.unlink()
+        (job / "tasks.json").write_text(json.dumps({"tasks": tasks}, indent=1), encoding="utf-8")
+        timeout = sum(t["timeout"] for t in tasks) + CONTAINER_SLACK
+        spec = RunSpec(
+            image=ep.tag,
+            command=(PYTHON, "/probes/harness.py", "/job/tasks.json", "/out"),
+            mounts=(
+                Mount(source=str(probes_dir()), target="/probes"),
+                Mount(source=str(job), target="/job"),
+                Mount(source=str(out), target="/out", read_only=False),
+                Mount(source=str(self.artifacts), target="/artifacts", read_only=not writable_artifacts),
+            ),
+            timeout=timeout,
+            memory=self.plan.settings.memory,
+            pids_limit=self.plan.settings.pids_limit,
+            user=container_user(),
+            labels={"org.zipstore-matrix.env": ep.slug, "org.zipstore-matrix.phase": phase},
+        )
+        ran = self.engine.run(spec)
+        info_path = out / "env.json"
+        if info_path.is_file():
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            env_result = self.envs[ep.slug]
+            env_result.info = info
+            env_result.libraries = libraries_from_info(info)
+        outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+        for task in tasks:
+            run = _load(out / f"{task['id']}.run.json")
+            record = _load(out / f"{task['id']}.probe.json")
+            if run is None and ran.oom_killed:
+                run = {"oom_killed": True, "stderr_tail": ran.logs[-2000:]}
+            elif run is None and ran.timed_out:
+                run = {"timed_out": True, "seconds": timeout, "stderr_tail": ran.logs[-2000:]}
+            outcomes[task["id"]] = (run, record)
+        if ran.exit_code not in (0, None):
+            log.warning("%s %s container exited %s:\n%s", phase, ep.slug, ran.exit_code, ran.logs[-2000:])
+        return outcomes
+
+    def _library_version(self, slug: str, library: str) -> str:
+        env = self.envs[slug]
+        if library in env.libraries:
+            return env.libraries[library]
+        for package in env.packages:
+            try:
+                if library_name(package, env.channel) == library and "==" in package:
+                    return package.split("==", 1)[1].strip()
+            except ValueError:
+                continue
+        return "?"
+
+    def write_phase(self) -> None:
+        by_env: dict[str, list[WriteTask]] = {}
+        for task in self.plan.writes:
+            by_env.setdefault(task.env, []).append(task)
+        total = len(by_env)
+        for n, (slug, writes) in enumerate(by_env.items(), 1):
+            ep = self.plan.env(slug)
+            if not self._ok(slug):
+                for w in writes:
+                    self._archive(w, Outcome(status=Status.INSTALL_FAILED, reason=self.envs[slug].reason), None)
+                continue
+            tasks = []
+            for w in writes:
+                (self.artifacts / w.archive).parent.mkdir(parents=True, exist_ok=True)
+                _shared_dir((self.artifacts / w.archive).parent)
+                tasks.append({
+                    "id": w.id,
+                    "script": w.probe.script,
+                    "timeout": self.plan.settings.probe_timeout,
+                    "args": {"role": "writer", "library": w.probe.library, "archive": f"/artifacts/{w.archive}",
+                             "fixture": {"name": w.fixture.name, **w.fixture.spec}, **w.probe.options},
+                })
+            self.progress(f"[write {n}/{total}] {slug}: {len(tasks)} archive(s) ...")
+            outcomes = self._probe_container(ep, "write", tasks, writable_artifacts=True)
+            for w in writes:
+                run, record = outcomes[w.id]
+                outcome = classify.process_outcome(run, record) or classify.record_outcome(record or {})
+                self._archive(w, outcome or Outcome(status=Status.PASS), record)
+            self._save()
+
+    def _archive(self, w: WriteTask, outcome: Outcome, record: dict[str, Any] | None) -> None:
+        record = record or {}
+        result = ArchiveResult(
+            id=w.id, env=w.env, probe=w.probe.id, library=w.probe.library,
+            version=str(record.get("version") or self._library_version(w.env, w.probe.library)),
+            zarr_format=w.probe.options.get("zarr_format"), fixture=w.fixture.name,
+            status="written" if outcome.status is Status.PASS else outcome.status.value,
+            reason=outcome.reason, detail=outcome.detail,
+            warnings=list(record.get("warnings", [])), timings=dict(record.get("timings", {})),
+            expected=dict(record.get("expected", {})),
+        )
+        path = self.artifacts / w.archive
+        if outcome.status is Status.PASS and path.is_file():
+            result.path = w.archive
+            checks = zipcheck.check_archive(path)
+            result.sha256, result.size = checks.pop("sha256"), checks.pop("size")
+            result.zip_checks = checks
+        elif outcome.status is Status.PASS:
+            result.status, result.reason = Status.FAIL.value, "the writer reported success but left no archive"
+        self.results.archives.append(result)
+
+    def read_phase(self) -> None:
+        readable = [
+            Archive(id=a.id, path=a.path, fixture=a.fixture, arrays=tuple(a.expected.get("arrays", {})),
+                    zarr_format=a.zarr_format, writer_env=a.env, writer_probe=a.probe)
+            for a in self.results.archives if a.status == "written" and a.path
+        ]
+        by_archive = {a.id: a for a in self.results.archives}
+        readers = [ep for ep in self.plan.environments if ep.readers]
+        for n, ep in enumerate(readers, 1):
+            tasks = read_tasks(ep, readable)
+            outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+            if self._ok(ep.slug) and tasks:
+                self.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
+                outcomes = self._probe_container(ep, "read", [self._read_task(t) for t in tasks],
+                                                 writable_artifacts=False)
+            for task in tasks:
+                self._cell(task, by_archive[task.archive.id], outcomes.get(task.id))
+            for archive in self.results.archives:
+                if archive.status != "written":
+                    for probe in ep.readers:
+                        self._unwritten_cell(ep, probe.id, probe.library, archive)
+            self._save()
+
+    def _read_task(self, task: ReadTask) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "script": task.probe.script,
+            "timeout": self.plan.settings.probe_timeout,
+            "args": {"role": "reader", "library": task.probe.library, "archive": f"/artifacts/{task.archive.path}",
+                     "arrays": list(task.archive.arrays), "zarr_format": task.archive.zarr_format,
+                     "fixture": task.archive.fixture, "repeats": self.plan.settings.read_repeats,
+                     **task.probe.options},
+        }
+
+    def _writer_side(self, archive: ArchiveResult) -> Side:
+        return Side(env=archive.env, probe=archive.probe, library=archive.library, version=archive.version,
+                    zarr_format=archive.zarr_format)
+
+    def _cell(self, task: ReadTask, archive: ArchiveResult,
+              outcome: tuple[dict[str, Any] | None, dict[str, Any] | None] | None) -> None:
+        reader = Side(env=task.env, probe=task.probe.id, library=task.probe.library,
+                      version=self._library_version(task.env, task.probe.library))
+        if not self._ok(task.env):
+            verdict = Outcome(status=Status.INSTALL_FAILED, reason=self.envs[task.env].reason)
+            record: dict[str, Any] = {}
+        else:
+            run, maybe_record = outcome if outcome is not None else (None, None)
+            record = maybe_record or {}
+            verdict = classify.classify_read(run, maybe_record, archive.expected)
+            reader.version = str(record.get("version") or reader.version)
+        warnings = [f"archive: {p}" for p in archive.zip_checks.get("problems", [])]
+        warnings += [f"writer: {w}" for w in archive.warnings]
+        warnings += [f"reader: {w}" for w in record.get("warnings", [])]
+        self.results.cells.append(CellResult(
+            id=task.cell_id, writer=self._writer_side(archive), reader=reader, fixture=archive.fixture,
+            status=verdict.status.value, reason=verdict.reason, detail=verdict.detail, warnings=warnings,
+            timings=dict(record.get("timings", {})),
+        ))
+
+    def _unwritten_cell(self, ep: EnvPlan, probe: str, library: str, archive: ArchiveResult) -> None:
+        """A cell whose archive was never written: install-failed if the writer's image failed, else skipped."""
+        if archive.status == Status.INSTALL_FAILED.value:
+            status, reason = Status.INSTALL_FAILED, f"writer environment {archive.env} did not install"
+        elif not self._ok(ep.slug):
+            status, reason = Status.INSTALL_FAILED, self.envs[ep.slug].reason
+        else:
+            status = Status.SKIPPED
+            reason = f"the writer could not produce this archive ({archive.status}: {archive.reason})"
+        self.results.cells.append(CellResult(
+            id=cell_id(archive.env, archive.probe, ep.slug, probe, archive.fixture),
+            writer=self._writer_side(archive),
+            reader=Side(env=ep.slug, probe=probe, library=library, version=self._library_version(ep.slug, library)),
+            fixture=archive.fixture, status=status.value, reason=reason,
+        ))
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def execute(plan: Plan, engine: Engine, options: Options, progress: Progress,
+            checkpoint: Checkpoint | None = None) -> Results:
+    return Execution(plan, engine, options, progress, checkpoint).run()
+

@@ -1,0 +1,146 @@
+"""Pure planning: matrix -> selected environments, their images, and the probe tasks to run.
+
+Writes are planned up front (writer probe × fixture, per environment). Reads are planned once the
+archives exist (every reader probe × every archive written), by :func:`read_tasks`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from runner import probes
+from runner.config import EnvironmentSpec, Matrix, Settings
+from runner.errors import NothingSelectedError
+from runner.fixtures import Fixture, select
+from runner.images import image_tag
+from runner.probes import Probe
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvPlan:
+    env: EnvironmentSpec
+    tag: str
+    writers: tuple[Probe, ...]
+    readers: tuple[Probe, ...]
+
+    @property
+    def slug(self) -> str:
+        return self.env.slug
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteTask:
+    env: str
+    probe: Probe
+    fixture: Fixture
+
+    @property
+    def id(self) -> str:
+        return safe_id("w", self.env, self.probe.id, self.fixture.name)
+
+    @property
+    def archive(self) -> str:
+        """Path of the archive relative to the artifacts directory."""
+        return f"{self.env}/{self.probe.id}/{self.fixture.name}.zip"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Archive:
+    """An archive that exists (written in this run, or brought from outside) and can be read."""
+
+    id: str
+    path: str  # relative to the artifacts directory
+    fixture: str
+    arrays: tuple[str, ...]
+    zarr_format: int | None
+    writer_env: str
+    writer_probe: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadTask:
+    env: str
+    probe: Probe
+    archive: Archive
+
+    @property
+    def id(self) -> str:
+        return safe_id("r", self.probe.id, self.archive.id)
+
+    @property
+    def cell_id(self) -> str:
+        return cell_id(self.archive.writer_env, self.archive.writer_probe, self.env, self.probe.id,
+                       self.archive.fixture)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    matrix: Matrix
+    settings: Settings
+    environments: tuple[EnvPlan, ...]
+    fixtures: tuple[Fixture, ...]
+    writes: tuple[WriteTask, ...]
+
+    def env(self, slug: str) -> EnvPlan:
+        return next(e for e in self.environments if e.slug == slug)
+
+    @property
+    def bases(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e.env.base for e in self.environments))
+
+
+def safe_id(*parts: str) -> str:
+    return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
+
+
+def cell_id(writer_env: str, writer_probe: str, reader_env: str, reader_probe: str, fixture: str) -> str:
+    return safe_id(f"{writer_env}.{writer_probe}", f"{reader_env}.{reader_probe}", fixture)
+
+
+def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
+    selected = [e for e in matrix.environments if not only or any(fnmatch.fnmatch(e.slug, g) for g in only)]
+    if not selected:
+        known = ", ".join(e.slug for e in matrix.environments)
+        raise NothingSelectedError(
+            f"--only {' '.join(only)} matches no environment of {matrix.path}. Known slugs: {known}"
+        )
+    fixtures = select(matrix.fixtures, matrix.settings.scale)
+    env_plans = tuple(
+        EnvPlan(
+            env=env,
+            tag=image_tag(env),
+            writers=probes.applicable(probes.WRITERS, env.libraries),
+            readers=probes.applicable(probes.READERS, env.libraries),
+        )
+        for env in selected
+    )
+    writes = tuple(
+        WriteTask(env=ep.slug, probe=probe, fixture=fixture)
+        for ep in env_plans
+        for probe in ep.writers
+        for fixture in fixtures
+    )
+    return Plan(matrix=matrix, settings=matrix.settings, environments=env_plans, fixtures=fixtures, writes=writes)
+
+
+def read_tasks(env_plan: EnvPlan, archives: Iterable[Archive]) -> tuple[ReadTask, ...]:
+    archives = tuple(archives)
+    return tuple(ReadTask(env=env_plan.slug, probe=p, archive=a) for p in env_plan.readers for a in archives)
+
+
+def describe(plan: Plan) -> str:
+    """The plan as text, for ``--list``: nothing is built or run."""
+    lines = [f"{len(plan.environments)} environment(s), {len(plan.fixtures)} fixture(s):"]
+    for ep in plan.environments:
+        lines.append(f"  {ep.slug}")
+        lines.append(f"      base {ep.env.base}, {ep.env.channel}: {' '.join(ep.env.packages + ep.env.pip)}")
+        lines.append(f"      image {ep.tag}")
+        lines.append(f"      writers: {', '.join(p.id for p in ep.writers) or '-'}")
+        lines.append(f"      readers: {', '.join(p.id for p in ep.readers) or '-'}")
+    lines.append("fixtures: " + ", ".join(f.name for f in plan.fixtures))
+    readers = sum(len(ep.readers) for ep in plan.environments)
+    lines.append(f"{len(plan.writes)} archive(s) to write; up to {len(plan.writes) * readers} cell(s)")
+    return "\n".join(lines)

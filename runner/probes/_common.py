@@ -1,0 +1,185 @@
+"""Helpers shared by the probe scripts (run inside containers: standard library + numpy only).
+
+A probe is ``python PROBE.py ARGS.json``. It calls :func:`main` with a handler; the handler returns a
+dict and may raise :class:`Unsupported` (the library lacks the feature) or anything else (a clean
+failure, recorded with the library's own message). The record lands at ``args["record"]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from typing import Any, Callable
+
+RECORD_VERSION = 1
+
+
+class Unsupported(Exception):
+    """The library (at this version) cannot do what was asked: a finding, not an error."""
+
+
+def main(handler: Callable[[dict], dict]) -> None:
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        args = json.load(fh)
+    record: dict[str, Any] = {"record_version": RECORD_VERSION}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            record.update(handler(args))
+            record.setdefault("status", "ok")
+        except Unsupported as exc:
+            record.update(status="unsupported", message=str(exc))
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+            record.update(
+                status="error",
+                error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                message=first_line_words(exc),
+                traceback=traceback.format_exc()[-6000:],
+            )
+    record["warnings"] = dedupe(f"{w.category.__name__}: {w.message}" for w in caught)
+    record.setdefault("library", args.get("library"))
+    tmp = args["record"] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=1, sort_keys=True, default=str)
+    os.replace(tmp, args["record"])
+
+
+def first_line_words(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def dedupe(items: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(str(item)[:500], None)
+    return list(seen)
+
+
+def version_of(module: Any) -> str:
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+# ------------------------------------------------------------------------------------- fixture data
+
+
+def make_values(spec: dict) -> Any:
+    """The array a fixture describes, deterministic across numpy versions (no RNG streams involved)."""
+    import numpy as np
+
+    shape = tuple(spec["shape"])
+    dtype = np.dtype(spec["dtype"])
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    seed = np.uint64(spec.get("seed", 1))
+    # splitmix64 over the element index: well mixed, pure integer arithmetic, identical everywhere.
+    with np.errstate(over="ignore"):
+        z = np.arange(n, dtype=np.uint64) + seed * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    kind = spec.get("generator", "random")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        span = int(info.max) - int(info.min) + 1
+        values = (z % np.uint64(span)).astype(np.int64 if dtype.kind == "i" else np.uint64)
+        if dtype.kind == "i":
+            values = values + int(info.min)
+        if kind == "images":  # soft blobs on a dark background, like handwritten digits
+            values = np.where(z % np.uint64(5) == 0, z % np.uint64(256), 0)
+        out = values.astype(dtype)
+    elif dtype.kind == "f":
+        out = ((z >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 200.0 - 100.0).astype(dtype)
+        if kind == "nan-fill":
+            out[(z % np.uint64(7)) == 0] = np.nan
+            out[(z % np.uint64(11)) == 0] = spec["fill_value"]
+    elif dtype.kind == "b":
+        out = (z & np.uint64(1)).astype(bool)
+    else:
+        raise ValueError(f"fixture generator has no rule for dtype {dtype}")
+    return out.reshape(shape)
+
+
+def canonical_sha256(values: Any) -> str:
+    """SHA-256 of the values as little-endian, C-ordered bytes of their dtype."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def describe_array(values: Any, **metadata: Any) -> dict:
+    import numpy as np
+
+    arr = np.asarray(values)
+    out = {
+        "shape": list(arr.shape),
+        "dtype": arr.dtype.newbyteorder("<").str if arr.dtype.byteorder == ">" else arr.dtype.str,
+        "stored_dtype": arr.dtype.str,
+        "sha256": canonical_sha256(arr),
+    }
+    if arr.dtype.kind == "f":
+        out["nan_count"] = int(np.isnan(arr).sum())
+    out.update({k: jsonable(v) for k, v in metadata.items() if v is not None})
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Attributes and fill values as plain JSON (numpy scalars, tuples, NaN as the string 'NaN')."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def expected_record(fixture: dict) -> dict:
+    """What a perfect reader must see: per array, values hash plus the metadata the fixture declares."""
+    arrays = {}
+    for spec in fixture["arrays"]:
+        values = make_values(spec)
+        arrays[spec["path"]] = describe_array(
+            values,
+            chunks=spec["chunks"],
+            fill_value=spec.get("fill_value"),
+            attrs=spec.get("attrs", {}),
+            dimension_names=spec.get("dims"),
+        )
+    return {"arrays": arrays, "attrs": jsonable(fixture.get("attrs", {}))}
+
+
+def file_url(path: str) -> str:
+    return "file://" + os.path.abspath(path)

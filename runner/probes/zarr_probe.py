@@ -1,0 +1,206 @@
+"""zarr-python 2.x and 3.x: write a ZipStore, or read one (ZipStore, or ``zip::`` through fsspec).
+
+Asked the way each major version documents it (see ZIPSTORE-FACTS.md): zarr 2 ``ZipStore(path, mode=)``
+by keyword (the second positional is *compression*); zarr 3 ``ZipStore(path, mode=)`` keyword-only with
+default mode "r"; always ``close()`` before anyone reads the archive.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import _common as c
+
+
+def major(zarr) -> int:
+    return int(zarr.__version__.split(".")[0])
+
+
+# ----------------------------------------------------------------------------------------- writing
+
+
+def codec(zarr, name: str, zarr_format: int):
+    if name == "none":
+        return None
+    if zarr_format == 3:
+        from zarr import codecs
+
+        table = {
+            "gzip": lambda: codecs.GzipCodec(level=5),
+            "zstd": lambda: codecs.ZstdCodec(level=3),
+            "blosc": lambda: codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+        }
+    else:
+        import numcodecs
+
+        table = {
+            "gzip": lambda: numcodecs.GZip(level=5),
+            "zlib": lambda: numcodecs.Zlib(level=5),
+            "zstd": lambda: numcodecs.Zstd(level=3),
+            "blosc": lambda: numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+        }
+    if name not in table:
+        raise c.Unsupported(f"compressor {name!r} has no zarr_format {zarr_format} codec")
+    return table[name]()
+
+
+def parent_group(root, path: str):
+    group = root
+    for part in path.split("/")[:-1]:
+        group = group.require_group(part)
+    return group, path.split("/")[-1]
+
+
+def write(args: dict) -> dict:
+    import zarr
+
+    fixture, fmt, archive = args["fixture"], args["zarr_format"], args["archive"]
+    v = major(zarr)
+    if v == 2 and fmt != 2:
+        raise c.Unsupported(f"zarr {zarr.__version__} writes Zarr format 2 only")
+    if v >= 3 and not hasattr(zarr.storage, "ZipStore"):
+        raise c.Unsupported(f"zarr {zarr.__version__} has no ZipStore (added in 3.0.0a4)")
+    for spec in fixture["arrays"]:
+        if spec.get("shards") and fmt != 3:
+            raise c.Unsupported("the sharding codec exists in Zarr format 3 only")
+    expected = c.expected_record(fixture)
+
+    def do_write() -> None:
+        store = zarr.storage.ZipStore(archive, mode="w")
+        try:
+            if v == 2:
+                root = zarr.group(store=store)
+                if fixture.get("attrs"):
+                    root.attrs.update(fixture["attrs"])  # one write of .zattrs: no duplicate entry
+                for spec in fixture["arrays"]:
+                    group, name = parent_group(root, spec["path"])
+                    arr = group.create_dataset(
+                        name,
+                        shape=spec["shape"],
+                        chunks=spec["chunks"],
+                        dtype=spec["dtype"],
+                        fill_value=spec.get("fill_value"),
+                        compressor=codec(zarr, spec["compressor"], 2),
+                    )
+                    arr[...] = c.make_values(spec)
+                    arr.attrs.update(dict(spec.get("attrs", {}), _ARRAY_DIMENSIONS=spec["dims"]))
+            else:
+                root = zarr.open_group(store=store, mode="w", zarr_format=fmt, attributes=fixture.get("attrs") or {})
+                for spec in fixture["arrays"]:
+                    group, name = parent_group(root, spec["path"])
+                    attrs = dict(spec.get("attrs", {}))
+                    extra = {}
+                    if fmt == 3:
+                        extra["dimension_names"] = spec["dims"]
+                        if spec.get("shards"):
+                            extra["shards"] = spec["shards"]
+                    else:
+                        attrs["_ARRAY_DIMENSIONS"] = spec["dims"]
+                    comp = codec(zarr, spec["compressor"], fmt)
+                    arr = group.create_array(
+                        name,
+                        shape=spec["shape"],
+                        chunks=spec["chunks"],
+                        dtype=spec["dtype"],
+                        fill_value=spec.get("fill_value"),
+                        compressors=comp if comp is not None else None,
+                        attributes=attrs,
+                        **extra,
+                    )
+                    arr[...] = c.make_values(spec)
+        finally:
+            store.close()
+
+    _, seconds = c.timed(do_write)
+    return {
+        "library": "zarr",
+        "version": zarr.__version__,
+        "zarr_format": fmt,
+        "expected": expected,
+        "timings": {"write_s": seconds},
+    }
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def archive_format(archive: str) -> int | None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return 3 if "zarr.json" in names else 2 if names & {".zgroup", ".zarray"} else None
+
+
+def open_root(zarr, method: str, archive: str):
+    if method == "zipstore":
+        store = zarr.storage.ZipStore(archive, mode="r")
+        return store, zarr.open_group(store=store, mode="r")
+    if method == "fsspec":
+        url = "zip::" + c.file_url(archive)
+        if major(zarr) == 2:
+            return None, zarr.open_group(url, mode="r")
+        store = zarr.storage.FsspecStore.from_url(url, read_only=True)
+        return store, zarr.open_group(store=store, mode="r")
+    raise ValueError(f"unknown method {method!r}")
+
+
+def array_metadata(zarr, arr) -> dict:
+    attrs = dict(arr.attrs)
+    dims = attrs.pop("_ARRAY_DIMENSIONS", None)
+    metadata = getattr(arr, "metadata", None)
+    if dims is None and metadata is not None:
+        dims = getattr(metadata, "dimension_names", None)
+    return {
+        "chunks": list(arr.chunks),
+        "fill_value": arr.fill_value,
+        "attrs": attrs,
+        "dimension_names": list(dims) if dims is not None else None,
+    }
+
+
+def read(args: dict) -> dict:
+    import zarr
+
+    archive, method = args["archive"], args["method"]
+    fmt = args.get("zarr_format") or archive_format(archive)
+    if major(zarr) == 2 and fmt == 3:
+        raise c.Unsupported(f"zarr {zarr.__version__} reads Zarr format 2 only; this archive is format 3")
+    if method == "fsspec":
+        try:
+            import fsspec  # noqa: F401
+        except ImportError as exc:
+            raise c.Unsupported(f"zip:: URLs need fsspec, which is not installed: {exc}") from exc
+    repeats = int(args.get("repeats", 3))
+    (store, root), open_s = c.timed(lambda: open_root(zarr, method, archive))
+    try:
+        paths = args["arrays"]
+        found: dict = {}
+        read_times = []
+        for i in range(repeats):
+            values = {}
+
+            def read_all() -> None:
+                for path in paths:
+                    values[path] = root[path][...]
+
+            _, seconds = c.timed(read_all)
+            read_times.append(seconds)
+        for path in paths:
+            found[path] = c.describe_array(values[path], **array_metadata(zarr, root[path]))
+        attrs = dict(root.attrs)
+    finally:
+        if store is not None and hasattr(store, "close"):
+            store.close()
+    return {
+        "library": "zarr",
+        "version": zarr.__version__,
+        "arrays": found,
+        "attrs": c.jsonable(attrs),
+        "timings": {"open_s": open_s, "read_s": c.median(read_times), "read_samples": read_times},
+    }
+
+
+if __name__ == "__main__":
+    c.main(lambda args: write(args) if args["role"] == "writer" else read(args))

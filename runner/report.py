@@ -1,0 +1,138 @@
+"""Pure: results -> the compatibility page (HTML) and matrix (Markdown), through Jinja2 templates.
+
+The view model groups cells into one writer × reader grid per fixture; templates only lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from runner.fixtures import catalog
+from runner.resources import data_dir
+from runner.results import ArchiveResult, CellResult, Results, Status
+
+STATUS_ORDER = [s.value for s in Status]
+SYMBOL = {
+    "pass": "✅", "mismatch": "❌", "fail": "⛔", "unsupported": "➖", "crash": "💥", "timeout": "⏱",
+    "oom": "🧠", "install-failed": "📦", "skipped": "⏭",
+}
+
+
+@dataclass(kw_only=True)
+class Column:
+    env: str
+    probe: str
+    library: str
+    version: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.env, self.probe)
+
+
+@dataclass(kw_only=True)
+class Row:
+    archive: ArchiveResult
+    cells: list[CellResult | None] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Grid:
+    fixture: str
+    description: str
+    columns: list[Column]
+    rows: list[Row]
+
+
+def format_seconds(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return ""
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 0.001:
+        return f"{value * 1000:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def grids(results: Results) -> list[Grid]:
+    env_order = {e.slug: i for i, e in enumerate(results.environments)}
+    descriptions = {name: f.description for name, f in catalog().items()}
+    cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
+    fixtures = list(dict.fromkeys(a.fixture for a in results.archives))
+    out = []
+    for fixture in fixtures:
+        columns: dict[tuple[str, str], Column] = {}
+        for c in results.cells:
+            if c.fixture == fixture:
+                columns.setdefault((c.reader.env, c.reader.probe),
+                                   Column(env=c.reader.env, probe=c.reader.probe, library=c.reader.library,
+                                          version=c.reader.version))
+        ordered = sorted(columns.values(), key=lambda col: (env_order.get(col.env, 1 << 30), col.probe))
+        archives = sorted((a for a in results.archives if a.fixture == fixture),
+                          key=lambda a: (env_order.get(a.env, 1 << 30), a.probe))
+        rows = [
+            Row(archive=a, cells=[cells.get((fixture, a.env, a.probe, col.env, col.probe)) for col in ordered])
+            for a in archives
+        ]
+        out.append(Grid(fixture=fixture, description=descriptions.get(fixture, ""), columns=ordered, rows=rows))
+    return out
+
+
+def noteworthy(results: Results) -> list[CellResult]:
+    """Cells whose reason or warnings the reader of the page should be able to open."""
+    return [c for c in results.cells if c.status != "pass" or c.warnings]
+
+
+def context(results: Results) -> dict[str, Any]:
+    counts = results.counts()
+    return {
+        "results": results,
+        "run": results.run,
+        "grids": grids(results),
+        "notes": noteworthy(results),
+        "counts": [(s, counts[s]) for s in STATUS_ORDER if s in counts],
+        "total": len(results.cells),
+        "symbol": SYMBOL,
+    }
+
+
+@cache
+def _environment(templates: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["seconds"] = format_seconds
+    env.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def _templates_dir() -> str:
+    return str(data_dir("templates"))
+
+
+def render_html(results: Results) -> str:
+    return _environment(_templates_dir()).get_template("index.html.j2").render(**context(results))
+
+
+def render_markdown(results: Results) -> str:
+    return _environment(_templates_dir()).get_template("matrix.md.j2").render(**context(results))
+
+
+def write_site(results: Results, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("index.html", render_html(results)), ("matrix.md", render_markdown(results))):
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
