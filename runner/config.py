@@ -76,9 +76,20 @@ class EnvironmentSpec:
     @property
     def libraries(self) -> frozenset[str]:
         """Canonical names of the libraries this environment declares (``python3-gdal`` -> ``gdal``)."""
-        return frozenset(library_name(p, self.channel) for p in self.packages) | frozenset(
-            library_name(p, "pip") for p in self.pip
-        )
+        return frozenset(self.pins)
+
+    @property
+    def pins(self) -> dict[str, str | None]:
+        """Library -> exact pinned version (``==``), or None where the version is left to the installer."""
+        out: dict[str, str | None] = {}
+        for package, channel in [(p, self.channel) for p in self.packages] + [(p, "pip") for p in self.pip]:
+            name = library_name(package, channel)
+            exact = None
+            if channel == "pip":
+                exact = next((s.version for s in Requirement(package).specifier if s.operator in ("==", "===")
+                              and "*" not in s.version), None)
+            out[name] = exact
+        return out
 
     @property
     def debian_suite(self) -> str | None:
@@ -196,7 +207,8 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
 
 def _describe(problems: list[_Problem], filename: str, lines: _Lines) -> str:
     rows = []
-    for p in sorted(problems, key=lambda p: (p.line or lines.line(p.path) or 0)):
+    unique = {(p.path, p.message): p for p in problems}.values()
+    for p in sorted(unique, key=lambda p: (p.line or lines.line(p.path) or 0)):
         line = p.line or lines.line(p.path)
         where = f"{filename}:{line}" if line else filename
         rows.append(f"  {where}: {format_path(p.path) or '(top level)'}: {p.message}")
@@ -216,7 +228,9 @@ def _schema_problems(data: Any) -> Iterator[_Problem]:
         message = error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = sorted(error.schema.get("properties", {}))
-            message += f" (allowed: {', '.join(allowed)})" if allowed else ""
+            for key in sorted(set(error.instance) - set(allowed), key=str):
+                yield _Problem((*path, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+            continue
         if error.validator == "type" and error.validator_value == "string" and not isinstance(error.instance, str):
             message += "; quote it in the YAML (3.10 unquoted is the number 3.1)"
         yield _Problem(path, message)
@@ -262,26 +276,36 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
         for k, ex in enumerate(env.get("exclude", [])):
             for key in sorted(set(ex) - axes):
                 yield _Problem((*here, "exclude", k, key), f"{key!r} is not an axis of this environment's matrix")
+        problems = _placeholder_problems(env, here, axes)
         for k, extra in enumerate(env.get("include", [])):
             missing = set(env.get("matrix", {})) - set(extra)
             if missing:
-                yield _Problem((*here, "include", k), f"include must give every axis; missing {sorted(missing)}")
+                problems.append(
+                    _Problem((*here, "include", k), f"include must give every axis; missing {sorted(missing)}")
+                )
         if env["channel"] == "apt" and debian_suite(env["base"]) is None and "{" not in env["base"]:
             yield _Problem((*here, "base"), "channel 'apt' needs a Debian base (debian:SUITE)")
-        problems = _placeholder_problems(env, here, axes)
         if problems:
             yield from problems
             continue
         for combo in _combinations(env):
-            yield from _check_values(env, combo, here)
+            value_problems = list(_check_values(env, combo, here))
+            if value_problems:
+                yield from value_problems
+                continue
             try:
                 spec = _expand_one(env, combo, Location(file="", path=here, line=None))
             except _Problem as problem:
                 yield problem
                 continue
             if spec.slug in slugs:
-                other = format_path(slugs[spec.slug])
-                yield _Problem(here, f"environment slug {spec.slug!r} is also produced by {other}; give a distinct 'name'")
+                other = slugs[spec.slug]
+                if other == here:
+                    yield _Problem(here, f"two combinations of the matrix produce the slug {spec.slug!r}; "
+                                         "put the axes in 'name', e.g. name: \"zarr-{zarr}\"")
+                else:
+                    yield _Problem(here, f"environment slug {spec.slug!r} is also produced by {format_path(other)}; "
+                                         "give a distinct 'name'")
             slugs.setdefault(spec.slug, here)
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import runner
 from runner import classify, zipcheck
 from runner.bases import ensure_base
-from runner.config import library_name
 from runner.engine import Engine, Mount, RunSpec
 from runner.errors import BaseImageError
 from runner.images import PYTHON, build_context, image_plan
@@ -261,16 +260,9 @@ class Execution:
         return outcomes
 
     def _library_version(self, slug: str, library: str) -> str:
-        env = self.envs[slug]
-        if library in env.libraries:
-            return env.libraries[library]
-        for package in env.packages:
-            try:
-                if library_name(package, env.channel) == library and "==" in package:
-                    return package.split("==", 1)[1].strip()
-            except ValueError:
-                continue
-        return "?"
+        """Resolved version from inside the image, else the exact pin, else '?'."""
+        resolved = self.envs[slug].libraries.get(library)
+        return resolved or self.plan.env(slug).env.pins.get(library) or "?"
 
     def write_phase(self) -> None:
         by_env: dict[str, list[WriteTask]] = {}

@@ -112,8 +112,8 @@ def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
         EnvPlan(
             env=env,
             tag=image_tag(env),
-            writers=probes.applicable(probes.WRITERS, env.libraries),
-            readers=probes.applicable(probes.READERS, env.libraries),
+            writers=probes.applicable(probes.WRITERS, env.pins),
+            readers=probes.applicable(probes.READERS, env.pins),
         )
         for env in selected
     )

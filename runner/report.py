@@ -40,6 +40,11 @@ class Row:
     archive: ArchiveResult
     cells: list[CellResult | None] = field(default_factory=list)
 
+    @property
+    def written(self) -> bool:
+        """False when the writer produced no archive: the row shows its reason once, not per reader."""
+        return self.archive.status == "written"
+
 
 @dataclass(kw_only=True)
 class Grid:
@@ -84,17 +89,30 @@ def grids(results: Results) -> list[Grid]:
 
 
 def noteworthy(results: Results) -> list[CellResult]:
-    """Cells whose reason or warnings the reader of the page should be able to open."""
-    return [c for c in results.cells if c.status != "pass" or c.warnings]
+    """Cells whose reason or warnings the reader of the page should be able to open, in grid order.
+
+    Cells of a writer that produced no archive are left out: their row states the reason once.
+    """
+    written = {(a.env, a.probe, a.fixture) for a in results.archives if a.status == "written"}
+    out = []
+    for grid in grids(results):
+        for row in grid.rows:
+            for cell in row.cells:
+                if cell is not None and (cell.writer.env, cell.writer.probe, cell.fixture) in written \
+                        and (cell.status != "pass" or cell.warnings):
+                    out.append(cell)
+    return out
 
 
 def context(results: Results) -> dict[str, Any]:
     counts = results.counts()
+    notes = noteworthy(results)
     return {
         "results": results,
         "run": results.run,
         "grids": grids(results),
-        "notes": noteworthy(results),
+        "notes": notes,
+        "footnote": {cell.id: n for n, cell in enumerate(notes, 1)},
         "counts": [(s, counts[s]) for s in STATUS_ORDER if s in counts],
         "total": len(results.cells),
         "symbol": SYMBOL,

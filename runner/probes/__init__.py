@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from packaging.specifiers import SpecifierSet
+
 
 @dataclass(frozen=True, kw_only=True)
 class Probe:
@@ -19,13 +21,15 @@ class Probe:
     script: str
     label: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: PEP 440 specifier the library must meet; checked at plan time against exact pins only.
+    requires: str = ""
 
 
 WRITERS: tuple[Probe, ...] = (
     Probe(id="zarr-v2", role="writer", library="zarr", script="zarr_probe.py", label="zarr ZipStore, format 2",
           options={"zarr_format": 2}),
     Probe(id="zarr-v3", role="writer", library="zarr", script="zarr_probe.py", label="zarr ZipStore, format 3",
-          options={"zarr_format": 3}),
+          options={"zarr_format": 3}, requires=">=3.0.0a4"),
 )
 
 READERS: tuple[Probe, ...] = (
@@ -38,5 +42,18 @@ READERS: tuple[Probe, ...] = (
 ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS}
 
 
-def applicable(probes: tuple[Probe, ...], libraries: frozenset[str]) -> tuple[Probe, ...]:
-    return tuple(p for p in probes if p.library in libraries)
+def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tuple[Probe, ...]:
+    """Probes whose library the environment declares, minus those its exact pin rules out.
+
+    ``pins`` maps each declared library to its exact pinned version, or None when not pinned (then the
+    probe runs and says ``unsupported`` itself if the installed version cannot do it).
+    """
+    out = []
+    for probe in probes:
+        if probe.library not in pins:
+            continue
+        pinned = pins[probe.library]
+        if probe.requires and pinned is not None and not SpecifierSet(probe.requires).contains(pinned, prereleases=True):
+            continue
+        out.append(probe)
+    return tuple(out)

@@ -1,0 +1,138 @@
+"""An in-memory Engine for unit tests. ``tests/test_engine_contract.py`` holds it to the real one's behaviour.
+
+``run`` hands the spec to a handler. The default handler understands ``sh -c SCRIPT`` by running the
+script on the host with container mount paths rewritten to their host sources (enough for the contract
+tests); ``HarnessSimulator`` stands in for the probe harness in pipeline tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from runner.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec
+from runner.errors import EngineUnavailableError
+
+Handler = Callable[[RunSpec, dict[str, Path]], RunResult]
+
+
+class FakeEngine:
+    def __init__(self, *, available: bool = True, images: set[str] | None = None,
+                 pullable: set[str] | None = None, handler: Handler | None = None) -> None:
+        self.available = available
+        self.images: set[str] = set(images or ())
+        self.pullable = set(pullable or ())
+        self.handler = handler or shell_handler
+        self.builds: list[BuildContext] = []
+        self.runs: list[RunSpec] = []
+        self.imported: list[str] = []
+
+    def info(self) -> EngineInfo:
+        if not self.available:
+            raise EngineUnavailableError("fake engine is off")
+        return EngineInfo(name="fake", version="0", api_version="0")
+
+    def has_image(self, ref: str) -> bool:
+        return ref in self.images
+
+    def pull(self, ref: str) -> str | None:
+        if ref in self.pullable:
+            self.images.add(ref)
+            return None
+        return f"pull access denied for {ref}"
+
+    def import_rootfs(self, stream: IO[bytes], ref: str) -> None:
+        stream.read()
+        self.images.add(ref)
+        self.imported.append(ref)
+
+    def build(self, context: BuildContext) -> BuildResult:
+        self.builds.append(context)
+        base = context.dockerfile.split("FROM ", 1)[1].split()[0]
+        if base not in self.images:
+            return BuildResult(ok=False, log="", seconds=0.0, error=f"pull access denied for {base}")
+        for line in context.dockerfile.splitlines():
+            if line.startswith("RUN ") and ("exit 1" in line or "no-such-package" in line):
+                log = "ERROR: No matching distribution found for no-such-package\n" if "no-such" in line else "boom\n"
+                return BuildResult(ok=False, log=log, seconds=0.0,
+                                   error="The command returned a non-zero code: 1")
+        self.images.add(context.tag)
+        return BuildResult(ok=True, log="ok\n", seconds=0.01, image_id="sha256:fake")
+
+    def run(self, spec: RunSpec) -> RunResult:
+        self.runs.append(spec)
+        if spec.image not in self.images:
+            raise RuntimeError(f"fake engine: no such image {spec.image}")
+        mounts = {m.target: Path(m.source) for m in spec.mounts}
+        return self.handler(spec, mounts)
+
+    def remove_image(self, ref: str) -> None:
+        self.images.discard(ref)
+
+    def cleanup(self) -> int:
+        return 0
+
+
+def _rewrite(text: str, mounts: dict[str, Path]) -> str:
+    for target in sorted(mounts, key=len, reverse=True):
+        text = text.replace(target, str(mounts[target]))
+    return text
+
+
+def shell_handler(spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
+    """Run ``sh -c SCRIPT`` on the host with mount paths rewritten (read-only is not emulated)."""
+    if spec.command[:2] != ("sh", "-c"):
+        raise NotImplementedError(f"fake engine runs only sh -c, not {spec.command}")
+    script = _rewrite(spec.command[2], mounts)
+    started = time.monotonic()
+    try:
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=spec.timeout)
+    except subprocess.TimeoutExpired:
+        return RunResult(exit_code=None, logs="", seconds=spec.timeout, timed_out=True)
+    return RunResult(exit_code=done.returncode, logs=done.stdout + done.stderr, seconds=time.monotonic() - started)
+
+
+Behaviour = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+
+
+class HarnessSimulator:
+    """Plays the in-container harness: for each task, ``behaviour(task)`` gives (run, record) to write.
+
+    Writer tasks that succeed also get a small real zip, so the host's ZIP checks run on it.
+    """
+
+    def __init__(self, behaviour: Behaviour, *, container: dict[str, Any] | None = None,
+                 env_info: dict[str, Any] | None = None) -> None:
+        self.behaviour = behaviour
+        self.container = container or {}
+        self.env_info = env_info or {"python": "3.11.2", "distributions": {"zarr": "9.9.9"}, "modules": {}}
+        self.tasks: list[dict[str, Any]] = []
+
+    def __call__(self, spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
+        tasks = json.loads((mounts["/job"] / "tasks.json").read_text())["tasks"]
+        out = mounts["/out"]
+        (out / "env.json").write_text(json.dumps(self.env_info))
+        for task in tasks:
+            self.tasks.append(task)
+            run, record = self.behaviour(task)
+            if record is not None:
+                (out / f"{task['id']}.probe.json").write_text(json.dumps(record))
+                archive = task["args"]["archive"].replace("/artifacts", str(mounts["/artifacts"]), 1)
+                if task["args"]["role"] == "writer" and record.get("status") == "ok":
+                    with zipfile.ZipFile(archive, "w") as zf:
+                        zf.writestr(".zgroup", '{"zarr_format": 2}')
+                        zf.writestr("data/.zarray", "{}")
+            if run is not None:
+                (out / f"{task['id']}.run.json").write_text(json.dumps({"id": task["id"], **run}))
+        return RunResult(exit_code=self.container.get("exit_code", 0), logs="", seconds=0.1,
+                         timed_out=self.container.get("timed_out", False),
+                         oom_killed=self.container.get("oom_killed", False))
+
+
+OK_RUN = {"exit_code": 0, "signal": None, "timed_out": False, "oom_killed": False, "seconds": 0.1,
+          "stdout_tail": "", "stderr_tail": ""}

@@ -1,0 +1,154 @@
+"""The runner against a real Docker engine: images, locked-down containers, probes, verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.bases import ensure_base
+from runner.config import load_matrix
+from runner.docker_engine import DockerEngine
+from runner.engine import Mount, RunSpec
+from runner.execute import Options, execute
+from runner.fixtures import catalog
+from runner.plan import make_plan
+from runner.resources import probes_dir
+from runner.results import Results
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+Z2 = "zarr-2.18.7-numcodecs-0.15.1-pip-py3.11"
+Z3 = "zarr-3.1.6-pip-py3.11"
+
+
+@pytest.fixture(scope="module")
+def small_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Results:
+    plan = make_plan(load_matrix(HERE / "small.yaml", catalog()))
+    out = tmp_path_factory.mktemp("site")
+    return execute(plan, docker_engine, Options(out=out, work=out / "work"), progress=print)
+
+
+def cell(results: Results, writer: str, writer_probe: str, reader: str, reader_probe: str, fixture: str):  # type: ignore[no-untyped-def]
+    return next(c for c in results.cells if (c.writer.env, c.writer.probe, c.reader.env, c.reader.probe, c.fixture)
+                == (writer, writer_probe, reader, reader_probe, fixture))
+
+
+def test_images_record_resolved_versions(small_run: Results) -> None:
+    envs = {e.slug: e for e in small_run.environments}
+    assert envs[Z2].status == "ok" and envs[Z3].status == "ok"
+    assert envs[Z2].libraries["zarr"] == "2.18.7" and envs[Z2].libraries["numcodecs"] == "0.15.1"
+    assert envs[Z3].libraries["zarr"] == "3.1.6"
+    assert envs[Z3].info["python"].startswith("3.11")
+
+
+def test_zarr3_reads_what_zarr2_wrote_and_back(small_run: Results) -> None:
+    for fixture in ("int32-random", "float32-nan-fill"):
+        assert cell(small_run, Z2, "zarr-v2", Z3, "zarr-zipstore", fixture).status == "pass"
+        assert cell(small_run, Z3, "zarr-v2", Z2, "zarr-zipstore", fixture).status == "pass"
+        assert cell(small_run, Z3, "zarr-v3", Z3, "zarr-zipstore", fixture).status == "pass"
+        assert cell(small_run, Z2, "zarr-v2", Z3, "zarr-fsspec", fixture).status == "pass"
+
+
+def test_zarr2_cannot_read_format_3_and_says_so(small_run: Results) -> None:
+    c = cell(small_run, Z3, "zarr-v3", Z2, "zarr-zipstore", "int32-random")
+    assert c.status == "unsupported"
+    assert "reads Zarr format 2 only" in c.reason
+
+
+def test_sharding_needs_format_3(small_run: Results) -> None:
+    written = {(a.env, a.probe, a.fixture): a for a in small_run.archives}
+    assert written[(Z3, "zarr-v3", "sharded")].status == "written"
+    assert written[(Z2, "zarr-v2", "sharded")].status == "unsupported"
+    assert cell(small_run, Z3, "zarr-v3", Z3, "zarr-zipstore", "sharded").status == "pass"
+
+
+def test_archives_have_checksums_and_zip_checks(small_run: Results) -> None:
+    for archive in small_run.archives:
+        if archive.status == "written":
+            assert archive.sha256 and len(archive.sha256) == 64
+            assert archive.zip_checks["crc_ok"] is True
+            assert archive.zip_checks["duplicates"] == []
+            assert archive.timings["write_s"] > 0
+
+
+def test_every_cell_has_an_explicit_status_and_reads_are_timed(small_run: Results) -> None:
+    assert len(small_run.cells) == len({c.id for c in small_run.cells})
+    for c in small_run.cells:
+        assert c.status in {"pass", "unsupported", "skipped"}, (c.id, c.status, c.reason)
+        if c.status != "pass":
+            assert c.reason
+        else:
+            assert c.timings["read_s"] > 0 and len(c.timings["read_samples"]) == 2
+
+
+def _harness(engine: DockerEngine, tmp_path: Path, tasks: list[dict[str, object]], memory: str = "4g"
+             ) -> dict[str, dict[str, object]]:
+    base = ensure_base(engine, "debian:bookworm").ref
+    job, out = tmp_path / "job", tmp_path / "out"
+    job.mkdir(), out.mkdir()
+    out.chmod(0o777)
+    (job / "tasks.json").write_text(json.dumps({"tasks": tasks}))
+    image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
+    assert engine.has_image(image) or engine.has_image(base)
+    result = engine.run(RunSpec(
+        image=image, command=("/opt/venv/bin/python", "/probes/harness.py", "/job/tasks.json", "/out"),
+        mounts=(Mount(source=str(probes_dir()), target="/probes"), Mount(source=str(job), target="/job"),
+                Mount(source=str(out), target="/out", read_only=False)),
+        timeout=120, memory=memory, user="65534:65534",
+    ))
+    assert result.exit_code == 0, result.logs
+    return {t["id"]: {"run": json.loads((out / f"{t['id']}.run.json").read_text()),  # type: ignore[index]
+                      "probe": json.loads(p.read_text()) if (p := out / f"{t['id']}.probe.json").exists() else None}
+            for t in tasks}
+
+
+def test_harness_turns_each_failure_into_a_record(docker_engine: DockerEngine, small_run: Results,
+                                                  tmp_path: Path) -> None:
+    def task(action: str, timeout: float = 60) -> dict[str, object]:
+        return {"id": action, "script": "selftest_probe.py", "timeout": timeout, "args": {"action": action}}
+
+    got = _harness(docker_engine, tmp_path, [task("ok"), task("segfault"), task("hang", 3), task("oom"),
+                                             task("unsupported"), task("silent-exit"), task("keyerror")],
+                   memory="512m")
+    assert got["ok"]["probe"]["status"] == "ok"  # type: ignore[index]
+    assert got["segfault"]["run"]["signal"] == "SIGSEGV"  # type: ignore[index]
+    assert got["hang"]["run"]["timed_out"] is True  # type: ignore[index]
+    assert got["oom"]["run"]["oom_killed"] is True, got["oom"]  # type: ignore[index]
+    assert got["unsupported"]["probe"]["status"] == "unsupported"  # type: ignore[index]
+    assert got["silent-exit"]["run"]["exit_code"] == 3 and got["silent-exit"]["probe"] is None  # type: ignore[index]
+    assert "ImportError" in got["silent-exit"]["run"]["stderr_tail"]  # type: ignore[index]
+    assert got["keyerror"]["probe"]["error_type"] == "builtins.KeyError"  # type: ignore[index]
+
+
+def test_read_only_mounts_and_no_network_are_enforced(docker_engine: DockerEngine, tmp_path: Path) -> None:
+    base = ensure_base(docker_engine, "debian:bookworm").ref
+    (tmp_path / "ro").mkdir()
+    result = docker_engine.run(RunSpec(
+        image=base, command=("sh", "-c", "touch /ro/x || echo RO-REFUSED; touch /etc/x || echo ROOTFS-REFUSED; "
+                             "cat /proc/net/dev | grep -c eth0 || echo NO-NET"),
+        mounts=(Mount(source=str(tmp_path / "ro"), target="/ro"),), timeout=60, user="65534:65534",
+    ))
+    assert "RO-REFUSED" in result.logs and "ROOTFS-REFUSED" in result.logs and "NO-NET" in result.logs
+    assert not (tmp_path / "ro" / "x").exists()
+
+
+def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(docker_engine: DockerEngine, small_run: Results,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    cmd = [sys.executable, "-m", "runner", str(HERE / "small.yaml"), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ}, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema_version"] == 1 and data["run"]["finished"]
+    assert all(e["cached"] for e in data["environments"]), "images built by the first run must be reused"
+    assert "building" not in done.stderr
+    html = (out / "index.html").read_text()
+    assert "int32-random" in html and Z3 in html
+    assert (out / "matrix.md").is_file()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner import cli
+from tests.fake_engine import FakeEngine, HarnessSimulator
+from tests.test_execute import BASE, MATRIX, good
+
+
+def write(tmp_path: Path, text: str = MATRIX) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_list_prints_the_plan_and_touches_no_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(write(tmp_path)), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "zarr-2.18.7-pip-py3.11" in out and "image zipstore-matrix/env:" in out
+
+
+def test_bad_matrix_exits_2_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, MATRIX.replace("channel: pip", "channel: conda"))
+    assert cli.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:5: environments[0].channel" in err
+
+
+def test_nothing_selected_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(write(tmp_path)), "--only", "gdal-*"]) == 3
+    assert "matches no environment" in capsys.readouterr().err
+
+
+def test_no_engine_exits_4_and_says_how_to_start_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.docker_engine import DockerEngine
+    from runner.errors import EngineUnavailableError
+
+    class Down(DockerEngine):
+        def info(self):  # type: ignore[no-untyped-def]
+            raise EngineUnavailableError("No Docker engine is reachable (refused).\napt-get install -y docker.io")
+
+    assert cli.main([str(write(tmp_path)), "--out", str(tmp_path / "site")], engine=Down()) == 4
+    assert "apt-get install -y docker.io" in capsys.readouterr().err
+
+
+def test_full_run_writes_json_html_and_markdown(tmp_path: Path) -> None:
+    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(good))
+    out = tmp_path / "site"
+    assert cli.main([str(write(tmp_path)), "--out", str(out)], engine=engine) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema_version"] == 1 and len(data["cells"]) == 12
+    assert {"id", "started", "finished", "engine", "runner_version", "matrix_sha256"} <= set(data["run"])
+    assert "ZipStore compatibility matrix" in (out / "index.html").read_text()
+    assert (out / "matrix.md").read_text().startswith("# ZipStore compatibility matrix")
+
+
+def test_internal_error_exits_1_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(task: dict[str, object]) -> tuple[None, None]:
+        raise RuntimeError("harness exploded")
+
+    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(broken))
+    assert cli.main([str(write(tmp_path)), "--out", str(tmp_path / "s")], engine=engine) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: harness exploded" in err and "Traceback" not in err

@@ -1,0 +1,175 @@
+"""The pipeline against the fake engine: every status path, without Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.config import parse_matrix
+from runner.execute import Options, execute, install_error
+from runner.fixtures import catalog
+from runner.plan import make_plan
+from runner.results import Results
+from tests.fake_engine import OK_RUN, FakeEngine, HarnessSimulator
+
+MATRIX = """\
+version: 1
+fixtures: [int32-random]
+environments:
+  - base: debian:bookworm
+    channel: pip
+    packages: ["zarr=={zarr}"]
+    matrix: {zarr: ["2.18.7", "3.1.6"]}
+"""
+BASE = "zipstore-matrix/debian:bookworm"
+
+
+def expected_for(task: dict[str, Any]) -> dict[str, Any]:
+    return {"arrays": {"data": {"shape": [2], "dtype": "<i4", "sha256": "f" * 64, "chunks": [2],
+                                "fill_value": 0, "attrs": {}}}, "attrs": {}}
+
+
+def good(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    args = task["args"]
+    if args["role"] == "writer":
+        return OK_RUN, {"status": "ok", "version": "9", "expected": expected_for(task),
+                        "timings": {"write_s": 0.01}, "warnings": []}
+    observed = expected_for(task)
+    return OK_RUN, {"status": "ok", "version": "9", **observed, "timings": {"read_s": 0.002}, "warnings": []}
+
+
+def run(tmp_path: Path, behaviour: Any = good, text: str = MATRIX, engine: FakeEngine | None = None,
+        **container: Any) -> tuple[Results, FakeEngine]:
+    sim = HarnessSimulator(behaviour, container=container)
+    engine = engine or FakeEngine(images={BASE}, handler=sim)
+    engine.handler = sim
+    plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
+    saved: list[Results] = []
+    results = execute(plan, engine, Options(out=tmp_path, work=tmp_path / "work"), progress=lambda m: None,
+                      checkpoint=saved.append)
+    assert saved, "checkpoints must be written as the run goes"
+    return results, engine
+
+
+def statuses(results: Results) -> dict[str, str]:
+    return {c.id: c.status for c in results.cells}
+
+
+def test_all_pass_builds_each_image_once_and_crosses_everything(tmp_path: Path) -> None:
+    results, engine = run(tmp_path)
+    assert len(engine.builds) == 2
+    # writers: zarr 2 -> v2; zarr 3 -> v2 + v3: 3 archives; readers: 2 per env x 2 envs = 4 -> 12 cells
+    assert len(results.archives) == 3 and all(a.status == "written" for a in results.archives)
+    assert len(results.cells) == 12 and set(statuses(results).values()) == {"pass"}
+    assert all(a.sha256 and a.zip_checks["crc_ok"] for a in results.archives)
+    assert results.environments[0].libraries == {"zarr": "9.9.9"}
+    # second run: same hashes, nothing rebuilt
+    _, engine2 = run(tmp_path, engine=engine)
+    assert len(engine2.builds) == 2
+
+
+def test_probe_runs_locked_down(tmp_path: Path) -> None:
+    _, engine = run(tmp_path)
+    spec = engine.runs[0]
+    assert not spec.network and spec.read_only and spec.user and not spec.user.startswith("0:")
+    mounts = {m.target: m for m in spec.mounts}
+    assert mounts["/probes"].read_only and mounts["/job"].read_only and not mounts["/out"].read_only
+    write_mounts = {m.target: m.read_only for m in engine.runs[0].mounts}
+    read_mounts = {m.target: m.read_only for m in engine.runs[-1].mounts}
+    assert write_mounts["/artifacts"] is False and read_mounts["/artifacts"] is True
+
+
+def test_every_failure_mode_becomes_its_status(tmp_path: Path) -> None:
+    def behaviour(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        args = task["args"]
+        if args["role"] == "writer":
+            return good(task)
+        if args["zarr_format"] == 3 and args["method"] == "zipstore":
+            return OK_RUN, {"status": "unsupported", "message": "format 3"}
+        if args["method"] == "fsspec" and args["zarr_format"] == 3:
+            return {**OK_RUN, "exit_code": None, "signal": "SIGSEGV", "stderr_tail": "Segmentation fault"}, None
+        if args["method"] == "fsspec":
+            return {**OK_RUN, "timed_out": True, "seconds": 300}, None
+        observed = expected_for(task)
+        observed["arrays"]["data"] = dict(observed["arrays"]["data"], sha256="0" * 64)
+        return OK_RUN, {"status": "ok", **observed}
+
+    results, _ = run(tmp_path, behaviour)
+    seen = set(statuses(results).values())
+    assert {"unsupported", "crash", "timeout", "mismatch"} <= seen
+    crash = next(c for c in results.cells if c.status == "crash")
+    assert crash.reason == "killed by SIGSEGV: Segmentation fault"
+
+
+def test_install_failure_marks_its_cells_and_the_rest_goes_on(tmp_path: Path) -> None:
+    text = MATRIX.replace('["2.18.7", "3.1.6"]', '["2.18.7", "3.1.6"]}\n  - {base: "debian:bookworm", channel: pip, '
+                          'packages: ["no-such-package==1.0", "zarr"]')
+    results, _ = run(tmp_path, text=text.replace('}}', '}'))
+    bad = next(e for e in results.environments if e.slug.startswith("no-such-package"))
+    assert bad.status == "install-failed"
+    assert "No matching distribution found for no-such-package" in bad.reason
+    failed = [c for c in results.cells if "no-such-package" in c.id]
+    assert failed and all(c.status == "install-failed" for c in failed)
+    assert any(c.status == "pass" for c in results.cells)
+
+
+def test_missing_base_image_is_install_failed_with_the_reason(tmp_path: Path) -> None:
+    text = MATRIX.replace("debian:bookworm", "example.invalid/nothing:1")
+    results, _ = run(tmp_path, text=text)
+    assert {e.status for e in results.environments} == {"install-failed"}
+    assert "could not be pulled" in results.environments[0].reason
+    assert {c.status for c in results.cells} == {"install-failed"}
+
+
+def test_container_killed_midway_keeps_finished_records(tmp_path: Path) -> None:
+    def behaviour(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if task["args"]["role"] == "writer":
+            return good(task)
+        if task["args"]["method"] == "fsspec":
+            return None, None  # never reported: the container ran out of memory before it
+        return good(task)
+
+    results, _ = run(tmp_path, behaviour, oom_killed=True)
+    by_method = {c.reader.probe: c.status for c in results.cells}
+    assert by_method == {"zarr-zipstore": "pass", "zarr-fsspec": "oom"}
+
+
+def test_unwritten_archives_give_skipped_cells_with_the_writer_reason(tmp_path: Path) -> None:
+    def behaviour(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if task["args"]["role"] == "writer" and task["args"].get("zarr_format") == 3:
+            return OK_RUN, {"status": "unsupported", "message": "no sharding here"}
+        return good(task)
+
+    results, _ = run(tmp_path, behaviour)
+    skipped = [c for c in results.cells if c.status == "skipped"]
+    assert len(skipped) == 4
+    assert skipped[0].reason == "the writer could not produce this archive (unsupported: no sharding here)"
+
+
+def test_bootstrap_is_tried_after_local_and_pull(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from runner import bases
+
+    calls: list[str] = []
+    monkeypatch.setattr(bases, "bootstrap", lambda engine, suite: (calls.append(suite), engine.images.add(
+        bases.bootstrap_ref(suite))))
+    engine = FakeEngine()
+    resolved = bases.ensure_base(engine, "debian:trixie")
+    assert (resolved.ref, resolved.how, calls) == ("zipstore-matrix/debian:trixie", "bootstrapped", ["trixie"])
+    assert bases.ensure_base(engine, "debian:trixie").how == "local-bootstrap"
+    pulled = FakeEngine(pullable={"debian:trixie"})
+    assert bases.ensure_base(pulled, "debian:trixie").how == "pulled"
+    assert bases.ensure_base(pulled, "debian:trixie").how == "local"
+
+
+def test_install_error_prefers_the_installers_words() -> None:
+    log = "Step 5/7 : RUN pip install x\nCollecting x\nERROR: Could not find a version that satisfies x==9\n" \
+          "ERROR: No matching distribution found for x==9\n"
+    text = install_error(log, "The command '/bin/sh -c pip install x' returned a non-zero code: 1")
+    assert text.splitlines() == [
+        "ERROR: Could not find a version that satisfies x==9",
+        "ERROR: No matching distribution found for x==9",
+        "The command '/bin/sh -c pip install x' returned a non-zero code: 1",
+    ]
+    assert install_error("E: Unable to locate package python3-nope\n", None) == "E: Unable to locate package python3-nope"

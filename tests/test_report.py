@@ -1,0 +1,76 @@
+"""Rendered reports against golden files. Regenerate with ``pytest --update-golden`` and review the diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner import report
+from runner.results import SCHEMA_VERSION, Results
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def results() -> Results:
+    return Results.read(GOLDEN / "results.json")
+
+
+@pytest.mark.parametrize(("name", "render"), [("index.html", report.render_html), ("matrix.md", report.render_markdown)])
+def test_rendered_report_matches_golden(results: Results, name: str, render: object, update_golden: bool) -> None:
+    text = render(results)  # type: ignore[operator]
+    golden = GOLDEN / name
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), f"{name} differs from golden; run pytest --update-golden"
+
+
+def test_grids_put_writers_in_rows_and_readers_in_columns(results: Results) -> None:
+    grids = report.grids(results)
+    assert [g.fixture for g in grids] == list(dict.fromkeys(a.fixture for a in results.archives))
+    grid = grids[0]
+    for row in grid.rows:
+        for col, cell in zip(grid.columns, row.cells, strict=True):
+            if cell is not None:
+                assert (cell.reader.env, cell.reader.probe) == col.key
+                assert (cell.writer.env, cell.writer.probe) == (row.archive.env, row.archive.probe)
+
+
+def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results) -> None:
+    notes = report.noteworthy(results)
+    assert notes and all(c.status != "pass" or c.warnings for c in notes)
+    html = report.render_html(results)
+    md = report.render_markdown(results)
+    for n, cell in enumerate(notes, 1):
+        assert html.count(f'id="cell-{cell.id}"') == 1
+        assert md.count(f"[^{n}]:") == 1
+
+
+def test_html_escapes_library_messages(results: Results) -> None:
+    results.cells[0].status, results.cells[0].reason = "fail", "<script>alert(1)</script>"
+    html = report.render_html(results)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def test_markdown_pipes_in_reasons_do_not_break_tables(results: Results) -> None:
+    results.cells[0].status, results.cells[0].reason = "fail", "a | b\nc"
+    assert "a \\| b c" in report.render_markdown(results)
+
+
+def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    results.write(path)
+    again = Results.read(path)
+    assert again.to_json() == results.to_json()
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION and list(data)[0] == "schema_version"
+    data["schema_version"] = 99
+    with pytest.raises(ValueError, match="schema_version 99"):
+        Results.from_dict(data)
+
+
+@pytest.mark.parametrize(("value", "text"), [(2.5, "2.50 s"), (0.0123, "12.3 ms"), (0.0000042, "4.2 µs"), (None, "")])
+def test_format_seconds(value: object, text: str) -> None:
+    assert report.format_seconds(value) == text
