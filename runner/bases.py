@@ -65,14 +65,14 @@ def bootstrap(engine: Engine, suite: str) -> None:
             f"Cannot bootstrap Debian {suite}: debootstrap is not installed (apt-get install -y debootstrap)."
         )
     if os.geteuid() != 0:
-        raise BaseImageError(f"Cannot bootstrap Debian {suite}: debootstrap needs root. Run as root once, or pull "
-                             f"debian:{suite} from a registry.")
+        raise BaseImageError(
+            f"Cannot bootstrap Debian {suite}: debootstrap needs root. Run as root once, or pull "
+            f"debian:{suite} from a registry."
+        )
     mirror = os.environ.get("ZIPSTORE_DEBIAN_MIRROR", DEFAULT_MIRROR)
     script = data_dir("docker") / "bootstrap-debian.sh"
     log.debug("+ bash %s %s %s | docker import - %s", script, suite, mirror, bootstrap_ref(suite))
-    with subprocess.Popen(
-        ["bash", str(script), suite, mirror], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as proc:
+    with subprocess.Popen(["bash", str(script), suite, mirror], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         try:
             engine.import_rootfs(proc.stdout, bootstrap_ref(suite))

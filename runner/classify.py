@@ -22,19 +22,31 @@ def process_outcome(run: Mapping[str, Any] | None, record: Mapping[str, Any] | N
         return Outcome(status=Status.CRASH, reason="the probe never reported (its container died or was killed)")
     stderr = str(run.get("stderr_tail", ""))
     if run.get("timed_out"):
-        return Outcome(status=Status.TIMEOUT, reason=f"no answer within the probe timeout ({run.get('seconds', 0):.0f}s)",
-                       detail=stderr)
+        return Outcome(
+            status=Status.TIMEOUT,
+            reason=f"no answer within the probe timeout ({run.get('seconds', 0):.0f}s)",
+            detail=stderr,
+        )
     if run.get("oom_killed"):
-        return Outcome(status=Status.OOM, reason="killed by the kernel OOM killer (container memory limit)",
-                       detail=stderr)
+        return Outcome(
+            status=Status.OOM,
+            reason="killed by the kernel OOM killer (container memory limit)",
+            detail=stderr,
+        )
     if run.get("signal"):
         last = _last_line(stderr)
-        return Outcome(status=Status.CRASH, reason=f"killed by {run['signal']}" + (f": {last}" if last else ""),
-                       detail=stderr)
+        return Outcome(
+            status=Status.CRASH,
+            reason=f"killed by {run['signal']}" + (f": {last}" if last else ""),
+            detail=stderr,
+        )
     if record is None:
         last = _last_line(stderr) or "no output"
-        return Outcome(status=Status.CRASH, reason=f"exited {run.get('exit_code')} without a record: {last}",
-                       detail=stderr)
+        return Outcome(
+            status=Status.CRASH,
+            reason=f"exited {run.get('exit_code')} without a record: {last}",
+            detail=stderr,
+        )
     return None
 
 
@@ -61,9 +73,11 @@ def classify_read(
     assert record is not None
     differences = compare(expected, record)
     if differences:
-        return Outcome(status=Status.MISMATCH, reason="; ".join(differences[:6])
-                       + (f"; and {len(differences) - 6} more" if len(differences) > 6 else ""),
-                       detail="\n".join(differences))
+        return Outcome(
+            status=Status.MISMATCH,
+            reason="; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else ""),
+            detail="\n".join(differences),
+        )
     return Outcome(status=Status.PASS)
 
 
@@ -85,15 +99,19 @@ def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> list[st
             detail = ""
             if "nan_count" in want and got.get("nan_count") != want["nan_count"]:
                 detail = f" (NaN count {got.get('nan_count')} vs {want['nan_count']}: fill/mask decoding?)"
-            out.append(f"{where}: values differ, sha256 {str(got.get('sha256'))[:12]}… != {want['sha256'][:12]}…{detail}")
+            got_sha, want_sha = str(got.get("sha256"))[:12], want["sha256"][:12]
+            out.append(f"{where}: values differ, sha256 {got_sha}… != {want_sha}…{detail}")
         if "chunks" in got and got["chunks"] is not None and list(got["chunks"]) != list(want["chunks"]):
             out.append(f"{where}: chunks {tuple(got['chunks'])} != expected {tuple(want['chunks'])}")
         if "fill_value" in got and not _same_scalar(got["fill_value"], want.get("fill_value")):
             out.append(f"{where}: fill_value {got['fill_value']!r} != expected {want.get('fill_value')!r}")
         if "attrs" in got:
             out.extend(f"{where}: {d}" for d in _attr_differences(want.get("attrs", {}), got["attrs"]))
-        if got.get("dimension_names") is not None and want.get("dimension_names") is not None \
-                and list(got["dimension_names"]) != list(want["dimension_names"]):
+        if (
+            got.get("dimension_names") is not None
+            and want.get("dimension_names") is not None
+            and list(got["dimension_names"]) != list(want["dimension_names"])
+        ):
             out.append(f"{where}: dimension names {got['dimension_names']} != expected {want['dimension_names']}")
     if "attrs" in observed:
         out.extend(f"root group: {d}" for d in _attr_differences(expected.get("attrs", {}), observed["attrs"]))
@@ -127,6 +145,16 @@ def _same_scalar(a: Any, b: Any) -> bool:
         return x
 
     return bool(norm(a) == norm(b))
+
+
+#: Warning categories that announce API changes rather than say anything about the data read or written.
+NOTICE_CATEGORIES = ("DeprecationWarning", "PendingDeprecationWarning", "FutureWarning")
+
+
+def split_warnings(warnings: list[str]) -> tuple[list[str], list[str]]:
+    """(warnings that put a ⚠ on a cell, notices that are only recorded), by the category prefix."""
+    notices = [w for w in warnings if w.split(":", 1)[0] in NOTICE_CATEGORIES]
+    return [w for w in warnings if w not in notices], notices
 
 
 def _last_line(text: str) -> str:

@@ -37,12 +37,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("matrix", type=Path, help="the matrix file, e.g. matrix.yaml")
     p.add_argument("--out", type=Path, default=Path("site"), help="where the page and results go (default: site)")
     p.add_argument("--work", type=Path, default=None, help="archives and probe records (default: OUT/work)")
-    p.add_argument("--only", action="append", default=[], metavar="GLOB",
-                   help="run only environments whose slug matches GLOB (repeatable)")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="run only environments whose slug matches GLOB (repeatable)",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
-    p.add_argument("--no-bootstrap", action="store_true",
-                   help="never debootstrap a missing Debian base; fail instead")
+    p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
     p.add_argument("-v", "--verbose", action="store_true", help="echo every engine command and build output")
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     p.add_argument("--version", action="version", version=f"%(prog)s {runner.__version__}")
@@ -90,8 +94,9 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     engine = engine or _default_engine()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    options = Options(out=out, work=args.work or out / "work", rebuild=args.rebuild,
-                      allow_bootstrap=not args.no_bootstrap)
+    options = Options(
+        out=out, work=args.work or out / "work", rebuild=args.rebuild, allow_bootstrap=not args.no_bootstrap
+    )
 
     def checkpoint(results: Results) -> None:
         results.write(out / "results.json")

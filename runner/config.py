@@ -86,8 +86,14 @@ class EnvironmentSpec:
             name = library_name(package, channel)
             exact = None
             if channel == "pip":
-                exact = next((s.version for s in Requirement(package).specifier if s.operator in ("==", "===")
-                              and "*" not in s.version), None)
+                exact = next(
+                    (
+                        s.version
+                        for s in Requirement(package).specifier
+                        if s.operator in ("==", "===") and "*" not in s.version
+                    ),
+                    None,
+                )
             out[name] = exact
         return out
 
@@ -147,7 +153,7 @@ class _Lines:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.to_python(item, (*path, i)) for i, item in enumerate(node.value)]
-        return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node, deep=True)  # type: ignore[arg-type]
+        return yaml.SafeLoader.construct_object(_CONSTRUCTOR, node, deep=True)
 
     def line(self, path: YamlPath) -> int | None:
         while path not in self.lines and path:
@@ -188,10 +194,11 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
         raise ConfigError(f"{filename}:{problem.line}: {format_path(problem.path)}: {problem.message}") from None
 
     problems = list(_schema_problems(data))
-    if not problems:
+    if not problems and isinstance(data, dict):
         problems = list(_semantic_problems(data, known_fixtures))
     if problems:
         raise ConfigError(_describe(problems, filename, lines))
+    assert isinstance(data, dict)  # the schema requires an object
 
     settings = Settings(**data.get("settings", {}))
     environments = tuple(_expand_all(data["environments"], filename, lines))
@@ -208,7 +215,7 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
 def _describe(problems: list[_Problem], filename: str, lines: _Lines) -> str:
     rows = []
     unique = {(p.path, p.message): p for p in problems}.values()
-    for p in sorted(unique, key=lambda p: (p.line or lines.line(p.path) or 0)):
+    for p in sorted(unique, key=lambda p: p.line or lines.line(p.path) or 0):
         line = p.line or lines.line(p.path)
         where = f"{filename}:{line}" if line else filename
         rows.append(f"  {where}: {format_path(p.path) or '(top level)'}: {p.message}")
@@ -301,11 +308,17 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
             if spec.slug in slugs:
                 other = slugs[spec.slug]
                 if other == here:
-                    yield _Problem(here, f"two combinations of the matrix produce the slug {spec.slug!r}; "
-                                         "put the axes in 'name', e.g. name: \"zarr-{zarr}\"")
+                    yield _Problem(
+                        here,
+                        f"two combinations of the matrix produce the slug {spec.slug!r}; "
+                        "put the axes in 'name', e.g. name: \"zarr-{zarr}\"",
+                    )
                 else:
-                    yield _Problem(here, f"environment slug {spec.slug!r} is also produced by {format_path(other)}; "
-                                         "give a distinct 'name'")
+                    yield _Problem(
+                        here,
+                        f"environment slug {spec.slug!r} is also produced by {format_path(other)}; "
+                        "give a distinct 'name'",
+                    )
             slugs.setdefault(spec.slug, here)
 
 
@@ -371,10 +384,7 @@ def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Loca
     packages = tuple(p.format(**combo) for p in env["packages"])
     pip = tuple(p.format(**combo) for p in env.get("pip", []))
     python = _python_of(base)
-    if "name" in env:
-        slug = env["name"].format(**combo)
-    else:
-        slug = default_slug(packages, channel, base, python)
+    slug = env["name"].format(**combo) if "name" in env else default_slug(packages, channel, base, python)
     if not _SLUG.match(slug):
         raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
     return EnvironmentSpec(

@@ -5,6 +5,7 @@ Every engine call is echoed to the ``runner`` log at DEBUG as the equivalent ``d
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import shlex
@@ -12,9 +13,10 @@ import tarfile
 import time
 from typing import IO, Any
 
-import docker
 import docker.errors
 import requests
+from docker.client import DockerClient
+from docker.types import Mount as DockerMount
 
 from runner.engine import LABEL, BuildContext, BuildResult, EngineInfo, RunResult, RunSpec
 from runner.errors import EngineUnavailableError
@@ -48,7 +50,7 @@ class DockerEngine:
     def client(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker.from_env(timeout=int(self._timeout))
+                self._client = DockerClient.from_env(timeout=int(self._timeout))
             except docker.errors.DockerException as exc:
                 raise EngineUnavailableError(f"No Docker engine is reachable ({exc}).\n{HOW_TO_START}") from exc
         return self._client
@@ -127,16 +129,19 @@ class DockerEngine:
 
     def run(self, spec: RunSpec) -> RunResult:
         mounts = [
-            docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
-            for m in spec.mounts
+            DockerMount(target=m.target, source=m.source, type="bind", read_only=m.read_only) for m in spec.mounts
         ]
         _echo(
-            "run", "--rm", f"--memory={spec.memory}", f"--pids-limit={spec.pids_limit}",
+            "run",
+            "--rm",
+            f"--memory={spec.memory}",
+            f"--pids-limit={spec.pids_limit}",
             *(["--network=none"] if not spec.network else []),
             *(["--read-only"] if spec.read_only else []),
             *([f"--user={spec.user}"] if spec.user else []),
             *(f"-v={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts),
-            spec.image, *spec.command,
+            spec.image,
+            *spec.command,
         )
         started = time.monotonic()
         container = self.client.containers.create(
@@ -182,10 +187,8 @@ class DockerEngine:
 
     def remove_image(self, ref: str) -> None:
         _echo("rmi", ref)
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
     def cleanup(self) -> int:
         _echo("rm", "-f", f"$(docker ps -aq --filter label={LABEL})")

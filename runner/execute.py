@@ -41,7 +41,11 @@ from runner.results import (
 
 log = logging.getLogger("runner")
 
-CA_BUNDLE_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+CA_BUNDLE_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+)
 CONTAINER_SLACK = 60.0  # seconds on top of the probes' own timeouts before a container is killed
 
 
@@ -86,12 +90,23 @@ def _shared_dir(path: Path) -> Path:
     return path
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DOCKER_NOISE = re.compile(r"^\s*(---> |Removing intermediate container|Step \d+/\d+ :)")
+_PIP_ADVICE = re.compile(r"^(To fix this you could try to:|\d\. (loosen the range|remove package versions))")
+
+
 def install_error(log_text: str, error: str | None) -> str:
-    """pip's or apt's own words from a failed build log, not Docker's summary."""
-    lines = [line.rstrip() for line in log_text.splitlines()]
-    picked = [line for line in lines if re.match(r"^\s*(ERROR:|E: |error:|Error:)", line)]
-    if not picked:
-        picked = [line for line in lines if line.strip()][-6:]
+    """pip's or apt's own explanation from a failed build log, not Docker's summary.
+
+    From the failed step's first ERROR/E: line to its end (pip's "The conflict is caused by:" lines
+    included), without colour codes, Docker's step chatter or pip's generic advice.
+    """
+    lines = [_ANSI.sub("", line).rstrip() for line in log_text.splitlines()]
+    steps = [i for i, line in enumerate(lines) if line.lstrip().startswith("Step ")]
+    step = lines[steps[-1] + 1 :] if steps else lines
+    first = next((i for i, line in enumerate(step) if re.match(r"^\s*(ERROR:|E: |error:)", line)), None)
+    picked = step[first:] if first is not None else [line for line in step if line.strip()][-8:]
+    picked = [line for line in picked if line.strip() and not _DOCKER_NOISE.match(line) and not _PIP_ADVICE.match(line)]
     text = "\n".join(dict.fromkeys(picked))
     if error and error not in text:
         text = f"{text}\n{error}" if text else error
@@ -123,8 +138,14 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
 class Execution:
     """One run of a plan against an engine; methods are the phases, state is the results so far."""
 
-    def __init__(self, plan: Plan, engine: Engine, options: Options, progress: Progress,
-                 checkpoint: Checkpoint | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        engine: Engine,
+        options: Options,
+        progress: Progress,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         self.plan = plan
         self.engine = engine
         self.options = options
@@ -142,7 +163,11 @@ class Execution:
                 matrix_sha256=plan.matrix.sha256,
                 matrix_path=plan.matrix.path,
                 settings=asdict(plan.settings),
-                host={"machine": platform.machine(), "cpus": os.cpu_count() or 0, "python": platform.python_version()},
+                host={
+                    "machine": platform.machine(),
+                    "cpus": os.cpu_count() or 0,
+                    "python": platform.python_version(),
+                },
             ),
             environments=[],
             archives=[],
@@ -187,21 +212,26 @@ class Execution:
         for n, ep in enumerate(self.plan.environments, 1):
             env = ep.env
             result = EnvironmentResult(
-                slug=env.slug, base=env.base, python=env.python, channel=env.channel,
-                packages=list(env.packages + env.pip), image=ep.tag,
+                slug=env.slug,
+                base=env.base,
+                python=env.python,
+                channel=env.channel,
+                packages=list(env.packages + env.pip),
+                image=ep.tag,
             )
             self.envs[env.slug] = result
             self.results.environments.append(result)
-            base = bases[env.base]
-            if isinstance(base, BaseImageError):
-                result.status, result.reason = Status.INSTALL_FAILED.value, f"base image unavailable: {base}"
+            base_ref = bases[env.base]
+            if isinstance(base_ref, BaseImageError):
+                result.status = Status.INSTALL_FAILED.value
+                result.reason = f"base image unavailable: {base_ref}"
                 continue
             if not self.options.rebuild and self.engine.has_image(ep.tag):
                 result.cached = True
                 self.progress(f"[image {n}/{total}] {env.slug}: cached ({ep.tag})")
                 continue
             self.progress(f"[image {n}/{total}] {env.slug}: building {ep.tag} ...")
-            plan = image_plan(env, ca, base_ref=base)
+            plan = image_plan(env, ca, base_ref=base_ref)
             built = self.engine.build(build_context(plan))
             result.cached, result.build_seconds = False, round(built.seconds, 2)
             if not built.ok:
@@ -215,8 +245,9 @@ class Execution:
     def _ok(self, slug: str) -> bool:
         return self.envs[slug].status == "ok"
 
-    def _probe_container(self, ep: EnvPlan, phase: str, tasks: list[dict[str, Any]], writable_artifacts: bool
-                         ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    def _probe_container(
+        self, ep: EnvPlan, phase: str, tasks: list[dict[str, Any]], writable_artifacts: bool
+    ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
         """Run the harness over ``tasks`` in one container; per task id: (run outcome, probe record)."""
         job = _shared_dir(self.options.work / "jobs" / phase / ep.slug)
         out = _shared_dir(self.options.work / "records" / phase / ep.slug)
@@ -279,13 +310,20 @@ class Execution:
             for w in writes:
                 (self.artifacts / w.archive).parent.mkdir(parents=True, exist_ok=True)
                 _shared_dir((self.artifacts / w.archive).parent)
-                tasks.append({
-                    "id": w.id,
-                    "script": w.probe.script,
-                    "timeout": self.plan.settings.probe_timeout,
-                    "args": {"role": "writer", "library": w.probe.library, "archive": f"/artifacts/{w.archive}",
-                             "fixture": {"name": w.fixture.name, **w.fixture.spec}, **w.probe.options},
-                })
+                tasks.append(
+                    {
+                        "id": w.id,
+                        "script": w.probe.script,
+                        "timeout": self.plan.settings.probe_timeout,
+                        "args": {
+                            "role": "writer",
+                            "library": w.probe.library,
+                            "archive": f"/artifacts/{w.archive}",
+                            "fixture": {"name": w.fixture.name, **w.fixture.spec},
+                            **w.probe.options,
+                        },
+                    }
+                )
             self.progress(f"[write {n}/{total}] {slug}: {len(tasks)} archive(s) ...")
             outcomes = self._probe_container(ep, "write", tasks, writable_artifacts=True)
             for w in writes:
@@ -296,13 +334,21 @@ class Execution:
 
     def _archive(self, w: WriteTask, outcome: Outcome, record: dict[str, Any] | None) -> None:
         record = record or {}
+        warnings, notices = classify.split_warnings(list(record.get("warnings", [])))
         result = ArchiveResult(
-            id=w.id, env=w.env, probe=w.probe.id, library=w.probe.library,
+            id=w.id,
+            env=w.env,
+            probe=w.probe.id,
+            library=w.probe.library,
             version=str(record.get("version") or self._library_version(w.env, w.probe.library)),
-            zarr_format=w.probe.options.get("zarr_format"), fixture=w.fixture.name,
+            zarr_format=w.probe.options.get("zarr_format"),
+            fixture=w.fixture.name,
             status="written" if outcome.status is Status.PASS else outcome.status.value,
-            reason=outcome.reason, detail=outcome.detail,
-            warnings=list(record.get("warnings", [])), timings=dict(record.get("timings", {})),
+            reason=outcome.reason,
+            detail=outcome.detail,
+            warnings=warnings,
+            notices=notices,
+            timings=dict(record.get("timings", {})),
             expected=dict(record.get("expected", {})),
         )
         path = self.artifacts / w.archive
@@ -312,14 +358,25 @@ class Execution:
             result.sha256, result.size = checks.pop("sha256"), checks.pop("size")
             result.zip_checks = checks
         elif outcome.status is Status.PASS:
-            result.status, result.reason = Status.FAIL.value, "the writer reported success but left no archive"
+            result.status, result.reason = (
+                Status.FAIL.value,
+                "the writer reported success but left no archive",
+            )
         self.results.archives.append(result)
 
     def read_phase(self) -> None:
         readable = [
-            Archive(id=a.id, path=a.path, fixture=a.fixture, arrays=tuple(a.expected.get("arrays", {})),
-                    zarr_format=a.zarr_format, writer_env=a.env, writer_probe=a.probe)
-            for a in self.results.archives if a.status == "written" and a.path
+            Archive(
+                id=a.id,
+                path=a.path,
+                fixture=a.fixture,
+                arrays=tuple(a.expected.get("arrays", {})),
+                zarr_format=a.zarr_format,
+                writer_env=a.env,
+                writer_probe=a.probe,
+            )
+            for a in self.results.archives
+            if a.status == "written" and a.path
         ]
         by_archive = {a.id: a for a in self.results.archives}
         readers = [ep for ep in self.plan.environments if ep.readers]
@@ -328,8 +385,9 @@ class Execution:
             outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
             if self._ok(ep.slug) and tasks:
                 self.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
-                outcomes = self._probe_container(ep, "read", [self._read_task(t) for t in tasks],
-                                                 writable_artifacts=False)
+                outcomes = self._probe_container(
+                    ep, "read", [self._read_task(t) for t in tasks], writable_artifacts=False
+                )
             for task in tasks:
                 self._cell(task, by_archive[task.archive.id], outcomes.get(task.id))
             for archive in self.results.archives:
@@ -343,20 +401,39 @@ class Execution:
             "id": task.id,
             "script": task.probe.script,
             "timeout": self.plan.settings.probe_timeout,
-            "args": {"role": "reader", "library": task.probe.library, "archive": f"/artifacts/{task.archive.path}",
-                     "arrays": list(task.archive.arrays), "zarr_format": task.archive.zarr_format,
-                     "fixture": task.archive.fixture, "repeats": self.plan.settings.read_repeats,
-                     **task.probe.options},
+            "args": {
+                "role": "reader",
+                "library": task.probe.library,
+                "archive": f"/artifacts/{task.archive.path}",
+                "arrays": list(task.archive.arrays),
+                "zarr_format": task.archive.zarr_format,
+                "fixture": task.archive.fixture,
+                "repeats": self.plan.settings.read_repeats,
+                **task.probe.options,
+            },
         }
 
     def _writer_side(self, archive: ArchiveResult) -> Side:
-        return Side(env=archive.env, probe=archive.probe, library=archive.library, version=archive.version,
-                    zarr_format=archive.zarr_format)
+        return Side(
+            env=archive.env,
+            probe=archive.probe,
+            library=archive.library,
+            version=archive.version,
+            zarr_format=archive.zarr_format,
+        )
 
-    def _cell(self, task: ReadTask, archive: ArchiveResult,
-              outcome: tuple[dict[str, Any] | None, dict[str, Any] | None] | None) -> None:
-        reader = Side(env=task.env, probe=task.probe.id, library=task.probe.library,
-                      version=self._library_version(task.env, task.probe.library))
+    def _cell(
+        self,
+        task: ReadTask,
+        archive: ArchiveResult,
+        outcome: tuple[dict[str, Any] | None, dict[str, Any] | None] | None,
+    ) -> None:
+        reader = Side(
+            env=task.env,
+            probe=task.probe.id,
+            library=task.probe.library,
+            version=self._library_version(task.env, task.probe.library),
+        )
         if not self._ok(task.env):
             verdict = Outcome(status=Status.INSTALL_FAILED, reason=self.envs[task.env].reason)
             record: dict[str, Any] = {}
@@ -365,17 +442,27 @@ class Execution:
             record = maybe_record or {}
             verdict = classify.classify_read(run, maybe_record, archive.expected)
             reader.version = str(record.get("version") or reader.version)
+        reader_warnings, reader_notices = classify.split_warnings(list(record.get("warnings", [])))
         warnings = [f"archive: {p}" for p in archive.zip_checks.get("problems", [])]
-        warnings += [f"writer: {w}" for w in archive.warnings]
-        warnings += [f"reader: {w}" for w in record.get("warnings", [])]
-        self.results.cells.append(CellResult(
-            id=task.cell_id, writer=self._writer_side(archive), reader=reader, fixture=archive.fixture,
-            status=verdict.status.value, reason=verdict.reason, detail=verdict.detail, warnings=warnings,
-            timings=dict(record.get("timings", {})),
-        ))
+        warnings += [f"writer: {w}" for w in archive.warnings] + [f"reader: {w}" for w in reader_warnings]
+        notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
+        self.results.cells.append(
+            CellResult(
+                id=task.cell_id,
+                writer=self._writer_side(archive),
+                reader=reader,
+                fixture=archive.fixture,
+                status=verdict.status.value,
+                reason=verdict.reason,
+                detail=verdict.detail,
+                warnings=warnings,
+                notices=notices,
+                timings=dict(record.get("timings", {})),
+            )
+        )
 
     def _unwritten_cell(self, ep: EnvPlan, probe: str, library: str, archive: ArchiveResult) -> None:
-        """A cell whose archive was never written: install-failed if the writer's image failed, else skipped."""
+        """A cell whose archive was never written: install-failed if an image failed, else skipped."""
         if archive.status == Status.INSTALL_FAILED.value:
             status, reason = Status.INSTALL_FAILED, f"writer environment {archive.env} did not install"
         elif not self._ok(ep.slug):
@@ -383,12 +470,16 @@ class Execution:
         else:
             status = Status.SKIPPED
             reason = f"the writer could not produce this archive ({archive.status}: {archive.reason})"
-        self.results.cells.append(CellResult(
-            id=cell_id(archive.env, archive.probe, ep.slug, probe, archive.fixture),
-            writer=self._writer_side(archive),
-            reader=Side(env=ep.slug, probe=probe, library=library, version=self._library_version(ep.slug, library)),
-            fixture=archive.fixture, status=status.value, reason=reason,
-        ))
+        self.results.cells.append(
+            CellResult(
+                id=cell_id(archive.env, archive.probe, ep.slug, probe, archive.fixture),
+                writer=self._writer_side(archive),
+                reader=Side(env=ep.slug, probe=probe, library=library, version=self._library_version(ep.slug, library)),
+                fixture=archive.fixture,
+                status=status.value,
+                reason=reason,
+            )
+        )
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -399,7 +490,7 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def execute(plan: Plan, engine: Engine, options: Options, progress: Progress,
-            checkpoint: Checkpoint | None = None) -> Results:
+def execute(
+    plan: Plan, engine: Engine, options: Options, progress: Progress, checkpoint: Checkpoint | None = None
+) -> Results:
     return Execution(plan, engine, options, progress, checkpoint).run()
-

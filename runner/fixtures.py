@@ -46,8 +46,15 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {"title": "int32 random"},
                 "arrays": [
-                    _array("data", [256 * s, 256], [64, 64], "int32", ["y", "x"], compressor="gzip",
-                           attrs={"units": "counts"}),
+                    _array(
+                        "data",
+                        [256 * s, 256],
+                        [64, 64],
+                        "int32",
+                        ["y", "x"],
+                        compressor="gzip",
+                        attrs={"units": "counts"},
+                    ),
                 ],
             },
         ),
@@ -57,8 +64,14 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {"source": "synthetic digits-like blobs"},
                 "arrays": [
-                    _array("images", [100 * s, 28, 28], [1, 28, 28], "uint8", ["image", "row", "col"],
-                           generator="images"),
+                    _array(
+                        "images",
+                        [100 * s, 28, 28],
+                        [1, 28, 28],
+                        "uint8",
+                        ["image", "row", "col"],
+                        generator="images",
+                    ),
                 ],
             },
         ),
@@ -68,8 +81,17 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {},
                 "arrays": [
-                    _array("temperature", [120 * s, 90], [40, 30], "float32", ["lat", "lon"], compressor="zstd",
-                           generator="nan-fill", fill_value=-9999.0, attrs={"units": "K"}),
+                    _array(
+                        "temperature",
+                        [120 * s, 90],
+                        [40, 30],
+                        "float32",
+                        ["lat", "lon"],
+                        compressor="zstd",
+                        generator="nan-fill",
+                        fill_value=-9999.0,
+                        attrs={"units": "K"},
+                    ),
                 ],
             },
         ),
@@ -79,8 +101,15 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {},
                 "arrays": [
-                    _array("ragged", [103 * s, 47], [25, 10], "int16", ["y", "x"], compressor="blosc",
-                           fill_value=-1),
+                    _array(
+                        "ragged",
+                        [103 * s, 47],
+                        [25, 10],
+                        "int16",
+                        ["y", "x"],
+                        compressor="blosc",
+                        fill_value=-1,
+                    ),
                 ],
             },
         ),
@@ -90,8 +119,15 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {"title": "Ünïcødé ☃ — 雪", "history": ["made by zipstore-matrix"]},
                 "arrays": [
-                    _array("a/b/leaf", [30 * s, 20], [16, 16], "int32", ["y", "x"], compressor="gzip",
-                           attrs={"long_name": "température", "emoji": "🧊"}),
+                    _array(
+                        "a/b/leaf",
+                        [30 * s, 20],
+                        [16, 16],
+                        "int32",
+                        ["y", "x"],
+                        compressor="gzip",
+                        attrs={"long_name": "température", "emoji": "🧊"},
+                    ),
                     _array("a/flat", [50 * s], [16], "float64", ["t"], attrs={"note": "ascii"}),
                 ],
             },
@@ -102,8 +138,15 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             spec={
                 "attrs": {},
                 "arrays": [
-                    _array("sharded", [128 * s, 128], [16, 16], "uint16", ["y", "x"], compressor="zstd",
-                           shards=[64, 64]),
+                    _array(
+                        "sharded",
+                        [128 * s, 128],
+                        [16, 16],
+                        "uint16",
+                        ["y", "x"],
+                        compressor="zstd",
+                        shards=[64, 64],
+                    ),
                 ],
             },
         ),

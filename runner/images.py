@@ -45,8 +45,13 @@ def _inspect_script() -> bytes:
 
 
 def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
-    jenv = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, autoescape=False)
+    jenv = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     jenv.filters["shell"] = shlex.quote
     apt = list(env.packages) if env.channel == "apt" else []
     if apt:

@@ -72,8 +72,9 @@ class ReadTask:
 
     @property
     def cell_id(self) -> str:
-        return cell_id(self.archive.writer_env, self.archive.writer_probe, self.env, self.probe.id,
-                       self.archive.fixture)
+        return cell_id(
+            self.archive.writer_env, self.archive.writer_probe, self.env, self.probe.id, self.archive.fixture
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,8 +18,15 @@ from runner.results import ArchiveResult, CellResult, Results, Status
 
 STATUS_ORDER = [s.value for s in Status]
 SYMBOL = {
-    "pass": "✅", "mismatch": "❌", "fail": "⛔", "unsupported": "➖", "crash": "💥", "timeout": "⏱",
-    "oom": "🧠", "install-failed": "📦", "skipped": "⏭",
+    "pass": "✅",
+    "mismatch": "❌",
+    "fail": "⛔",
+    "unsupported": "➖",
+    "crash": "💥",
+    "timeout": "⏱",
+    "oom": "🧠",
+    "install-failed": "📦",
+    "skipped": "⏭",
 }
 
 
@@ -52,6 +59,8 @@ class Grid:
     description: str
     columns: list[Column]
     rows: list[Row]
+    #: reader environments whose image did not build: named once under the grid, not as a column
+    failed_readers: list[str] = field(default_factory=list)
 
 
 def format_seconds(value: Any) -> str:
@@ -66,6 +75,7 @@ def format_seconds(value: Any) -> str:
 
 def grids(results: Results) -> list[Grid]:
     env_order = {e.slug: i for i, e in enumerate(results.environments)}
+    failed = {e.slug for e in results.environments if e.status != "ok"}
     descriptions = {name: f.description for name, f in catalog().items()}
     cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
     fixtures = list(dict.fromkeys(a.fixture for a in results.archives))
@@ -73,18 +83,38 @@ def grids(results: Results) -> list[Grid]:
     for fixture in fixtures:
         columns: dict[tuple[str, str], Column] = {}
         for c in results.cells:
-            if c.fixture == fixture:
-                columns.setdefault((c.reader.env, c.reader.probe),
-                                   Column(env=c.reader.env, probe=c.reader.probe, library=c.reader.library,
-                                          version=c.reader.version))
+            if c.fixture == fixture and c.reader.env not in failed:
+                columns.setdefault(
+                    (c.reader.env, c.reader.probe),
+                    Column(
+                        env=c.reader.env,
+                        probe=c.reader.probe,
+                        library=c.reader.library,
+                        version=c.reader.version,
+                    ),
+                )
         ordered = sorted(columns.values(), key=lambda col: (env_order.get(col.env, 1 << 30), col.probe))
-        archives = sorted((a for a in results.archives if a.fixture == fixture),
-                          key=lambda a: (env_order.get(a.env, 1 << 30), a.probe))
+        archives = sorted(
+            (a for a in results.archives if a.fixture == fixture),
+            key=lambda a: (env_order.get(a.env, 1 << 30), a.probe),
+        )
         rows = [
             Row(archive=a, cells=[cells.get((fixture, a.env, a.probe, col.env, col.probe)) for col in ordered])
             for a in archives
         ]
-        out.append(Grid(fixture=fixture, description=descriptions.get(fixture, ""), columns=ordered, rows=rows))
+        failed_readers = sorted(
+            {c.reader.env for c in results.cells if c.fixture == fixture and c.reader.env in failed},
+            key=lambda slug: env_order.get(slug, 1 << 30),
+        )
+        out.append(
+            Grid(
+                fixture=fixture,
+                description=descriptions.get(fixture, ""),
+                columns=ordered,
+                rows=rows,
+                failed_readers=failed_readers,
+            )
+        )
     return out
 
 
@@ -98,8 +128,11 @@ def noteworthy(results: Results) -> list[CellResult]:
     for grid in grids(results):
         for row in grid.rows:
             for cell in row.cells:
-                if cell is not None and (cell.writer.env, cell.writer.probe, cell.fixture) in written \
-                        and (cell.status != "pass" or cell.warnings):
+                if (
+                    cell is not None
+                    and (cell.writer.env, cell.writer.probe, cell.fixture) in written
+                    and (cell.status != "pass" or cell.warnings)
+                ):
                     out.append(cell)
     return out
 

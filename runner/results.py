@@ -68,6 +68,7 @@ class ArchiveResult:
     size: int | None = None
     zip_checks: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
 
@@ -91,6 +92,7 @@ class CellResult:
     reason: str = ""
     detail: str = ""
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,8 +140,7 @@ class Results:
             environments=[EnvironmentResult(**e) for e in data["environments"]],
             archives=[ArchiveResult(**a) for a in data["archives"]],
             cells=[
-                CellResult(**{**c, "writer": Side(**c["writer"]), "reader": Side(**c["reader"])})
-                for c in data["cells"]
+                CellResult(**{**c, "writer": Side(**c["writer"]), "reader": Side(**c["reader"])}) for c in data["cells"]
             ],
         )
 

@@ -46,7 +46,7 @@ def check_archive(path: Path) -> dict[str, Any]:
         try:
             bad = zf.testzip()
             crc_error = None
-        except Exception as exc:  # noqa: BLE001 - a broken member is a finding
+        except Exception as exc:
             bad, crc_error = None, str(exc)
         files = [i for i in infos if not i.is_dir()]
         first_file = files[0].filename if files else None
@@ -59,8 +59,12 @@ def check_archive(path: Path) -> dict[str, Any]:
             duplicates_differing=differing,
             crc_ok=bad is None and crc_error is None,
             crc_bad_member=bad,
-            zip64=any(i.file_size >= 0xFFFFFFFF or i.compress_size >= 0xFFFFFFFF or i.header_offset >= 0xFFFFFFFF
-                      for i in infos) or len(infos) >= 0xFFFF or _has_zip64_end(path),
+            zip64=any(
+                i.file_size >= 0xFFFFFFFF or i.compress_size >= 0xFFFFFFFF or i.header_offset >= 0xFFFFFFFF
+                for i in infos
+            )
+            or len(infos) >= 0xFFFF
+            or _has_zip64_end(path),
             compression=dict(Counter(METHODS.get(i.compress_type, str(i.compress_type)) for i in infos)),
             root_metadata=root_meta,
             first_entry=first_file,

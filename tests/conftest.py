@@ -23,13 +23,13 @@ def _no_accidental_engine(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     """A unit test that reaches for the real Docker engine fails loudly instead of building for minutes."""
     if request.node.get_closest_marker("integration"):
         return
-    import docker
+    import docker.api.client
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a unit test tried to use the real Docker engine; mark it @pytest.mark.integration")
 
-    monkeypatch.setattr(docker, "from_env", refuse)
-    monkeypatch.setattr(docker, "DockerClient", refuse)
+    # Every client the SDK makes goes through APIClient: guard there, so no import path slips past.
+    monkeypatch.setattr(docker.api.client.APIClient, "__init__", refuse)
 
 
 @pytest.fixture

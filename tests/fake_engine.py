@@ -22,8 +22,14 @@ Handler = Callable[[RunSpec, dict[str, Path]], RunResult]
 
 
 class FakeEngine:
-    def __init__(self, *, available: bool = True, images: set[str] | None = None,
-                 pullable: set[str] | None = None, handler: Handler | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        available: bool = True,
+        images: set[str] | None = None,
+        pullable: set[str] | None = None,
+        handler: Handler | None = None,
+    ) -> None:
         self.available = available
         self.images: set[str] = set(images or ())
         self.pullable = set(pullable or ())
@@ -59,8 +65,7 @@ class FakeEngine:
         for line in context.dockerfile.splitlines():
             if line.startswith("RUN ") and ("exit 1" in line or "no-such-package" in line):
                 log = "ERROR: No matching distribution found for no-such-package\n" if "no-such" in line else "boom\n"
-                return BuildResult(ok=False, log=log, seconds=0.0,
-                                   error="The command returned a non-zero code: 1")
+                return BuildResult(ok=False, log=log, seconds=0.0, error="The command returned a non-zero code: 1")
         self.images.add(context.tag)
         return BuildResult(ok=True, log="ok\n", seconds=0.01, image_id="sha256:fake")
 
@@ -106,8 +111,13 @@ class HarnessSimulator:
     Writer tasks that succeed also get a small real zip, so the host's ZIP checks run on it.
     """
 
-    def __init__(self, behaviour: Behaviour, *, container: dict[str, Any] | None = None,
-                 env_info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        *,
+        container: dict[str, Any] | None = None,
+        env_info: dict[str, Any] | None = None,
+    ) -> None:
         self.behaviour = behaviour
         self.container = container or {}
         self.env_info = env_info or {"python": "3.11.2", "distributions": {"zarr": "9.9.9"}, "modules": {}}
@@ -129,10 +139,21 @@ class HarnessSimulator:
                         zf.writestr("data/.zarray", "{}")
             if run is not None:
                 (out / f"{task['id']}.run.json").write_text(json.dumps({"id": task["id"], **run}))
-        return RunResult(exit_code=self.container.get("exit_code", 0), logs="", seconds=0.1,
-                         timed_out=self.container.get("timed_out", False),
-                         oom_killed=self.container.get("oom_killed", False))
+        return RunResult(
+            exit_code=self.container.get("exit_code", 0),
+            logs="",
+            seconds=0.1,
+            timed_out=self.container.get("timed_out", False),
+            oom_killed=self.container.get("oom_killed", False),
+        )
 
 
-OK_RUN = {"exit_code": 0, "signal": None, "timed_out": False, "oom_killed": False, "seconds": 0.1,
-          "stdout_tail": "", "stderr_tail": ""}
+OK_RUN = {
+    "exit_code": 0,
+    "signal": None,
+    "timed_out": False,
+    "oom_killed": False,
+    "seconds": 0.1,
+    "stdout_tail": "",
+    "stderr_tail": "",
+}

@@ -8,10 +8,24 @@ from tests.fake_engine import OK_RUN
 
 EXPECTED: dict[str, Any] = {
     "arrays": {
-        "data": {"shape": [4, 4], "dtype": "<i4", "sha256": "a" * 64, "chunks": [2, 2], "fill_value": 0,
-                 "attrs": {"units": "m"}, "dimension_names": ["y", "x"]},
-        "t": {"shape": [3], "dtype": "<f4", "sha256": "b" * 64, "chunks": [3], "fill_value": "NaN",
-              "attrs": {}, "nan_count": 1},
+        "data": {
+            "shape": [4, 4],
+            "dtype": "<i4",
+            "sha256": "a" * 64,
+            "chunks": [2, 2],
+            "fill_value": 0,
+            "attrs": {"units": "m"},
+            "dimension_names": ["y", "x"],
+        },
+        "t": {
+            "shape": [3],
+            "dtype": "<f4",
+            "sha256": "b" * 64,
+            "chunks": [3],
+            "fill_value": "NaN",
+            "attrs": {},
+            "nan_count": 1,
+        },
     },
     "attrs": {"title": "☃"},
 }
@@ -42,8 +56,14 @@ def test_value_difference_names_array_hashes_and_nan_hint() -> None:
 
 
 def test_every_metadata_difference_is_said() -> None:
-    got = observed(data__shape=[4, 5], data__dtype=">i4", data__chunks=[4, 4], data__fill_value=-1,
-                   data__attrs={"units": "km", "extra": 1}, data__dimension_names=["a", "b"])
+    got = observed(
+        data__shape=[4, 5],
+        data__dtype=">i4",
+        data__chunks=[4, 4],
+        data__fill_value=-1,
+        data__attrs={"units": "km", "extra": 1},
+        data__dimension_names=["a", "b"],
+    )
     got["attrs"] = {}
     diffs = compare(EXPECTED, got)
     assert "array 'data': shape (4, 5) != expected (4, 4)" in diffs
@@ -80,8 +100,15 @@ def test_process_outcomes() -> None:
     assert timeout is not None and timeout.status is Status.TIMEOUT and "300s" in timeout.reason
     oom = process_outcome({**OK_RUN, "exit_code": None, "signal": "SIGKILL", "oom_killed": True}, None)
     assert oom is not None and oom.status is Status.OOM
-    segv = process_outcome({**OK_RUN, "exit_code": None, "signal": "SIGSEGV",
-                            "stderr_tail": "Fatal Python error: Segmentation fault\n"}, None)
+    segv = process_outcome(
+        {
+            **OK_RUN,
+            "exit_code": None,
+            "signal": "SIGSEGV",
+            "stderr_tail": "Fatal Python error: Segmentation fault\n",
+        },
+        None,
+    )
     assert segv is not None and segv.status is Status.CRASH
     assert segv.reason == "killed by SIGSEGV: Fatal Python error: Segmentation fault"
     silent = process_outcome({**OK_RUN, "exit_code": 1, "stderr_tail": "ImportError: no numpy"}, None)
@@ -92,8 +119,11 @@ def test_process_outcomes() -> None:
 def test_probe_statuses() -> None:
     unsupported = classify_read(OK_RUN, {"status": "unsupported", "message": "no v3"}, EXPECTED)
     assert (unsupported.status, unsupported.reason) == (Status.UNSUPPORTED, "no v3")
-    failed = classify_read(OK_RUN, {"status": "error", "error_type": "builtins.KeyError", "message": "'x'",
-                                    "traceback": "Traceback..."}, EXPECTED)
+    failed = classify_read(
+        OK_RUN,
+        {"status": "error", "error_type": "builtins.KeyError", "message": "'x'", "traceback": "Traceback..."},
+        EXPECTED,
+    )
     assert (failed.status, failed.reason, failed.detail) == (Status.FAIL, "KeyError: 'x'", "Traceback...")
     weird = classify_read(OK_RUN, {"status": "maybe"}, EXPECTED)
     assert weird.status is Status.CRASH

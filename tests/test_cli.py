@@ -65,3 +65,10 @@ def test_internal_error_exits_1_without_traceback(tmp_path: Path, capsys: pytest
     assert cli.main([str(write(tmp_path)), "--out", str(tmp_path / "s")], engine=engine) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: harness exploded" in err and "Traceback" not in err
+
+
+def test_unit_tests_cannot_reach_the_real_engine() -> None:
+    from runner.docker_engine import DockerEngine
+
+    with pytest.raises(AssertionError, match=r"mark it @pytest\.mark\.integration"):
+        DockerEngine().info()

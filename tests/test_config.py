@@ -50,8 +50,12 @@ def test_product_minus_exclude_plus_include() -> None:
     matrix = parse_matrix(GOOD, "m.yaml", catalog())
     slugs = [e.slug for e in matrix.environments]
     assert slugs == [
-        "zarr-2.18.7-nc0.15.1", "zarr-2.18.7-nc0.16.6", "zarr-2.18.4-nc0.15.1", "zarr-2.17.2-nc0.12.1",
-        "python3-gdal-apt-trixie", "zarr-pip-py3.12",
+        "zarr-2.18.7-nc0.15.1",
+        "zarr-2.18.7-nc0.16.6",
+        "zarr-2.18.4-nc0.15.1",
+        "zarr-2.17.2-nc0.12.1",
+        "python3-gdal-apt-trixie",
+        "zarr-pip-py3.12",
     ]
     first = matrix.environments[0]
     assert first.packages == ("zarr==2.18.7", "numcodecs==0.15.1")
@@ -114,10 +118,13 @@ def test_include_must_give_every_axis() -> None:
 
 
 def test_duplicate_slugs_are_refused() -> None:
-    text = GOOD + """  - base: python:3.12-slim
+    text = (
+        GOOD
+        + """  - base: python:3.12-slim
     channel: pip
     packages: ["zarr>=3"]
 """
+    )
     message = error_of(text)
     assert "slug 'zarr-pip-py3.12' is also produced by environments[2]" in message
 

@@ -40,8 +40,9 @@ def test_build_then_has_image_then_remove(engine: tuple[Engine, str]) -> None:
     eng, base = engine
     tag = _tag()
     assert not eng.has_image(tag)
-    result = eng.build(BuildContext(tag=tag, dockerfile=f"FROM {base}\nCOPY hello.txt /hello.txt\n",
-                                    files={"hello.txt": b"hi"}))
+    result = eng.build(
+        BuildContext(tag=tag, dockerfile=f"FROM {base}\nCOPY hello.txt /hello.txt\n", files={"hello.txt": b"hi"})
+    )
     try:
         assert result.ok, result.error
         assert eng.has_image(tag)
@@ -66,13 +67,18 @@ def test_run_propagates_exit_code_and_writes_through_rw_mount(engine: tuple[Engi
     out = tmp_path / "out"
     out.mkdir(mode=0o777)
     out.chmod(0o777)
-    result = eng.run(RunSpec(
-        image=base,
-        command=("sh", "-c", "cat /in/x.txt > /out/y.txt; exit 3"),
-        mounts=(Mount(source=str(tmp_path / "in"), target="/in"),
-                Mount(source=str(out), target="/out", read_only=False)),
-        timeout=60, user="65534:65534",
-    ))
+    result = eng.run(
+        RunSpec(
+            image=base,
+            command=("sh", "-c", "cat /in/x.txt > /out/y.txt; exit 3"),
+            mounts=(
+                Mount(source=str(tmp_path / "in"), target="/in"),
+                Mount(source=str(out), target="/out", read_only=False),
+            ),
+            timeout=60,
+            user="65534:65534",
+        )
+    )
     assert result.exit_code == 3
     assert not result.timed_out
     assert (out / "y.txt").read_text() == "payload"

@@ -27,28 +27,54 @@ BASE = "zipstore-matrix/debian:bookworm"
 
 
 def expected_for(task: dict[str, Any]) -> dict[str, Any]:
-    return {"arrays": {"data": {"shape": [2], "dtype": "<i4", "sha256": "f" * 64, "chunks": [2],
-                                "fill_value": 0, "attrs": {}}}, "attrs": {}}
+    return {
+        "arrays": {
+            "data": {
+                "shape": [2],
+                "dtype": "<i4",
+                "sha256": "f" * 64,
+                "chunks": [2],
+                "fill_value": 0,
+                "attrs": {},
+            }
+        },
+        "attrs": {},
+    }
 
 
 def good(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     args = task["args"]
     if args["role"] == "writer":
-        return OK_RUN, {"status": "ok", "version": "9", "expected": expected_for(task),
-                        "timings": {"write_s": 0.01}, "warnings": []}
+        return OK_RUN, {
+            "status": "ok",
+            "version": "9",
+            "expected": expected_for(task),
+            "timings": {"write_s": 0.01},
+            "warnings": [],
+        }
     observed = expected_for(task)
     return OK_RUN, {"status": "ok", "version": "9", **observed, "timings": {"read_s": 0.002}, "warnings": []}
 
 
-def run(tmp_path: Path, behaviour: Any = good, text: str = MATRIX, engine: FakeEngine | None = None,
-        **container: Any) -> tuple[Results, FakeEngine]:
+def run(
+    tmp_path: Path,
+    behaviour: Any = good,
+    text: str = MATRIX,
+    engine: FakeEngine | None = None,
+    **container: Any,
+) -> tuple[Results, FakeEngine]:
     sim = HarnessSimulator(behaviour, container=container)
     engine = engine or FakeEngine(images={BASE}, handler=sim)
     engine.handler = sim
     plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
     saved: list[Results] = []
-    results = execute(plan, engine, Options(out=tmp_path, work=tmp_path / "work"), progress=lambda m: None,
-                      checkpoint=saved.append)
+    results = execute(
+        plan,
+        engine,
+        Options(out=tmp_path, work=tmp_path / "work"),
+        progress=lambda m: None,
+        checkpoint=saved.append,
+    )
     assert saved, "checkpoints must be written as the run goes"
     return results, engine
 
@@ -89,7 +115,12 @@ def test_every_failure_mode_becomes_its_status(tmp_path: Path) -> None:
         if args["zarr_format"] == 3 and args["method"] == "zipstore":
             return OK_RUN, {"status": "unsupported", "message": "format 3"}
         if args["method"] == "fsspec" and args["zarr_format"] == 3:
-            return {**OK_RUN, "exit_code": None, "signal": "SIGSEGV", "stderr_tail": "Segmentation fault"}, None
+            return {
+                **OK_RUN,
+                "exit_code": None,
+                "signal": "SIGSEGV",
+                "stderr_tail": "Segmentation fault",
+            }, None
         if args["method"] == "fsspec":
             return {**OK_RUN, "timed_out": True, "seconds": 300}, None
         observed = expected_for(task)
@@ -104,9 +135,11 @@ def test_every_failure_mode_becomes_its_status(tmp_path: Path) -> None:
 
 
 def test_install_failure_marks_its_cells_and_the_rest_goes_on(tmp_path: Path) -> None:
-    text = MATRIX.replace('["2.18.7", "3.1.6"]', '["2.18.7", "3.1.6"]}\n  - {base: "debian:bookworm", channel: pip, '
-                          'packages: ["no-such-package==1.0", "zarr"]')
-    results, _ = run(tmp_path, text=text.replace('}}', '}'))
+    text = MATRIX.replace(
+        '["2.18.7", "3.1.6"]',
+        '["2.18.7", "3.1.6"]}\n  - {base: "debian:bookworm", channel: pip, packages: ["no-such-package==1.0", "zarr"]',
+    )
+    results, _ = run(tmp_path, text=text.replace("}}", "}"))
     bad = next(e for e in results.environments if e.slug.startswith("no-such-package"))
     assert bad.status == "install-failed"
     assert "No matching distribution found for no-such-package" in bad.reason
@@ -152,11 +185,18 @@ def test_bootstrap_is_tried_after_local_and_pull(monkeypatch: pytest.MonkeyPatch
     from runner import bases
 
     calls: list[str] = []
-    monkeypatch.setattr(bases, "bootstrap", lambda engine, suite: (calls.append(suite), engine.images.add(
-        bases.bootstrap_ref(suite))))
+    monkeypatch.setattr(
+        bases,
+        "bootstrap",
+        lambda engine, suite: (calls.append(suite), engine.images.add(bases.bootstrap_ref(suite))),
+    )
     engine = FakeEngine()
     resolved = bases.ensure_base(engine, "debian:trixie")
-    assert (resolved.ref, resolved.how, calls) == ("zipstore-matrix/debian:trixie", "bootstrapped", ["trixie"])
+    assert (resolved.ref, resolved.how, calls) == (
+        "zipstore-matrix/debian:trixie",
+        "bootstrapped",
+        ["trixie"],
+    )
     assert bases.ensure_base(engine, "debian:trixie").how == "local-bootstrap"
     pulled = FakeEngine(pullable={"debian:trixie"})
     assert bases.ensure_base(pulled, "debian:trixie").how == "pulled"
@@ -164,12 +204,39 @@ def test_bootstrap_is_tried_after_local_and_pull(monkeypatch: pytest.MonkeyPatch
 
 
 def test_install_error_prefers_the_installers_words() -> None:
-    log = "Step 5/7 : RUN pip install x\nCollecting x\nERROR: Could not find a version that satisfies x==9\n" \
-          "ERROR: No matching distribution found for x==9\n"
+    log = (
+        "Step 5/7 : RUN pip install x\nCollecting x\nERROR: Could not find a version that satisfies x==9\n"
+        "ERROR: No matching distribution found for x==9\n"
+    )
     text = install_error(log, "The command '/bin/sh -c pip install x' returned a non-zero code: 1")
     assert text.splitlines() == [
         "ERROR: Could not find a version that satisfies x==9",
         "ERROR: No matching distribution found for x==9",
         "The command '/bin/sh -c pip install x' returned a non-zero code: 1",
     ]
-    assert install_error("E: Unable to locate package python3-nope\n", None) == "E: Unable to locate package python3-nope"
+    assert (
+        install_error("E: Unable to locate package python3-nope\n", None) == "E: Unable to locate package python3-nope"
+    )
+
+
+def test_install_error_keeps_pips_explanation_without_colour_or_advice() -> None:
+    log = (
+        "Step 6/8 : RUN pip install zarr==2.18.7 numcodecs==0.16.6\n ---> Running in c71347db498c\n"
+        "Collecting zarr==2.18.7\n"
+        "\x1b[91mERROR: Cannot install numcodecs==0.16.6 and zarr==2.18.7 because these package versions have "
+        "conflicting dependencies.\n\x1b[0m\nThe conflict is caused by:\n    The user requested numcodecs==0.16.6\n"
+        "    zarr 2.18.7 depends on numcodecs!=0.14.0, !=0.14.1, <0.16 and >=0.10.0\n\n"
+        "To fix this you could try to:\n1. loosen the range of package versions you've specified\n"
+        "2. remove package versions to allow pip attempt to solve the dependency conflict\n\n"
+        "\x1b[91mERROR: ResolutionImpossible: for help visit https://pip.pypa.io/x\n"
+        "\x1b[0mRemoving intermediate container c71347db498c\n"
+    )
+    assert install_error(log, "The command returned a non-zero code: 1").splitlines() == [
+        "ERROR: Cannot install numcodecs==0.16.6 and zarr==2.18.7 because these package versions have "
+        "conflicting dependencies.",
+        "The conflict is caused by:",
+        "    The user requested numcodecs==0.16.6",
+        "    zarr 2.18.7 depends on numcodecs!=0.14.0, !=0.14.1, <0.16 and >=0.10.0",
+        "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/x",
+        "The command returned a non-zero code: 1",
+    ]

@@ -18,7 +18,9 @@ def results() -> Results:
     return Results.read(GOLDEN / "results.json")
 
 
-@pytest.mark.parametrize(("name", "render"), [("index.html", report.render_html), ("matrix.md", report.render_markdown)])
+@pytest.mark.parametrize(
+    ("name", "render"), [("index.html", report.render_html), ("matrix.md", report.render_markdown)]
+)
 def test_rendered_report_matches_golden(results: Results, name: str, render: object, update_golden: bool) -> None:
     text = render(results)  # type: ignore[operator]
     golden = GOLDEN / name
@@ -65,7 +67,7 @@ def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path
     again = Results.read(path)
     assert again.to_json() == results.to_json()
     data = json.loads(path.read_text())
-    assert data["schema_version"] == SCHEMA_VERSION and list(data)[0] == "schema_version"
+    assert data["schema_version"] == SCHEMA_VERSION and next(iter(data)) == "schema_version"
     data["schema_version"] = 99
     with pytest.raises(ValueError, match="schema_version 99"):
         Results.from_dict(data)
@@ -74,3 +76,16 @@ def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path
 @pytest.mark.parametrize(("value", "text"), [(2.5, "2.50 s"), (0.0123, "12.3 ms"), (0.0000042, "4.2 µs"), (None, "")])
 def test_format_seconds(value: object, text: str) -> None:
     assert report.format_seconds(value) == text
+
+
+def test_failed_reader_environment_is_one_note_not_a_column(results: Results) -> None:
+    victim = results.environments[0]
+    victim.status, victim.reason = "install-failed", "ERROR: ResolutionImpossible"
+    for cell in results.cells:
+        if cell.reader.env == victim.slug:
+            cell.status, cell.reason = "install-failed", victim.reason
+    grid = report.grids(results)[0]
+    assert victim.slug not in {col.env for col in grid.columns}
+    assert grid.failed_readers == [victim.slug]
+    assert all(c.reader.env != victim.slug for c in report.noteworthy(results))
+    assert "their images did not build" in report.render_markdown(results)

@@ -27,8 +27,18 @@ def test_clean_v3_archive(tmp_path: Path) -> None:
 
 
 def test_duplicates_are_found_and_told_apart(tmp_path: Path) -> None:
-    facts = check_archive(make(tmp_path / "d.zip", [(".zgroup", b"{}"), (".zattrs", b"{}"), (".zattrs", b'{"a":1}'),
-                                                     ("x/.zarray", b"1"), ("x/.zarray", b"1")]))
+    facts = check_archive(
+        make(
+            tmp_path / "d.zip",
+            [
+                (".zgroup", b"{}"),
+                (".zattrs", b"{}"),
+                (".zattrs", b'{"a":1}'),
+                ("x/.zarray", b"1"),
+                ("x/.zarray", b"1"),
+            ],
+        )
+    )
     assert facts["duplicates"] == [".zattrs", "x/.zarray"]
     assert facts["duplicates_differing"] == [".zattrs"]
     assert facts["problems"] == ["2 duplicate entry name(s), e.g. '.zattrs'; 1 with differing content"]
@@ -37,8 +47,10 @@ def test_duplicates_are_found_and_told_apart(tmp_path: Path) -> None:
 def test_bad_crc_and_layout_notes(tmp_path: Path) -> None:
     path = make(tmp_path / "c.zip", [("data/0", b"A" * 100), (".zgroup", b"{}")], zipfile.ZIP_DEFLATED)
     facts = check_archive(path)
-    assert facts["notes"] == ["ZIP-level compression used (deflate)", "root metadata is not the first entry "
-                              "(first: 'data/0')"]
+    assert facts["notes"] == [
+        "ZIP-level compression used (deflate)",
+        "root metadata is not the first entry (first: 'data/0')",
+    ]
     raw = bytearray(make(tmp_path / "s.zip", [(".zgroup", b"{}"), ("data/0", b"A" * 100)]).read_bytes())
     raw[raw.index(b"A" * 100)] = ord("B")
     (tmp_path / "s.zip").write_bytes(bytes(raw))

@@ -26,17 +26,42 @@ class Probe:
 
 
 WRITERS: tuple[Probe, ...] = (
-    Probe(id="zarr-v2", role="writer", library="zarr", script="zarr_probe.py", label="zarr ZipStore, format 2",
-          options={"zarr_format": 2}),
-    Probe(id="zarr-v3", role="writer", library="zarr", script="zarr_probe.py", label="zarr ZipStore, format 3",
-          options={"zarr_format": 3}, requires=">=3.0.0a4"),
+    Probe(
+        id="zarr-v2",
+        role="writer",
+        library="zarr",
+        script="zarr_probe.py",
+        label="zarr ZipStore, format 2",
+        options={"zarr_format": 2},
+    ),
+    Probe(
+        id="zarr-v3",
+        role="writer",
+        library="zarr",
+        script="zarr_probe.py",
+        label="zarr ZipStore, format 3",
+        options={"zarr_format": 3},
+        requires=">=3.0.0a4",
+    ),
 )
 
 READERS: tuple[Probe, ...] = (
-    Probe(id="zarr-zipstore", role="reader", library="zarr", script="zarr_probe.py", label="zarr ZipStore",
-          options={"method": "zipstore"}),
-    Probe(id="zarr-fsspec", role="reader", library="zarr", script="zarr_probe.py", label="zarr on zip:: (fsspec)",
-          options={"method": "fsspec"}),
+    Probe(
+        id="zarr-zipstore",
+        role="reader",
+        library="zarr",
+        script="zarr_probe.py",
+        label="zarr ZipStore",
+        options={"method": "zipstore"},
+    ),
+    Probe(
+        id="zarr-fsspec",
+        role="reader",
+        library="zarr",
+        script="zarr_probe.py",
+        label="zarr on zip:: (fsspec)",
+        options={"method": "fsspec"},
+    ),
 )
 
 ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS}
@@ -53,7 +78,11 @@ def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tup
         if probe.library not in pins:
             continue
         pinned = pins[probe.library]
-        if probe.requires and pinned is not None and not SpecifierSet(probe.requires).contains(pinned, prereleases=True):
+        if (
+            probe.requires
+            and pinned is not None
+            and not SpecifierSet(probe.requires).contains(pinned, prereleases=True)
+        ):
             continue
         out.append(probe)
     return tuple(out)

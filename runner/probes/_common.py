@@ -14,7 +14,8 @@ import sys
 import time
 import traceback
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 RECORD_VERSION = 1
 
@@ -34,7 +35,7 @@ def main(handler: Callable[[dict], dict]) -> None:
             record.setdefault("status", "ok")
         except Unsupported as exc:
             record.update(status="unsupported", message=str(exc))
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
+        except BaseException as exc:
             record.update(
                 status="error",
                 error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -69,6 +70,16 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - started
+
+
+def repeat(fn: Callable[[], Any], times: int) -> tuple[Any, list[float]]:
+    """Call ``fn`` ``times`` times (at least once); return the last value and every duration."""
+    samples = []
+    value = None
+    for _ in range(max(1, times)):
+        value, seconds = timed(fn)
+        samples.append(seconds)
+    return value, samples
 
 
 def median(values: list[float]) -> float:

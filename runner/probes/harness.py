@@ -27,7 +27,10 @@ ENV_INFO = "/opt/zipstore/env.json"
 
 def oom_kills() -> int | None:
     """Kernel OOM kills in this container's memory cgroup so far (v2, then v1), or None if unreadable."""
-    for path, key in (("/sys/fs/cgroup/memory.events", "oom_kill"), ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill")):
+    for path, key in (
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+    ):
         try:
             with open(path, encoding="ascii") as fh:
                 for line in fh:

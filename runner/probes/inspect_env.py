@@ -6,6 +6,7 @@ C libraries under it; an import that fails is recorded with its message, not rai
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import json
@@ -43,15 +44,13 @@ def modules() -> dict:
             if "No module named" not in str(exc) or name.split(".")[0] not in str(exc):
                 out[name] = {"import_error": str(exc)}
             continue
-        except Exception as exc:  # noqa: BLE001 - a broken install is a finding
+        except Exception as exc:
             out[name] = {"import_error": f"{type(exc).__name__}: {exc}"}
             continue
         info = {}
         for attr in attrs:
-            try:
+            with contextlib.suppress(AttributeError):
                 info[attr] = str(attribute(mod, attr))
-            except AttributeError:
-                pass
         out[name] = info
     return out
 
@@ -60,13 +59,15 @@ def debian_packages() -> dict:
     try:
         listing = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Status}\n"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return {}
     out = {}
     for line in listing.splitlines():
-        name, version, status = (line.split("\t") + ["", ""])[:3]
+        name, version, status = [*line.split("\t"), "", ""][:3]
         if status.endswith("installed") and name.startswith(DEBIAN_PREFIXES):
             out[name] = version
     return out

@@ -177,16 +177,7 @@ def read(args: dict) -> dict:
     try:
         paths = args["arrays"]
         found: dict = {}
-        read_times = []
-        for i in range(repeats):
-            values = {}
-
-            def read_all() -> None:
-                for path in paths:
-                    values[path] = root[path][...]
-
-            _, seconds = c.timed(read_all)
-            read_times.append(seconds)
+        values, read_times = c.repeat(lambda: {path: root[path][...] for path in paths}, repeats)
         for path in paths:
             found[path] = c.describe_array(values[path], **array_metadata(zarr, root[path]))
         attrs = dict(root.attrs)

@@ -36,8 +36,12 @@ def small_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFact
 
 
 def cell(results: Results, writer: str, writer_probe: str, reader: str, reader_probe: str, fixture: str):  # type: ignore[no-untyped-def]
-    return next(c for c in results.cells if (c.writer.env, c.writer.probe, c.reader.env, c.reader.probe, c.fixture)
-                == (writer, writer_probe, reader, reader_probe, fixture))
+    return next(
+        c
+        for c in results.cells
+        if (c.writer.env, c.writer.probe, c.reader.env, c.reader.probe, c.fixture)
+        == (writer, writer_probe, reader, reader_probe, fixture)
+    )
 
 
 def test_images_record_resolved_versions(small_run: Results) -> None:
@@ -88,8 +92,9 @@ def test_every_cell_has_an_explicit_status_and_reads_are_timed(small_run: Result
             assert c.timings["read_s"] > 0 and len(c.timings["read_samples"]) == 2
 
 
-def _harness(engine: DockerEngine, tmp_path: Path, tasks: list[dict[str, object]], memory: str = "4g"
-             ) -> dict[str, dict[str, object]]:
+def _harness(
+    engine: DockerEngine, tmp_path: Path, tasks: list[dict[str, object]], memory: str = "4g"
+) -> dict[str, dict[str, object]]:
     base = ensure_base(engine, "debian:bookworm").ref
     job, out = tmp_path / "job", tmp_path / "out"
     job.mkdir(), out.mkdir()
@@ -97,26 +102,50 @@ def _harness(engine: DockerEngine, tmp_path: Path, tasks: list[dict[str, object]
     (job / "tasks.json").write_text(json.dumps({"tasks": tasks}))
     image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
     assert engine.has_image(image) or engine.has_image(base)
-    result = engine.run(RunSpec(
-        image=image, command=("/opt/venv/bin/python", "/probes/harness.py", "/job/tasks.json", "/out"),
-        mounts=(Mount(source=str(probes_dir()), target="/probes"), Mount(source=str(job), target="/job"),
-                Mount(source=str(out), target="/out", read_only=False)),
-        timeout=120, memory=memory, user="65534:65534",
-    ))
+    result = engine.run(
+        RunSpec(
+            image=image,
+            command=("/opt/venv/bin/python", "/probes/harness.py", "/job/tasks.json", "/out"),
+            mounts=(
+                Mount(source=str(probes_dir()), target="/probes"),
+                Mount(source=str(job), target="/job"),
+                Mount(source=str(out), target="/out", read_only=False),
+            ),
+            timeout=120,
+            memory=memory,
+            user="65534:65534",
+        )
+    )
     assert result.exit_code == 0, result.logs
-    return {t["id"]: {"run": json.loads((out / f"{t['id']}.run.json").read_text()),  # type: ignore[index]
-                      "probe": json.loads(p.read_text()) if (p := out / f"{t['id']}.probe.json").exists() else None}
-            for t in tasks}
+    return {
+        t["id"]: {
+            "run": json.loads((out / f"{t['id']}.run.json").read_text()),  # type: ignore[index]
+            "probe": json.loads(p.read_text()) if (p := out / f"{t['id']}.probe.json").exists() else None,
+        }
+        for t in tasks
+    }
 
 
-def test_harness_turns_each_failure_into_a_record(docker_engine: DockerEngine, small_run: Results,
-                                                  tmp_path: Path) -> None:
+def test_harness_turns_each_failure_into_a_record(
+    docker_engine: DockerEngine, small_run: Results, tmp_path: Path
+) -> None:
     def task(action: str, timeout: float = 60) -> dict[str, object]:
         return {"id": action, "script": "selftest_probe.py", "timeout": timeout, "args": {"action": action}}
 
-    got = _harness(docker_engine, tmp_path, [task("ok"), task("segfault"), task("hang", 3), task("oom"),
-                                             task("unsupported"), task("silent-exit"), task("keyerror")],
-                   memory="512m")
+    got = _harness(
+        docker_engine,
+        tmp_path,
+        [
+            task("ok"),
+            task("segfault"),
+            task("hang", 3),
+            task("oom"),
+            task("unsupported"),
+            task("silent-exit"),
+            task("keyerror"),
+        ],
+        memory="512m",
+    )
     assert got["ok"]["probe"]["status"] == "ok"  # type: ignore[index]
     assert got["segfault"]["run"]["signal"] == "SIGSEGV"  # type: ignore[index]
     assert got["hang"]["run"]["timed_out"] is True  # type: ignore[index]
@@ -130,17 +159,27 @@ def test_harness_turns_each_failure_into_a_record(docker_engine: DockerEngine, s
 def test_read_only_mounts_and_no_network_are_enforced(docker_engine: DockerEngine, tmp_path: Path) -> None:
     base = ensure_base(docker_engine, "debian:bookworm").ref
     (tmp_path / "ro").mkdir()
-    result = docker_engine.run(RunSpec(
-        image=base, command=("sh", "-c", "touch /ro/x || echo RO-REFUSED; touch /etc/x || echo ROOTFS-REFUSED; "
-                             "cat /proc/net/dev | grep -c eth0 || echo NO-NET"),
-        mounts=(Mount(source=str(tmp_path / "ro"), target="/ro"),), timeout=60, user="65534:65534",
-    ))
+    result = docker_engine.run(
+        RunSpec(
+            image=base,
+            command=(
+                "sh",
+                "-c",
+                "touch /ro/x || echo RO-REFUSED; touch /etc/x || echo ROOTFS-REFUSED; "
+                "cat /proc/net/dev | grep -c eth0 || echo NO-NET",
+            ),
+            mounts=(Mount(source=str(tmp_path / "ro"), target="/ro"),),
+            timeout=60,
+            user="65534:65534",
+        )
+    )
     assert "RO-REFUSED" in result.logs and "ROOTFS-REFUSED" in result.logs and "NO-NET" in result.logs
     assert not (tmp_path / "ro" / "x").exists()
 
 
-def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(docker_engine: DockerEngine, small_run: Results,
-                                                         tmp_path: Path) -> None:
+def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(
+    docker_engine: DockerEngine, small_run: Results, tmp_path: Path
+) -> None:
     out = tmp_path / "site"
     cmd = [sys.executable, "-m", "runner", str(HERE / "small.yaml"), "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ}, timeout=1800)
