@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.results import Outcome, Status
@@ -67,54 +68,94 @@ def record_outcome(record: Mapping[str, Any]) -> Outcome | None:
 def classify_read(
     run: Mapping[str, Any] | None, record: Mapping[str, Any] | None, expected: Mapping[str, Any]
 ) -> Outcome:
+    """Process trouble first, then the probe's own verdict, then the comparison.
+
+    Wrong *data* (values, shape, dtype, a missing array or key, wrong bytes) is a mismatch. Metadata that
+    differs (chunks, fill value, attributes, dimension names) leaves the data right: a pass, with each
+    difference as a warning, because a pass with warnings is not a clean pass.
+    """
     outcome = process_outcome(run, record) or record_outcome(record or {})
     if outcome is not None:
         return outcome
     assert record is not None
-    differences = compare(expected, record)
-    if differences:
+    found = compare(expected, record)
+    if found.data:
+        shown = found.data[:6] + ([f"and {len(found.data) - 6} more"] if len(found.data) > 6 else [])
         return Outcome(
             status=Status.MISMATCH,
-            reason="; ".join(differences[:6]) + (f"; and {len(differences) - 6} more" if len(differences) > 6 else ""),
-            detail="\n".join(differences),
+            reason="; ".join(shown),
+            detail="\n".join(found.data + found.metadata),
+            warnings=tuple(f"metadata: {m}" for m in found.metadata),
         )
-    return Outcome(status=Status.PASS)
+    return Outcome(status=Status.PASS, warnings=tuple(f"metadata: {m}" for m in found.metadata))
 
 
-def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class Differences:
+    data: list[str] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.data or self.metadata)
+
+
+def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differences:
     """Every way ``observed`` differs from ``expected``, each said precisely enough to act on."""
-    out: list[str] = []
-    got_arrays = observed.get("arrays", {})
+    found = Differences()
+    if "keys" in observed:
+        found.data.extend(_key_differences(expected.get("keys", {}), observed["keys"]))
+    if "arrays" not in observed:
+        return found  # a raw-bytes reader: the keys are what it read
+    got_arrays = observed["arrays"]
     for path, want in expected.get("arrays", {}).items():
         got = got_arrays.get(path)
         if got is None:
-            out.append(f"array {path!r}: not found by the reader")
+            found.data.append(f"array {path!r}: not found by the reader")
             continue
         where = f"array {path!r}"
         if list(got.get("shape", [])) != list(want["shape"]):
-            out.append(f"{where}: shape {tuple(got.get('shape', []))} != expected {tuple(want['shape'])}")
+            found.data.append(f"{where}: shape {tuple(got.get('shape', []))} != expected {tuple(want['shape'])}")
         if got.get("dtype") != want["dtype"]:
-            out.append(f"{where}: dtype {got.get('dtype')} != expected {want['dtype']}")
+            found.data.append(f"{where}: dtype {got.get('dtype')} != expected {want['dtype']}")
         if got.get("sha256") != want["sha256"]:
             detail = ""
             if "nan_count" in want and got.get("nan_count") != want["nan_count"]:
                 detail = f" (NaN count {got.get('nan_count')} vs {want['nan_count']}: fill/mask decoding?)"
             got_sha, want_sha = str(got.get("sha256"))[:12], want["sha256"][:12]
-            out.append(f"{where}: values differ, sha256 {got_sha}… != {want_sha}…{detail}")
+            found.data.append(f"{where}: values differ, sha256 {got_sha}… != {want_sha}…{detail}")
+        if got.get("decoded_mismatch"):
+            found.data.append(f"{where}: {got['decoded_mismatch']}")
         if "chunks" in got and got["chunks"] is not None and list(got["chunks"]) != list(want["chunks"]):
-            out.append(f"{where}: chunks {tuple(got['chunks'])} != expected {tuple(want['chunks'])}")
+            found.metadata.append(f"{where}: chunks {tuple(got['chunks'])} != expected {tuple(want['chunks'])}")
         if "fill_value" in got and not _same_scalar(got["fill_value"], want.get("fill_value")):
-            out.append(f"{where}: fill_value {got['fill_value']!r} != expected {want.get('fill_value')!r}")
+            found.metadata.append(f"{where}: fill_value {got['fill_value']!r} != expected {want.get('fill_value')!r}")
         if "attrs" in got:
-            out.extend(f"{where}: {d}" for d in _attr_differences(want.get("attrs", {}), got["attrs"]))
+            found.metadata.extend(f"{where}: {d}" for d in _attr_differences(want.get("attrs", {}), got["attrs"]))
         if (
             got.get("dimension_names") is not None
             and want.get("dimension_names") is not None
             and list(got["dimension_names"]) != list(want["dimension_names"])
         ):
-            out.append(f"{where}: dimension names {got['dimension_names']} != expected {want['dimension_names']}")
+            found.metadata.append(
+                f"{where}: dimension names {got['dimension_names']} != expected {want['dimension_names']}"
+            )
     if "attrs" in observed:
-        out.extend(f"root group: {d}" for d in _attr_differences(expected.get("attrs", {}), observed["attrs"]))
+        root = _attr_differences(expected.get("attrs", {}), observed["attrs"])
+        found.metadata.extend(f"root group: {d}" for d in root)
+    return found
+
+
+def _key_differences(want: Mapping[str, str], got: Mapping[str, str]) -> list[str]:
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+    out = []
+    if missing:
+        out.append(f"{len(missing)} key(s) in the archive not listed by the reader, e.g. {missing[0]!r}")
+    if extra:
+        out.append(f"{len(extra)} key(s) listed that the archive does not hold, e.g. {extra[0]!r}")
+    if changed:
+        out.append(f"{len(changed)} key(s) read with different bytes, e.g. {changed[0]!r}")
     return out
 
 

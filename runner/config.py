@@ -7,6 +7,7 @@ parse as PEP 508, versions as PEP 440, Debian package names and image references
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -22,6 +23,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from runner import probes
 from runner.errors import ConfigError
 from runner.resources import schema_path
 
@@ -58,6 +60,7 @@ class Settings:
     pids_limit: int = 1024
     read_repeats: int = 3
     scale: int = 1
+    jobs: int = 0  # probe processes at once per container; 0 = one per CPU
     external_zips: str | None = None
 
 
@@ -70,6 +73,7 @@ class EnvironmentSpec:
     channel: Literal["pip", "apt"]
     packages: tuple[str, ...]
     pip: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()  # globs over probe ids; empty = every probe of the declared libraries
     python: str | None = None
     source: Location | None = field(default=None, compare=False)
 
@@ -290,6 +294,9 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
                 problems.append(
                     _Problem((*here, "include", k), f"include must give every axis; missing {sorted(missing)}")
                 )
+        for k, glob in enumerate(env.get("probes", [])):
+            if not any(fnmatch.fnmatch(probe_id, glob) for probe_id in probes.ALL):
+                yield _Problem((*here, "probes", k), f"{glob!r} matches no probe (known: {', '.join(probes.ALL)})")
         if env["channel"] == "apt" and debian_suite(env["base"]) is None and "{" not in env["base"]:
             yield _Problem((*here, "base"), "channel 'apt' needs a Debian base (debian:SUITE)")
         if problems:
@@ -388,7 +395,14 @@ def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Loca
     if not _SLUG.match(slug):
         raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
     return EnvironmentSpec(
-        slug=slug, base=base, channel=channel, packages=packages, pip=pip, python=python, source=location
+        slug=slug,
+        base=base,
+        channel=channel,
+        packages=packages,
+        pip=pip,
+        probes=tuple(env.get("probes", ())),
+        python=python,
+        source=location,
     )
 
 

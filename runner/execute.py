@@ -173,6 +173,8 @@ class Execution:
             archives=[],
             cells=[],
         )
+        self.jobs = plan.settings.jobs or os.cpu_count() or 1
+        self.results.run.settings["jobs"] = self.jobs
         self.envs: dict[str, EnvironmentResult] = {}
         self.artifacts = _shared_dir(options.work / "artifacts")
 
@@ -253,7 +255,7 @@ class Execution:
         out = _shared_dir(self.options.work / "records" / phase / ep.slug)
         for stale in out.glob("*.json"):
             stale.unlink()
-        (job / "tasks.json").write_text(json.dumps({"tasks": tasks}, indent=1), encoding="utf-8")
+        (job / "tasks.json").write_text(json.dumps({"jobs": self.jobs, "tasks": tasks}, indent=1), encoding="utf-8")
         timeout = sum(t["timeout"] for t in tasks) + CONTAINER_SLACK
         spec = RunSpec(
             image=ep.tag,
@@ -307,6 +309,9 @@ class Execution:
                     self._archive(w, Outcome(status=Status.INSTALL_FAILED, reason=self.envs[slug].reason), None)
                 continue
             tasks = []
+            for w in [w for w in writes if w.skip_reason]:
+                self._archive(w, Outcome(status=Status.SKIPPED, reason=str(w.skip_reason)), None)
+            writes = [w for w in writes if not w.skip_reason]
             for w in writes:
                 (self.artifacts / w.archive).parent.mkdir(parents=True, exist_ok=True)
                 _shared_dir((self.artifacts / w.archive).parent)
@@ -357,6 +362,7 @@ class Execution:
             checks = zipcheck.check_archive(path)
             result.sha256, result.size = checks.pop("sha256"), checks.pop("size")
             result.zip_checks = checks
+            result.manifest = zipcheck.manifest(path)
         elif outcome.status is Status.PASS:
             result.status, result.reason = (
                 Status.FAIL.value,
@@ -374,6 +380,7 @@ class Execution:
                 zarr_format=a.zarr_format,
                 writer_env=a.env,
                 writer_probe=a.probe,
+                shapes={p: list(d.get("shape", [])) for p, d in a.expected.get("arrays", {}).items()},
             )
             for a in self.results.archives
             if a.status == "written" and a.path
@@ -406,6 +413,7 @@ class Execution:
                 "library": task.probe.library,
                 "archive": f"/artifacts/{task.archive.path}",
                 "arrays": list(task.archive.arrays),
+                "shapes": dict(task.archive.shapes),
                 "zarr_format": task.archive.zarr_format,
                 "fixture": task.archive.fixture,
                 "repeats": self.plan.settings.read_repeats,
@@ -440,12 +448,16 @@ class Execution:
         else:
             run, maybe_record = outcome if outcome is not None else (None, None)
             record = maybe_record or {}
-            verdict = classify.classify_read(run, maybe_record, archive.expected)
+            verdict = classify.classify_read(run, maybe_record, {**archive.expected, "keys": archive.manifest})
             reader.version = str(record.get("version") or reader.version)
         reader_warnings, reader_notices = classify.split_warnings(list(record.get("warnings", [])))
         warnings = [f"archive: {p}" for p in archive.zip_checks.get("problems", [])]
-        warnings += [f"writer: {w}" for w in archive.warnings] + [f"reader: {w}" for w in reader_warnings]
+        if archive.warnings:  # listed in full once, on the archive's row
+            warnings.append(f"writer: {len(archive.warnings)} warning(s) while writing (see the archive)")
+        warnings += [f"reader: {w}" for w in reader_warnings]
+        warnings += list(verdict.warnings)
         notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
+        notices += [f"reader observed: {o}" for o in record.get("observations", [])]
         self.results.cells.append(
             CellResult(
                 id=task.cell_id,

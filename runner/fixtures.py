@@ -136,6 +136,7 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
             name="sharded",
             description="Zarr v3 sharding codec: 4×4 chunks per shard (format 3 writers only)",
             spec={
+                "needs": {"zarr_format": 3, "why": "the sharding codec"},
                 "attrs": {},
                 "arrays": [
                     _array(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from runner import probes
 from runner.config import EnvironmentSpec, Matrix, Settings
@@ -42,6 +42,15 @@ class WriteTask:
         return safe_id("w", self.env, self.probe.id, self.fixture.name)
 
     @property
+    def skip_reason(self) -> str | None:
+        """Why this writer cannot express this fixture, known before anything runs (fixture ``needs``)."""
+        needs = self.fixture.spec.get("needs", {})
+        wanted = needs.get("zarr_format")
+        if wanted is not None and self.probe.options.get("zarr_format") != wanted:
+            return f"the fixture needs Zarr format {wanted} ({needs.get('why', 'format feature')})"
+        return None
+
+    @property
     def archive(self) -> str:
         """Path of the archive relative to the artifacts directory."""
         return f"{self.env}/{self.probe.id}/{self.fixture.name}.zip"
@@ -58,6 +67,7 @@ class Archive:
     zarr_format: int | None
     writer_env: str
     writer_probe: str
+    shapes: Mapping[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +111,12 @@ def cell_id(writer_env: str, writer_probe: str, reader_env: str, reader_probe: s
     return safe_id(f"{writer_env}.{writer_probe}", f"{reader_env}.{reader_probe}", fixture)
 
 
+def _chosen(candidates: tuple[Probe, ...], globs: tuple[str, ...]) -> tuple[Probe, ...]:
+    if not globs:
+        return candidates
+    return tuple(p for p in candidates if any(fnmatch.fnmatch(p.id, g) for g in globs))
+
+
 def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
     selected = [e for e in matrix.environments if not only or any(fnmatch.fnmatch(e.slug, g) for g in only)]
     if not selected:
@@ -113,8 +129,8 @@ def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
         EnvPlan(
             env=env,
             tag=image_tag(env),
-            writers=probes.applicable(probes.WRITERS, env.pins),
-            readers=probes.applicable(probes.READERS, env.pins),
+            writers=_chosen(probes.applicable(probes.WRITERS, env.pins), env.probes),
+            readers=_chosen(probes.applicable(probes.READERS, env.pins), env.probes),
         )
         for env in selected
     )

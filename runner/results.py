@@ -31,6 +31,7 @@ class Outcome:
     status: Status
     reason: str = ""
     detail: str = ""  # longer text: traceback or stderr tail
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -71,6 +72,7 @@ class ArchiveResult:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -23,6 +23,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest(path: Path) -> dict[str, str]:
+    """Name -> SHA-256 of the bytes a reader gets for it (zipfile's choice: the last copy of a duplicate)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return {
+                name: hashlib.sha256(zf.read(name)).hexdigest()
+                for name in dict.fromkeys(zf.namelist())
+                if not name.endswith("/")
+            }
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return {}
+
+
 def check_archive(path: Path) -> dict[str, Any]:
     """Facts about the archive plus ``problems``: the ones a reader may trip on."""
     facts: dict[str, Any] = {"size": path.stat().st_size, "sha256": sha256_file(path)}

@@ -45,7 +45,7 @@ def test_identical_is_a_pass() -> None:
 
 def test_reserved_attribute_is_not_a_difference() -> None:
     got = observed(data__attrs={"units": "m", "_ARRAY_DIMENSIONS": ["y", "x"]})
-    assert compare(EXPECTED, got) == []
+    assert not compare(EXPECTED, got)
 
 
 def test_value_difference_names_array_hashes_and_nan_hint() -> None:
@@ -55,7 +55,7 @@ def test_value_difference_names_array_hashes_and_nan_hint() -> None:
     assert "NaN count 2 vs 1" in outcome.reason
 
 
-def test_every_metadata_difference_is_said() -> None:
+def test_every_difference_is_said_and_sorted_into_data_or_metadata() -> None:
     got = observed(
         data__shape=[4, 5],
         data__dtype=">i4",
@@ -66,25 +66,38 @@ def test_every_metadata_difference_is_said() -> None:
     )
     got["attrs"] = {}
     diffs = compare(EXPECTED, got)
-    assert "array 'data': shape (4, 5) != expected (4, 4)" in diffs
-    assert "array 'data': dtype >i4 != expected <i4" in diffs
-    assert "array 'data': chunks (4, 4) != expected (2, 2)" in diffs
-    assert "array 'data': fill_value -1 != expected 0" in diffs
-    assert "array 'data': attribute 'units'='km' != expected 'm'" in diffs
-    assert "array 'data': unexpected attribute 'extra'=1" in diffs
-    assert "array 'data': dimension names ['a', 'b'] != expected ['y', 'x']" in diffs
-    assert "root group: attribute 'title' missing" in diffs
+    assert diffs.data == [
+        "array 'data': shape (4, 5) != expected (4, 4)",
+        "array 'data': dtype >i4 != expected <i4",
+    ]
+    assert diffs.metadata == [
+        "array 'data': chunks (4, 4) != expected (2, 2)",
+        "array 'data': fill_value -1 != expected 0",
+        "array 'data': unexpected attribute 'extra'=1",
+        "array 'data': attribute 'units'='km' != expected 'm'",
+        "array 'data': dimension names ['a', 'b'] != expected ['y', 'x']",
+        "root group: attribute 'title' missing",
+    ]
+
+
+def test_metadata_only_differences_are_a_pass_with_warnings() -> None:
+    outcome = classify_read(OK_RUN, observed(data__attrs={}), EXPECTED)
+    assert outcome.status is Status.PASS
+    assert outcome.warnings == ("metadata: array 'data': attribute 'units' missing",)
+    with_data = classify_read(OK_RUN, observed(data__attrs={}, data__sha256="0" * 64), EXPECTED)
+    assert with_data.status is Status.MISMATCH and with_data.warnings == outcome.warnings
+    assert "attribute 'units' missing" in with_data.detail
 
 
 def test_nan_fill_values_compare_equal_across_spellings() -> None:
-    assert compare(EXPECTED, observed(t__fill_value=float("nan"))) == []
-    assert compare(EXPECTED, observed(data__fill_value=0.0)) == []
+    assert not compare(EXPECTED, observed(t__fill_value=float("nan")))
+    assert not compare(EXPECTED, observed(data__fill_value=0.0))
 
 
 def test_missing_array() -> None:
     got = observed()
     del got["arrays"]["t"]
-    assert compare(EXPECTED, got) == ["array 't': not found by the reader"]
+    assert compare(EXPECTED, got).data == ["array 't': not found by the reader"]
 
 
 def test_long_mismatch_lists_are_summarised() -> None:
@@ -127,3 +140,21 @@ def test_probe_statuses() -> None:
     assert (failed.status, failed.reason, failed.detail) == (Status.FAIL, "KeyError: 'x'", "Traceback...")
     weird = classify_read(OK_RUN, {"status": "maybe"}, EXPECTED)
     assert weird.status is Status.CRASH
+
+
+def test_raw_key_readers_are_compared_on_keys_and_bytes_only() -> None:
+    expected = {**EXPECTED, "keys": {".zgroup": "1" * 64, "data/.zarray": "2" * 64, "data/0.0": "3" * 64}}
+    same = {"status": "ok", "keys": dict(expected["keys"])}
+    assert classify_read(OK_RUN, same, expected).status is Status.PASS
+    wrong = {"status": "ok", "keys": {".zgroup": "1" * 64, "data/.zarray": "9" * 64, "extra": "0" * 64}}
+    diffs = compare(expected, wrong)
+    assert diffs.data == [
+        "1 key(s) in the archive not listed by the reader, e.g. 'data/0.0'",
+        "1 key(s) listed that the archive does not hold, e.g. 'extra'",
+        "1 key(s) read with different bytes, e.g. 'data/.zarray'",
+    ]
+
+
+def test_decoded_view_inconsistent_with_cf_masking_is_a_mismatch() -> None:
+    got = observed(t__decoded_mismatch="with mask_and_scale=True the values are not the CF masking")
+    assert compare(EXPECTED, got).data == ["array 't': with mask_and_scale=True the values are not the CF masking"]

@@ -21,6 +21,7 @@ environments:
   - base: debian:bookworm
     channel: pip
     packages: ["zarr=={zarr}"]
+    probes: ["zarr-v?", "zarr-zipstore", "zarr-fsspec"]
     matrix: {zarr: ["2.18.7", "3.1.6"]}
 """
 BASE = "zipstore-matrix/debian:bookworm"

@@ -30,19 +30,35 @@ def matrix(text: str = MATRIX):  # type: ignore[no-untyped-def]
 def test_plan_selects_probes_by_declared_library_and_pin() -> None:
     plan = make_plan(matrix())
     zarr2, zarr3, gdal = plan.environments
-    assert [p.id for p in zarr2.writers] == ["zarr-v2"]  # the pin 2.18.7 rules the format-3 writer out
-    assert [p.id for p in zarr3.writers] == ["zarr-v2", "zarr-v3"]
+    # the pin 2.18.7 rules the format-3 writers out
+    assert [p.id for p in zarr2.writers] == ["zarr-v2", "zarr-zipdir-v2"]
+    assert [p.id for p in zarr3.writers] == ["zarr-v2", "zarr-v3", "zarr-zipdir-v2", "zarr-zipdir-v3"]
     assert [p.id for p in zarr3.readers] == ["zarr-zipstore", "zarr-fsspec"]
-    assert gdal.writers == () and all(p.library == "gdal" for p in gdal.readers)
-    assert len(plan.writes) == (1 + 2) * 2
+    assert [p.id for p in gdal.readers] == ["gdal-multidim", "gdal-classic"] and gdal.writers == ()
+    assert len(plan.writes) == (2 + 4) * 2
+    skipped = {(w.env, w.probe.id) for w in plan.writes if w.skip_reason}
+    assert skipped == {
+        ("zarr-2.18.7-pip-py3.11", "zarr-v2"),
+        ("zarr-2.18.7-pip-py3.11", "zarr-zipdir-v2"),
+        ("zarr-3.1.6-pip-py3.11", "zarr-v2"),
+        ("zarr-3.1.6-pip-py3.11", "zarr-zipdir-v2"),
+    }
+    reason = next(w.skip_reason for w in plan.writes if w.skip_reason)
+    assert reason == "the fixture needs Zarr format 3 (the sharding codec)"
     assert plan.bases == ("debian:bookworm", "debian:trixie")
 
 
-def test_unpinned_library_keeps_every_probe() -> None:
-    assert len(probes.applicable(probes.WRITERS, {"zarr": None})) == 2
-    assert probes.applicable(probes.WRITERS, {"xarray": None}) == () or all(
-        p.library == "xarray" for p in probes.applicable(probes.WRITERS, {"xarray": None})
-    )
+def test_unpinned_library_keeps_every_probe_and_other_pins_count() -> None:
+    assert len(probes.applicable(probes.WRITERS, {"zarr": None})) == 4
+    xarray_on_zarr2 = probes.applicable(probes.WRITERS, {"xarray": "2024.11.0", "zarr": "2.18.7"})
+    assert [p.id for p in xarray_on_zarr2 if p.library == "xarray"] == ["xarray-v2"]
+
+
+def test_probe_globs_narrow_an_environment() -> None:
+    text = MATRIX.replace("    packages: [python3-gdal]", "    packages: [python3-gdal]\n    probes: [gdal-multi*]")
+    assert [p.id for p in make_plan(matrix(text)).environments[2].readers] == ["gdal-multidim"]
+    with pytest.raises(ConfigError, match=r"environments\[1\]\.probes\[0\]: 'nope\*' matches no probe"):
+        matrix(text.replace("gdal-multi*", "nope*"))
 
 
 def test_only_filters_by_glob_and_reports_nothing_selected() -> None:
@@ -75,7 +91,7 @@ def test_read_tasks_cross_every_reader_with_every_archive() -> None:
 def test_describe_mentions_every_environment_and_the_cell_bound() -> None:
     text = describe(make_plan(matrix()))
     assert "zarr-2.18.7-pip-py3.11" in text and "python3-gdal-apt-trixie" in text
-    assert "6 archive(s) to write" in text
+    assert "12 archive(s) to write" in text
 
 
 def test_content_hash_is_stable_and_sensitive() -> None:

@@ -21,47 +21,60 @@ class Probe:
     script: str
     label: str
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: PEP 440 specifier the library must meet; checked at plan time against exact pins only.
-    requires: str = ""
+    #: library -> PEP 440 specifier it must meet; checked at plan time against exact pins only.
+    requires: Mapping[str, str] = field(default_factory=dict)
+
+
+def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
+    requires = {"zarr": ">=3.0.0a4"} if zarr_format == 3 else {}
+    requires = options.pop("requires", requires)
+    return Probe(
+        id=id,
+        role="writer",
+        library=library,
+        script=script,
+        label=label,
+        options={"zarr_format": zarr_format, **options},
+        requires=requires,
+    )
+
+
+def _reader(id: str, library: str, script: str, label: str, **options: Any) -> Probe:
+    return Probe(id=id, role="reader", library=library, script=script, label=label, options=options)
 
 
 WRITERS: tuple[Probe, ...] = (
-    Probe(
-        id="zarr-v2",
-        role="writer",
-        library="zarr",
-        script="zarr_probe.py",
-        label="zarr ZipStore, format 2",
-        options={"zarr_format": 2},
+    _writer("zarr-v2", "zarr", "zarr_probe.py", "zarr ZipStore, format 2", 2, method="zipstore"),
+    _writer("zarr-v3", "zarr", "zarr_probe.py", "zarr ZipStore, format 3", 3, method="zipstore"),
+    _writer(
+        "zarr-zipdir-v2", "zarr", "zarr_probe.py", "directory store zipped afterwards, format 2", 2, method="zipdir"
     ),
-    Probe(
-        id="zarr-v3",
-        role="writer",
-        library="zarr",
-        script="zarr_probe.py",
-        label="zarr ZipStore, format 3",
-        options={"zarr_format": 3},
-        requires=">=3.0.0a4",
+    _writer(
+        "zarr-zipdir-v3", "zarr", "zarr_probe.py", "directory store zipped afterwards, format 3", 3, method="zipdir"
     ),
+    _writer("xarray-v2", "xarray", "xarray_probe.py", "xarray to_zarr into a ZipStore, format 2", 2),
+    _writer("xarray-v3", "xarray", "xarray_probe.py", "xarray to_zarr into a ZipStore, format 3", 3),
 )
 
 READERS: tuple[Probe, ...] = (
-    Probe(
-        id="zarr-zipstore",
-        role="reader",
-        library="zarr",
-        script="zarr_probe.py",
-        label="zarr ZipStore",
-        options={"method": "zipstore"},
+    _reader("zarr-zipstore", "zarr", "zarr_probe.py", "zarr ZipStore", method="zipstore"),
+    _reader("zarr-fsspec", "zarr", "zarr_probe.py", "zarr on zip:: (fsspec)", method="fsspec"),
+    _reader("xarray-zipstore", "xarray", "xarray_probe.py", "xarray open_zarr on a ZipStore", method="zipstore"),
+    _reader("xarray-fsspec", "xarray", "xarray_probe.py", "xarray open_zarr on zip::", method="fsspec"),
+    _reader("fsspec-mapper", "fsspec", "fsspec_probe.py", "fsspec get_mapper(zip::), raw keys and bytes"),
+    _reader("gdal-multidim", "gdal", "gdal_probe.py", "GDAL Zarr driver, /vsizip/, multidim API", api="multidim"),
+    _reader("gdal-classic", "gdal", "gdal_probe.py", "GDAL Zarr driver, /vsizip/, classic 2-D API", api="classic"),
+    _reader("netcdf4-zarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=zarr,zip", mode="zarr-zip"),
+    _reader("netcdf4-nczarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=nczarr,zip", mode="nczarr-zip"),
+    _reader(
+        "netcdf4-zarr-file",
+        "netcdf4",
+        "netcdf4_probe.py",
+        "NCZarr #mode=zarr,file on the unzipped data (control)",
+        mode="zarr-file",
     ),
-    Probe(
-        id="zarr-fsspec",
-        role="reader",
-        library="zarr",
-        script="zarr_probe.py",
-        label="zarr on zip:: (fsspec)",
-        options={"method": "fsspec"},
-    ),
+    _reader("h5py", "h5py", "h5py_probe.py", "h5py File()"),
+    _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore"),
 )
 
 ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS}
@@ -77,12 +90,10 @@ def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tup
     for probe in probes:
         if probe.library not in pins:
             continue
-        pinned = pins[probe.library]
-        if (
-            probe.requires
-            and pinned is not None
-            and not SpecifierSet(probe.requires).contains(pinned, prereleases=True)
-        ):
-            continue
-        out.append(probe)
+        ruled_out = any(
+            pins.get(library) is not None and not SpecifierSet(spec).contains(str(pins[library]), prereleases=True)
+            for library, spec in probe.requires.items()
+        )
+        if not ruled_out:
+            out.append(probe)
     return tuple(out)

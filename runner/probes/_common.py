@@ -14,10 +14,14 @@ import sys
 import time
 import traceback
 import warnings
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
 RECORD_VERSION = 1
+
+#: What a probe noticed on the way (e.g. how a control read went); kept in the record even on failure.
+OBSERVATIONS: list[str] = []
 
 
 class Unsupported(Exception):
@@ -43,6 +47,8 @@ def main(handler: Callable[[dict], dict]) -> None:
                 traceback=traceback.format_exc()[-6000:],
             )
     record["warnings"] = dedupe(f"{w.category.__name__}: {w.message}" for w in caught)
+    if OBSERVATIONS:
+        record["observations"] = list(record.get("observations", [])) + OBSERVATIONS
     record.setdefault("library", args.get("library"))
     tmp = args["record"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -62,8 +68,17 @@ def dedupe(items: Any) -> list[str]:
     return list(seen)
 
 
-def version_of(module: Any) -> str:
-    return str(getattr(module, "__version__", "unknown"))
+def version_of(module: Any, distribution: str | None = None) -> str:
+    """``module.__version__``, else the installed distribution's version (tensorstore has no __version__)."""
+    version = getattr(module, "__version__", None)
+    if version:
+        return str(version)
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution or module.__name__)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -194,3 +209,56 @@ def expected_record(fixture: dict) -> dict:
 
 def file_url(path: str) -> str:
     return "file://" + os.path.abspath(path)
+
+
+def archive_format(archive: str) -> int | None:
+    """Zarr format of an archive by its metadata names (3: zarr.json; 2: .zgroup/.zarray), or None."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
+    except (zipfile.BadZipFile, OSError):
+        return None
+    return 3 if "zarr.json" in names else 2 if names & {".zgroup", ".zarray"} else None
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """'a/b/leaf' -> ('a/b', 'leaf'); 'data' -> ('', 'data')."""
+    group, _, name = path.rpartition("/")
+    return group, name
+
+
+def cf_encoded(values: Any, fill_value: Any) -> Any:
+    """What a CF-encoding writer (xarray with _FillValue) stores: NaN replaced by the fill value."""
+    import numpy as np
+
+    if fill_value is None or np.asarray(values).dtype.kind != "f":
+        return values
+    return np.where(np.isnan(values), np.asarray(fill_value, dtype=np.asarray(values).dtype), values)
+
+
+def unzip(archive: str, scratch: str) -> str:
+    """Extract an archive into the probe's scratch space (tmpfs); return the directory."""
+    target = os.path.join(scratch, "unzipped.zarr")
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(target)
+    return target
+
+
+def codec_ids(archive: str) -> list[str]:
+    """Codec names the archive's array metadata asks for (v2 compressor/filters, v3 codecs)."""
+    found: dict[str, None] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                if name.rsplit("/", 1)[-1] not in (".zarray", "zarr.json"):
+                    continue
+                meta = json.loads(zf.read(name))
+                for codec in [meta.get("compressor"), *(meta.get("filters") or []), *(meta.get("codecs") or [])]:
+                    if isinstance(codec, dict):
+                        found.setdefault(str(codec.get("id") or codec.get("name")), None)
+                        inner = (codec.get("configuration") or {}).get("codecs") or []
+                        for sub in inner:
+                            found.setdefault(str(sub.get("name")), None)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        pass
+    return list(found)

@@ -4,14 +4,16 @@ Standard library only; nothing from ``runner`` (this file is mounted into images
 
     python harness.py TASKS.json OUT_DIR
 
-TASKS.json: {"tasks": [{"id", "script", "args", "timeout"}]}. For each task the probe writes its own
-record to OUT_DIR/<id>.probe.json; the harness then writes OUT_DIR/<id>.run.json with the process
-outcome (exit code, signal, timeout, OOM kill, seconds, stderr tail). Each file is written as soon as the
-task ends, so a container killed half-way loses nothing that already finished.
+TASKS.json: {"jobs": N, "tasks": [{"id", "script", "args", "timeout"}]}. Up to ``jobs`` probes run at once,
+each in its own process (a crash takes down nothing but itself). Each probe writes its own record to
+OUT_DIR/<id>.probe.json; the harness then writes OUT_DIR/<id>.run.json with the process outcome (exit
+code, signal, timeout, OOM kill, seconds, output tails). Each file is written as soon as its task ends,
+so a container killed half-way loses nothing that already finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,19 +25,17 @@ import time
 
 TAIL = 4000
 ENV_INFO = "/opt/zipstore/env.json"
+POLL = 0.01
 
 
 def oom_kills() -> int | None:
     """Kernel OOM kills in this container's memory cgroup so far (v2, then v1), or None if unreadable."""
-    for path, key in (
-        ("/sys/fs/cgroup/memory.events", "oom_kill"),
-        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
-    ):
+    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
         try:
             with open(path, encoding="ascii") as fh:
                 for line in fh:
                     name, _, value = line.partition(" ")
-                    if name == key:
+                    if name == "oom_kill":
                         return int(value)
         except (OSError, ValueError):
             continue
@@ -49,59 +49,90 @@ def write_json(path: str, data: object) -> None:
     os.replace(tmp, path)
 
 
-def tail(data: bytes) -> str:
-    text = data.decode("utf-8", "replace")
+def tail(path: str) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - TAIL * 4))
+        text = fh.read().decode("utf-8", "replace")
     return text if len(text) <= TAIL else "…" + text[-TAIL:]
 
 
-def run_task(task: dict, out_dir: str, scratch: str) -> dict:
-    probes = os.path.dirname(os.path.abspath(__file__))
-    args = dict(task["args"], record=os.path.join(out_dir, task["id"] + ".probe.json"), scratch=scratch)
-    args_path = os.path.join(scratch, task["id"] + ".args.json")
-    write_json(args_path, args)
-    before = oom_kills()
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(probes, task["script"]), args_path],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # so a timeout can kill the probe's children too
-        cwd=scratch,
-    )
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=task["timeout"])
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    seconds = time.perf_counter() - started
-    after = oom_kills()
-    code = proc.returncode
-    return {
-        "id": task["id"],
-        "exit_code": code if code is not None and code >= 0 else None,
-        "signal": signal.Signals(-code).name if code is not None and code < 0 and not timed_out else None,
-        "timed_out": timed_out,
-        "oom_killed": before is not None and after is not None and after > before,
-        "seconds": round(seconds, 6),
-        "stdout_tail": tail(out),
-        "stderr_tail": tail(err),
-    }
+class Running:
+    """One probe process and the scratch space it owns."""
+
+    def __init__(self, task: dict, out_dir: str) -> None:
+        self.task = task
+        self.scratch = tempfile.mkdtemp(prefix="probe-")
+        probes = os.path.dirname(os.path.abspath(__file__))
+        args = dict(task["args"], record=os.path.join(out_dir, task["id"] + ".probe.json"), scratch=self.scratch)
+        args_path = os.path.join(self.scratch, "args.json")
+        write_json(args_path, args)
+        self.stdout = os.path.join(self.scratch, "stdout.txt")
+        self.stderr = os.path.join(self.scratch, "stderr.txt")
+        self.started = time.perf_counter()
+        self.deadline = self.started + float(task["timeout"])
+        self.timed_out = False
+        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, os.path.join(probes, task["script"]), args_path],
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # so a timeout can kill the probe's children too
+                cwd=self.scratch,
+            )
+
+    def poll(self) -> bool:
+        """True once the process has ended (killing it first if it overran its timeout)."""
+        if self.proc.poll() is not None:
+            return True
+        if time.perf_counter() > self.deadline:
+            self.timed_out = True
+            with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            return True
+        return False
+
+    def outcome(self, oom: bool) -> dict:
+        code = self.proc.returncode
+        died_by = signal.Signals(-code).name if code is not None and code < 0 and not self.timed_out else None
+        result = {
+            "id": self.task["id"],
+            "exit_code": code if code is not None and code >= 0 else None,
+            "signal": died_by,
+            "timed_out": self.timed_out,
+            "oom_killed": oom and died_by == "SIGKILL",
+            "seconds": round(time.perf_counter() - self.started, 6),
+            "stdout_tail": tail(self.stdout),
+            "stderr_tail": tail(self.stderr),
+        }
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        return result
 
 
 def main(argv: list[str]) -> int:
     tasks_path, out_dir = argv[1], argv[2]
     with open(tasks_path, encoding="utf-8") as fh:
-        tasks = json.load(fh)["tasks"]
+        spec = json.load(fh)
+    tasks, jobs = spec["tasks"], max(1, int(spec.get("jobs", 1)))
     if os.path.exists(ENV_INFO):
         shutil.copyfile(ENV_INFO, os.path.join(out_dir, "env.json"))
-    for n, task in enumerate(tasks, 1):
-        with tempfile.TemporaryDirectory(prefix="probe-") as scratch:
-            outcome = run_task(task, out_dir, scratch)
-        write_json(os.path.join(out_dir, task["id"] + ".run.json"), outcome)
-        state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"
-        print(f"[{n}/{len(tasks)}] {task['id']}: {state} in {outcome['seconds']:.2f}s", flush=True)
+    pending, running, done = list(tasks), [], 0
+    kills = oom_kills()
+    while pending or running:
+        while pending and len(running) < jobs:
+            running.append(Running(pending.pop(0), out_dir))
+        time.sleep(POLL)
+        for probe in [p for p in running if p.poll()]:
+            running.remove(probe)
+            now_kills = oom_kills()
+            oom = kills is not None and now_kills is not None and now_kills > kills
+            kills = now_kills
+            outcome = probe.outcome(oom)
+            write_json(os.path.join(out_dir, probe.task["id"] + ".run.json"), outcome)
+            done += 1
+            state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"
+            print(f"[{done}/{len(tasks)}] {probe.task['id']}: {state} in {outcome['seconds']:.2f}s", flush=True)
     return 0
 
 

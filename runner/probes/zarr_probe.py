@@ -7,6 +7,7 @@ default mode "r"; always ``close()`` before anyone reads the archive.
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import _common as c
@@ -65,8 +66,18 @@ def write(args: dict) -> dict:
             raise c.Unsupported("the sharding codec exists in Zarr format 3 only")
     expected = c.expected_record(fixture)
 
+    method = args.get("method", "zipstore")
+    directory = os.path.join(args["scratch"], "store.zarr")
+
+    def open_store():
+        if method == "zipstore":
+            return zarr.storage.ZipStore(archive, mode="w")
+        if method == "zipdir":  # what many users do instead: write a directory, zip it afterwards
+            return zarr.storage.DirectoryStore(directory) if v == 2 else zarr.storage.LocalStore(directory)
+        raise ValueError(f"unknown write method {method!r}")
+
     def do_write() -> None:
-        store = zarr.storage.ZipStore(archive, mode="w")
+        store = open_store()
         try:
             if v == 2:
                 root = zarr.group(store=store)
@@ -103,34 +114,39 @@ def write(args: dict) -> dict:
                         chunks=spec["chunks"],
                         dtype=spec["dtype"],
                         fill_value=spec.get("fill_value"),
-                        compressors=comp if comp is not None else None,
+                        compressors=comp,
                         attributes=attrs,
                         **extra,
                     )
                     arr[...] = c.make_values(spec)
         finally:
-            store.close()
+            if hasattr(store, "close"):
+                store.close()
+        if method == "zipdir":
+            zip_directory(directory, archive)
 
     _, seconds = c.timed(do_write)
     return {
         "library": "zarr",
         "version": zarr.__version__,
         "zarr_format": fmt,
+        "method": method,
         "expected": expected,
         "timings": {"write_s": seconds},
     }
 
 
+def zip_directory(directory: str, archive: str) -> None:
+    """Zip a directory store from its root, uncompressed, files only, in walk order (like ``zip -r -0``)."""
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for folder, subfolders, files in os.walk(directory):
+            subfolders.sort()
+            for name in sorted(files):
+                full = os.path.join(folder, name)
+                zf.write(full, os.path.relpath(full, directory))
+
+
 # ----------------------------------------------------------------------------------------- reading
-
-
-def archive_format(archive: str) -> int | None:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
-    except (zipfile.BadZipFile, OSError):
-        return None
-    return 3 if "zarr.json" in names else 2 if names & {".zgroup", ".zarray"} else None
 
 
 def open_root(zarr, method: str, archive: str):
@@ -164,7 +180,7 @@ def read(args: dict) -> dict:
     import zarr
 
     archive, method = args["archive"], args["method"]
-    fmt = args.get("zarr_format") or archive_format(archive)
+    fmt = args.get("zarr_format") or c.archive_format(archive)
     if major(zarr) == 2 and fmt == 3:
         raise c.Unsupported(f"zarr {zarr.__version__} reads Zarr format 2 only; this archive is format 3")
     if method == "fsspec":

@@ -1,0 +1,111 @@
+"""GDAL's Zarr driver through ``/vsizip/`` (the only way it sees inside a zip: GDAL#7173).
+
+``multidim``: ``gdal.OpenEx("/vsizip//abs.zip", OF_MULTIDIM_RASTER)``, root group, ``OpenMDArrayFromFullname``.
+``classic``: ``gdal.Open('ZARR:"/vsizip//abs.zip":/array')``, 2-D arrays only (the classic API's model).
+"""
+
+from __future__ import annotations
+
+import _common as c
+
+
+def gdal_module():
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    if gdal.GetDriverByName("Zarr") is None:
+        raise c.Unsupported(f"GDAL {gdal.__version__} has no Zarr driver (it arrived in GDAL 3.4)")
+    return gdal
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+
+
+def attributes(holder) -> dict:
+    out = {}
+    for attr in holder.GetAttributes() or []:
+        out[attr.GetName()] = attr.Read()
+    return out
+
+
+def nodata(arr):
+    """The array's nodata value: ``GetNoDataValue`` (typed, newer GDAL) or ``GetNoDataValueAsDouble``."""
+    for name in ("GetNoDataValue", "GetNoDataValueAsDouble"):
+        getter = getattr(arr, name, None)
+        if getter is not None:
+            try:
+                return getter()
+            except (RuntimeError, TypeError):
+                continue
+    return None
+
+
+def read_multidim(gdal, archive: str, paths: list[str]) -> tuple[dict, dict]:
+    ds = gdal.OpenEx("/vsizip/" + archive, gdal.OF_MULTIDIM_RASTER)
+    root = ds.GetRootGroup()
+    arrays, meta = {}, {}
+    for path in paths:
+        arr = root.OpenMDArrayFromFullname("/" + path)
+        if arr is None:
+            raise KeyError(f"GDAL finds no array /{path} in the archive")
+        arrays[path] = arr.ReadAsArray()
+        attrs = attributes(arr)
+        if arr.GetUnit():  # GDAL takes the "units" attribute as the array's unit
+            attrs.setdefault("units", arr.GetUnit())
+        meta[path] = {
+            "chunks": list(arr.GetBlockSize()),
+            "fill_value": nodata(arr),
+            "attrs": attrs,
+            "dimension_names": [d.GetName() for d in arr.GetDimensions()],
+        }
+    meta[""] = attributes(root)
+    return arrays, meta
+
+
+def read_classic(gdal, archive: str, paths: list[str], shapes: dict) -> tuple[dict, dict]:
+    arrays, meta = {}, {}
+    for path in paths:
+        if len(shapes.get(path, [0, 0])) != 2:
+            raise c.Unsupported(
+                f"the classic 2-D raster API reads 2-D arrays; {path!r} has "
+                f"{len(shapes[path])} dimension(s) (use the multidimensional API)"
+            )
+        ds = gdal.Open(f'ZARR:"/vsizip/{archive}":/{path}')
+        band = ds.GetRasterBand(1)
+        arrays[path] = band.ReadAsArray()
+        xsize, ysize = band.GetBlockSize()
+        meta[path] = {"chunks": [ysize, xsize], "fill_value": band.GetNoDataValue()}
+    return arrays, meta
+
+
+def read(args: dict) -> dict:
+    gdal = gdal_module()
+    archive, api, paths = args["archive"], args["api"], args["arrays"]
+    if api == "multidim":
+        run = lambda: read_multidim(gdal, archive, paths)  # noqa: E731
+    else:
+        run = lambda: read_classic(gdal, archive, paths, args.get("shapes", {}))  # noqa: E731
+    fmt = args.get("zarr_format") or c.archive_format(archive)
+    try:
+        (arrays, meta), samples = c.repeat(run, int(args.get("repeats", 3)))
+    except RuntimeError as exc:
+        if fmt == 3 and version_tuple(gdal.__version__) < (3, 8):
+            raise c.Unsupported(
+                f"GDAL {gdal.__version__} implements a pre-release Zarr v3 draft (the final spec is read from "
+                f"GDAL 3.8): {exc}"
+            ) from exc
+        raise
+    result = {
+        "library": "gdal",
+        "version": gdal.__version__,
+        "arrays": {p: c.describe_array(arrays[p], **meta[p]) for p in paths},
+        "timings": {"read_s": c.median(samples), "read_samples": samples},
+    }
+    if "" in meta:
+        result["attrs"] = c.jsonable(meta[""])
+    return result
+
+
+if __name__ == "__main__":
+    c.main(read)

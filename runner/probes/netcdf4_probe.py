@@ -1,0 +1,107 @@
+"""netCDF4 / netcdf-c NCZarr: ``file:///abs.zip#mode=zarr,zip`` or ``#mode=nczarr,zip``.
+
+The ``zarr,file`` control reads the same archive *unzipped* (into the probe's tmpfs), so a failure of
+the zip modes can be told apart: NCZarr broken for this data, or zip storage not built into this
+netcdf-c. Raw values (auto mask and scale off) are compared; netCDF's own messages are kept verbatim.
+"""
+
+from __future__ import annotations
+
+import _common as c
+
+
+def open_dataset(netCDF4, mode: str, archive: str, scratch: str):
+    if mode == "zarr-file":
+        return netCDF4.Dataset(f"file://{c.unzip(archive, scratch)}#mode=zarr,file", "r")
+    kind = {"zarr-zip": "zarr", "nczarr-zip": "nczarr"}[mode]
+    return netCDF4.Dataset(f"{c.file_url(archive)}#mode={kind},zip", "r")
+
+
+def variable(ds, path: str):
+    group, name = c.split_path(path)
+    node = ds
+    for part in [p for p in group.split("/") if p]:
+        node = node.groups[part]
+    return node.variables[name]
+
+
+def describe(var) -> dict:
+    attrs = {a: var.getncattr(a) for a in var.ncattrs()}
+    fill = attrs.pop("_FillValue", None)
+    chunking = var.chunking()
+    return {
+        "chunks": list(chunking) if isinstance(chunking, (list, tuple)) else None,
+        "fill_value": fill,
+        "attrs": attrs,
+        "dimension_names": list(var.dimensions),
+    }
+
+
+# netcdf-c error codes that mean "this build or version lacks the feature" (netcdf.h)
+NC_ENOTNC, NC_ENOTBUILT, NC_ENOFILTER = -51, -128, -136
+
+
+def missing_feature(exc: Exception, archive: str, zarr_format: int | None, version: str) -> str | None:
+    """netCDF's own message, framed as unsupported, when the error says a feature is absent."""
+    code = getattr(exc, "errno", None)
+    message = str(exc)
+    if code == NC_ENOTBUILT:
+        return f"netCDF4 {version}: zip storage is not built into this netcdf-c: {message}"
+    if code == NC_ENOFILTER or "undefined filter" in message:
+        codecs = ", ".join(c.codec_ids(archive)) or "?"
+        return f"netCDF4 {version}: no filter for this archive's codec(s) ({codecs}): {message}"
+    if code == NC_ENOTNC and (zarr_format or c.archive_format(archive)) == 3:
+        return f"netCDF4 {version} reports this Zarr format 3 data as an unknown format: {message}"
+    return None
+
+
+def control(netCDF4, archive: str, scratch: str) -> None:
+    """Open the same data unzipped (#mode=zarr,file) and note the result: zip layer or NCZarr itself?"""
+    try:
+        open_dataset(netCDF4, "zarr-file", archive, scratch).close()
+        c.OBSERVATIONS.append("the same data unzipped opens with #mode=zarr,file: the zip layer is what fails")
+    except Exception as failure:
+        c.OBSERVATIONS.append(f"the unzipped control (#mode=zarr,file) fails too: {failure}")
+
+
+def read(args: dict) -> dict:
+    import netCDF4
+
+    archive, mode, paths = args["archive"], args["mode"], args["arrays"]
+    version = f"{netCDF4.__version__} (netcdf-c {netCDF4.__netcdf4libversion__})"
+    if getattr(netCDF4, "__has_nczarr_support__", True) is False:
+        raise c.Unsupported(f"netCDF4 {version} was built without NCZarr")
+
+    def read_all() -> tuple[dict, dict, dict]:
+        ds = open_dataset(netCDF4, mode, archive, args["scratch"])
+        try:
+            ds.set_auto_maskandscale(False)
+            values, meta = {}, {}
+            for path in paths:
+                var = variable(ds, path)
+                values[path] = var[...]
+                meta[path] = describe(var)
+            return values, meta, {a: ds.getncattr(a) for a in ds.ncattrs()}
+        finally:
+            ds.close()
+
+    try:
+        (values, meta, root_attrs), samples = c.repeat(read_all, int(args.get("repeats", 3)))
+    except (OSError, RuntimeError) as exc:
+        if mode != "zarr-file":
+            control(netCDF4, archive, args["scratch"])
+        lacking = missing_feature(exc, archive, args.get("zarr_format"), version)
+        if lacking:
+            raise c.Unsupported(lacking) from exc
+        raise
+    return {
+        "library": "netcdf4",
+        "version": version,
+        "arrays": {p: c.describe_array(values[p], **meta[p]) for p in paths},
+        "attrs": c.jsonable(root_attrs),
+        "timings": {"read_s": c.median(samples), "read_samples": samples},
+    }
+
+
+if __name__ == "__main__":
+    c.main(read)

@@ -1,0 +1,52 @@
+"""tensorstore: the read-only ``zip`` kvstore (0.1.42+) under the ``zarr`` (v2) or ``zarr3`` driver.
+
+tensorstore exposes no user attributes, so attributes are not compared for it.
+"""
+
+from __future__ import annotations
+
+import _common as c
+
+
+def read(args: dict) -> dict:
+    import numpy as np
+    import tensorstore as ts
+
+    archive, paths = args["archive"], args["arrays"]
+    version = c.version_of(ts, "tensorstore")
+    fmt = args.get("zarr_format") or c.archive_format(archive)
+    driver = "zarr3" if fmt == 3 else "zarr"
+
+    def open_array(path: str):
+        spec = {"driver": driver, "kvstore": {"driver": "zip", "base": c.file_url(archive), "path": path + "/"}}
+        return ts.open(spec, read=True, open=True).result()
+
+    def read_all() -> dict:
+        return {path: (store := open_array(path), store.read().result()) for path in paths}
+
+    try:
+        got, samples = c.repeat(read_all, int(args.get("repeats", 3)))
+    except ValueError as exc:
+        message = str(exc).split(" [tensorstore_spec=")[0]  # the spec dump stays in the traceback
+        if '"zip" is not registered' in message:  # before 0.1.42
+            raise c.Unsupported(f"tensorstore {version} has no zip kvstore driver: {message}") from exc
+        raise ValueError(message) from exc
+    arrays = {}
+    for path, (store, values) in got.items():
+        fill = store.fill_value
+        arrays[path] = c.describe_array(
+            np.asarray(values),
+            chunks=list(store.chunk_layout.read_chunk.shape),
+            fill_value=None if fill is None else np.asarray(fill).item(),
+            dimension_names=list(store.domain.labels) if any(store.domain.labels) else None,
+        )
+    return {
+        "library": "tensorstore",
+        "version": version,
+        "arrays": arrays,
+        "timings": {"read_s": c.median(samples), "read_samples": samples},
+    }
+
+
+if __name__ == "__main__":
+    c.main(read)

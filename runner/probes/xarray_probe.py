@@ -1,0 +1,188 @@
+"""xarray: ``to_zarr`` into a ZipStore, and ``open_zarr`` on a ZipStore or a ``zip::`` URL.
+
+Writes the way the docs say (pass a store, close it afterwards: xarray#4076), with ``_FillValue`` set from
+the fixture so the zarr fill value is the one declared. CF encoding then stores NaN as the fill value,
+so the writer's expected values are the CF-encoded ones. Reads twice: raw (``mask_and_scale=False``),
+compared bit for bit, and decoded (the default), checked against CF masking of the raw values.
+"""
+
+from __future__ import annotations
+
+import _common as c
+
+
+def zarr_major() -> int:
+    import zarr
+
+    return int(zarr.__version__.split(".")[0])
+
+
+def zip_store(path: str, mode: str):
+    """zarr 2 and 3 both spell it this way when mode is given by keyword (zarr-python#756)."""
+    import zarr
+
+    return zarr.storage.ZipStore(path, mode=mode)
+
+
+def codec_encoding(name: str, zarr_format: int) -> dict:
+    if name == "none":
+        return {"compressors": None} if zarr_major() >= 3 else {"compressor": None}
+    if zarr_major() >= 3 and zarr_format == 3:
+        from zarr import codecs
+
+        table = {
+            "gzip": codecs.GzipCodec(level=5),
+            "zstd": codecs.ZstdCodec(level=3),
+            "blosc": codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+        }
+        if name not in table:
+            raise c.Unsupported(f"compressor {name!r} has no Zarr format 3 codec")
+        return {"compressors": [table[name]]}
+    import numcodecs
+
+    table = {
+        "gzip": numcodecs.GZip(level=5),
+        "zlib": numcodecs.Zlib(level=5),
+        "zstd": numcodecs.Zstd(level=3),
+        "blosc": numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+    }
+    return {"compressors": [table[name]]} if zarr_major() >= 3 else {"compressor": table[name]}
+
+
+def write(args: dict) -> dict:
+    import numpy as np
+    import xarray as xr
+
+    fixture, fmt, archive = args["fixture"], args["zarr_format"], args["archive"]
+    if fmt == 3 and zarr_major() < 3:
+        raise c.Unsupported(f"xarray {xr.__version__} with zarr 2 writes Zarr format 2 only")
+    expected = c.expected_record(fixture)
+    groups: dict[str, list[dict]] = {}
+    for spec in fixture["arrays"]:
+        groups.setdefault(c.split_path(spec["path"])[0], []).append(spec)
+        if spec.get("shards") and fmt != 3:
+            raise c.Unsupported("the sharding codec exists in Zarr format 3 only")
+        stored = c.cf_encoded(c.make_values(spec), spec.get("fill_value"))
+        expected["arrays"][spec["path"]]["sha256"] = c.canonical_sha256(stored)
+        if np.asarray(stored).dtype.kind == "f":
+            expected["arrays"][spec["path"]]["nan_count"] = int(np.isnan(stored).sum())
+
+    def do_write() -> None:
+        store = zip_store(archive, "w")
+        try:
+            mode = "w"
+            for group in ["", *[g for g in groups if g]]:
+                variables, encoding = {}, {}
+                for spec in groups.get(group, []):
+                    name = c.split_path(spec["path"])[1]
+                    variables[name] = xr.Variable(spec["dims"], c.make_values(spec), attrs=spec.get("attrs", {}))
+                    enc = {
+                        "chunks": tuple(spec["chunks"]),
+                        "_FillValue": spec.get("fill_value"),
+                        **codec_encoding(spec["compressor"], fmt),
+                    }
+                    if spec.get("shards"):
+                        enc["shards"] = tuple(spec["shards"])
+                    encoding[name] = enc
+                ds = xr.Dataset(variables, attrs=fixture.get("attrs", {}) if group == "" else {})
+                kwargs = {"zarr_format": fmt} if zarr_major() >= 3 else {}
+                ds.to_zarr(store, group=group or None, mode=mode, encoding=encoding, consolidated=False, **kwargs)
+                mode = "a"
+        finally:
+            store.close()
+
+    _, seconds = c.timed(do_write)
+    return {
+        "library": "xarray",
+        "version": xr.__version__,
+        "zarr_format": fmt,
+        "expected": expected,
+        "timings": {"write_s": seconds},
+    }
+
+
+def open_group(xr, method: str, archive: str, group: str, mask_and_scale: bool):
+    kwargs = {"group": group or None, "consolidated": False, "mask_and_scale": mask_and_scale}
+    if method == "zipstore":
+        store = zip_store(archive, "r")
+        return store, xr.open_zarr(store, **kwargs)
+    if method == "fsspec":
+        return None, xr.open_zarr("zip::" + c.file_url(archive), **kwargs)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def read(args: dict) -> dict:
+    import numpy as np
+    import xarray as xr
+
+    archive, method = args["archive"], args["method"]
+    fmt = args.get("zarr_format") or c.archive_format(archive)
+    if fmt == 3 and zarr_major() < 3:
+        raise c.Unsupported(f"xarray {xr.__version__} on zarr 2 reads Zarr format 2 only; this archive is format 3")
+    paths = args["arrays"]
+    by_group: dict[str, list[str]] = {}
+    for path in paths:
+        by_group.setdefault(c.split_path(path)[0], []).append(path)
+
+    def read_all(mask_and_scale: bool) -> dict:
+        out = {}
+        for group, members in by_group.items():
+            store, ds = open_group(xr, method, archive, group, mask_and_scale)
+            try:
+                for path in members:
+                    out[path] = ds[c.split_path(path)[1]]
+                    out[path] = (
+                        out[path].values,
+                        dict(out[path].attrs),
+                        out[path].dims,
+                        dict(out[path].encoding),
+                        dict(ds.attrs) if group == "" else None,
+                    )
+            finally:
+                if store is not None:
+                    store.close()
+        return out
+
+    raw, samples = c.repeat(lambda: read_all(False), int(args.get("repeats", 3)))
+    decoded = read_all(True)
+    arrays, observations = {}, []
+    root_attrs = None
+    for path in paths:
+        values, attrs, dims, encoding, group_attrs = raw[path]
+        fill = attrs.pop("_FillValue", encoding.get("_FillValue"))
+        if group_attrs is not None:
+            root_attrs = group_attrs
+        chunks = encoding.get("preferred_chunks") or encoding.get("chunks")
+        if isinstance(chunks, dict):
+            chunks = [chunks[d] for d in dims]
+        arrays[path] = c.describe_array(
+            values, chunks=list(chunks) if chunks else None, fill_value=fill, attrs=attrs, dimension_names=list(dims)
+        )
+        dvalues = decoded[path][0]
+        if fill is not None and not np.array_equal(dvalues, values, equal_nan=True):
+            masked = np.where(values == fill, np.nan, values) if values.dtype.kind in "fiu" else values
+            n = int(np.sum(values == fill))
+            if np.array_equal(np.asarray(dvalues, dtype="f8"), np.asarray(masked, dtype="f8"), equal_nan=True):
+                observations.append(
+                    f"array {path!r}: with mask_and_scale=True (the default) {n} fill value(s) "
+                    f"{fill!r} decode to NaN and dtype becomes {dvalues.dtype}; raw values match"
+                )
+            else:
+                arrays[path]["decoded_mismatch"] = (
+                    f"with mask_and_scale=True the values are not the CF masking of the raw values "
+                    f"(dtype {dvalues.dtype}, sha256 {c.canonical_sha256(dvalues)[:12]}…)"
+                )
+    result = {
+        "library": "xarray",
+        "version": xr.__version__,
+        "arrays": arrays,
+        "observations": observations,
+        "timings": {"read_s": c.median(samples), "read_samples": samples},
+    }
+    if root_attrs is not None:
+        result["attrs"] = c.jsonable(root_attrs)
+    return result
+
+
+if __name__ == "__main__":
+    c.main(lambda args: write(args) if args["role"] == "writer" else read(args))
