@@ -100,7 +100,11 @@ class Differences:
 
 
 def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differences:
-    """Every way ``observed`` differs from ``expected``, each said precisely enough to act on."""
+    """Every way ``observed`` differs from ``expected``, each said precisely enough to act on.
+
+    Only what ``expected`` states is compared: an archive from outside has shapes and dtypes from its
+    metadata but no known values (those are judged by :func:`consensus`).
+    """
     found = Differences()
     if "keys" in observed:
         found.data.extend(_key_differences(expected.get("keys", {}), observed["keys"]))
@@ -115,9 +119,9 @@ def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differe
         where = f"array {path!r}"
         if list(got.get("shape", [])) != list(want["shape"]):
             found.data.append(f"{where}: shape {tuple(got.get('shape', []))} != expected {tuple(want['shape'])}")
-        if got.get("dtype") != want["dtype"]:
+        if "dtype" in want and got.get("dtype") != want["dtype"]:
             found.data.append(f"{where}: dtype {got.get('dtype')} != expected {want['dtype']}")
-        if got.get("sha256") != want["sha256"]:
+        if "sha256" in want and got.get("sha256") != want["sha256"]:
             detail = ""
             if "nan_count" in want and got.get("nan_count") != want["nan_count"]:
                 detail = f" (NaN count {got.get('nan_count')} vs {want['nan_count']}: fill/mask decoding?)"
@@ -125,11 +129,11 @@ def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differe
             found.data.append(f"{where}: values differ, sha256 {got_sha}… != {want_sha}…{detail}")
         if got.get("decoded_mismatch"):
             found.data.append(f"{where}: {got['decoded_mismatch']}")
-        if "chunks" in got and got["chunks"] is not None and list(got["chunks"]) != list(want["chunks"]):
+        if "chunks" in want and got.get("chunks") is not None and list(got["chunks"]) != list(want["chunks"]):
             found.metadata.append(f"{where}: chunks {tuple(got['chunks'])} != expected {tuple(want['chunks'])}")
-        if "fill_value" in got and not _same_scalar(got["fill_value"], want.get("fill_value")):
+        if "fill_value" in want and "fill_value" in got and not _same_scalar(got["fill_value"], want["fill_value"]):
             found.metadata.append(f"{where}: fill_value {got['fill_value']!r} != expected {want.get('fill_value')!r}")
-        if "attrs" in got:
+        if "attrs" in want and "attrs" in got:
             found.metadata.extend(f"{where}: {d}" for d in _attr_differences(want.get("attrs", {}), got["attrs"]))
         if (
             got.get("dimension_names") is not None
@@ -139,7 +143,7 @@ def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differe
             found.metadata.append(
                 f"{where}: dimension names {got['dimension_names']} != expected {want['dimension_names']}"
             )
-    if "attrs" in observed:
+    if "attrs" in expected and "attrs" in observed:
         root = _attr_differences(expected.get("attrs", {}), observed["attrs"])
         found.metadata.extend(f"root group: {d}" for d in root)
     return found
@@ -201,3 +205,33 @@ def split_warnings(warnings: list[str]) -> tuple[list[str], list[str]]:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else ""
+
+
+def consensus(readings: Mapping[str, Mapping[str, str]]) -> dict[str, Outcome]:
+    """Judge values nobody recorded by agreement: cell id -> mismatch for readers in the minority.
+
+    ``readings`` maps each cell that read the archive cleanly to {array path: sha256}. Per array, the
+    value read by a strict majority of those readers stands; a reader that read something else is a
+    mismatch, said with the counts. Without a strict majority nobody is judged.
+    """
+    verdicts: dict[str, list[str]] = {}
+    paths = sorted({p for values in readings.values() for p in values})
+    for path in paths:
+        votes: dict[str, list[str]] = {}
+        for cell, values in readings.items():
+            if path in values:
+                votes.setdefault(values[path], []).append(cell)
+        total = sum(len(cells) for cells in votes.values())
+        winner, backers = max(votes.items(), key=lambda kv: len(kv[1]))
+        if len(votes) < 2 or len(backers) * 2 <= total:
+            continue
+        for sha, cells in votes.items():
+            if sha != winner:
+                for cell in cells:
+                    verdicts.setdefault(cell, []).append(
+                        f"array {path!r}: values differ from the majority reading "
+                        f"(sha256 {sha[:12]}… vs {winner[:12]}…, read by {len(backers)} of {total} readers)"
+                    )
+    return {
+        cell: Outcome(status=Status.MISMATCH, reason="; ".join(d), detail="\n".join(d)) for cell, d in verdicts.items()
+    }

@@ -17,7 +17,7 @@ import runner
 from runner import report
 from runner.config import load_matrix
 from runner.engine import Engine
-from runner.errors import RunnerError
+from runner.errors import ConfigError, RunnerError
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import describe, make_plan
@@ -43,6 +43,13 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="GLOB",
         help="run only environments whose slug matches GLOB (repeatable)",
+    )
+    p.add_argument(
+        "--external",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also read every *.zip below DIR (archives written by other software)",
     )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
@@ -87,6 +94,8 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
 
 def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     matrix = load_matrix(args.matrix, known_fixtures=catalog())
+    if args.external is not None and not args.external.is_dir():
+        raise ConfigError(f"--external {args.external}: not a directory of archives")
     plan = make_plan(matrix, args.only)
     if args.list:
         print(describe(plan))
@@ -95,7 +104,11 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     options = Options(
-        out=out, work=args.work or out / "work", rebuild=args.rebuild, allow_bootstrap=not args.no_bootstrap
+        out=out,
+        work=args.work or out / "work",
+        rebuild=args.rebuild,
+        allow_bootstrap=not args.no_bootstrap,
+        external=args.external,
     )
 
     def checkpoint(results: Results) -> None:

@@ -61,7 +61,6 @@ class Settings:
     read_repeats: int = 3
     scale: int = 1
     jobs: int = 0  # probe processes at once per container; 0 = one per CPU
-    external_zips: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import runner
-from runner import classify, zipcheck
+from runner import classify, external, zipcheck
 from runner.bases import ensure_base
 from runner.engine import Engine, Mount, RunSpec
 from runner.errors import BaseImageError
 from runner.images import PYTHON, build_context, image_plan
-from runner.plan import Archive, EnvPlan, Plan, ReadTask, WriteTask, cell_id, read_tasks
+from runner.plan import Archive, EnvPlan, Plan, ReadTask, WriteTask, cell_id, read_tasks, safe_id
 from runner.resources import probes_dir
 from runner.results import (
     ArchiveResult,
@@ -55,6 +55,17 @@ class Options:
     work: Path
     rebuild: bool = False
     allow_bootstrap: bool = True
+    external: Path | None = None  # a directory of archives written by other software (``--external``)
+
+
+EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
+
+
+def container_path(relative: str) -> str:
+    """Where a reader container sees an archive: written ones under /artifacts, external under /external."""
+    if relative.startswith(EXTERNAL + "/"):
+        return "/" + relative
+    return f"/artifacts/{relative}"
 
 
 Progress = Callable[[str], None]
@@ -186,6 +197,7 @@ class Execution:
             log.info("removed %d leftover container(s) from an earlier run", removed)
         self.build_images()
         self.write_phase()
+        self.add_external_archives()
         self.read_phase()
         self.results.run.finished = now()
         self.results.run.seconds = round(time.monotonic() - self.started_monotonic, 3)
@@ -265,6 +277,11 @@ class Execution:
                 Mount(source=str(job), target="/job"),
                 Mount(source=str(out), target="/out", read_only=False),
                 Mount(source=str(self.artifacts), target="/artifacts", read_only=not writable_artifacts),
+                *(
+                    [Mount(source=str(self.options.external.resolve()), target="/" + EXTERNAL)]
+                    if self.options.external is not None and not writable_artifacts
+                    else []
+                ),
             ),
             timeout=timeout,
             memory=self.plan.settings.memory,
@@ -388,7 +405,11 @@ class Execution:
         by_archive = {a.id: a for a in self.results.archives}
         readers = [ep for ep in self.plan.environments if ep.readers]
         for n, ep in enumerate(readers, 1):
-            tasks = read_tasks(ep, readable)
+            every = read_tasks(ep, readable)
+            tasks = [t for t in every if t.archive.arrays or not t.probe.needs_arrays]
+            for task in every:
+                if task not in tasks:
+                    self._nothing_to_read(task, by_archive[task.archive.id])
             outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
             if self._ok(ep.slug) and tasks:
                 self.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
@@ -402,6 +423,63 @@ class Execution:
                     for probe in ep.readers:
                         self._unwritten_cell(ep, probe.id, probe.library, archive)
             self._save()
+        self.judge_by_consensus()
+        self._save()
+
+    def add_external_archives(self) -> None:
+        """Archives from ``--external``: their arrays from their own metadata, no writer's record."""
+        if self.options.external is None:
+            return
+        found = external.discover(self.options.external)
+        self.progress(f"external: {len(found)} archive(s) from {self.options.external}")
+        for ext in found:
+            checks = zipcheck.check_archive(ext.path)
+            self.results.archives.append(
+                ArchiveResult(
+                    id=safe_id("x", ext.folder, ext.name),
+                    env=EXTERNAL,
+                    probe=ext.name,
+                    library=ext.source or ext.folder,
+                    version=ext.commit[:10],
+                    zarr_format=ext.zarr_format,
+                    fixture=ext.fixture,
+                    status="written",
+                    path=f"{EXTERNAL}/{ext.relative}",
+                    sha256=checks.pop("sha256"),
+                    size=checks.pop("size"),
+                    zip_checks=checks,
+                    manifest=zipcheck.manifest(ext.path),
+                    expected={"arrays": ext.arrays},
+                )
+            )
+
+    def judge_by_consensus(self) -> None:
+        """External archives have no recorded values: a clean reading against the majority is a mismatch."""
+        groups: dict[tuple[str, str], dict[str, CellResult]] = {}
+        for cell in self.results.cells:
+            if cell.writer.env == EXTERNAL and cell.status == Status.PASS.value and cell.values:
+                groups.setdefault((cell.writer.probe, cell.fixture), {})[cell.id] = cell
+        for cells in groups.values():
+            for cell_id_, verdict in classify.consensus({i: c.values for i, c in cells.items()}).items():
+                cell = cells[cell_id_]
+                cell.status, cell.reason, cell.detail = verdict.status.value, verdict.reason, verdict.detail
+
+    def _nothing_to_read(self, task: ReadTask, archive: ArchiveResult) -> None:
+        self.results.cells.append(
+            CellResult(
+                id=task.cell_id,
+                writer=self._writer_side(archive),
+                reader=Side(
+                    env=task.env,
+                    probe=task.probe.id,
+                    library=task.probe.library,
+                    version=self._library_version(task.env, task.probe.library),
+                ),
+                fixture=archive.fixture,
+                status=Status.SKIPPED.value,
+                reason=f"no Zarr arrays in the archive's metadata: {task.probe.id} opens arrays by path",
+            )
+        )
 
     def _read_task(self, task: ReadTask) -> dict[str, Any]:
         return {
@@ -411,7 +489,7 @@ class Execution:
             "args": {
                 "role": "reader",
                 "library": task.probe.library,
-                "archive": f"/artifacts/{task.archive.path}",
+                "archive": container_path(task.archive.path),
                 "arrays": list(task.archive.arrays),
                 "shapes": dict(task.archive.shapes),
                 "zarr_format": task.archive.zarr_format,
@@ -470,6 +548,7 @@ class Execution:
                 warnings=warnings,
                 notices=notices,
                 timings=dict(record.get("timings", {})),
+                values={p: str(a["sha256"]) for p, a in record.get("arrays", {}).items() if a.get("sha256")},
             )
         )
 

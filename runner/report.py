@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from runner import external
 from runner.fixtures import catalog
 from runner.resources import data_dir
 from runner.results import ArchiveResult, CellResult, Results, Status
@@ -77,6 +78,7 @@ def grids(results: Results) -> list[Grid]:
     env_order = {e.slug: i for i, e in enumerate(results.environments)}
     failed = {e.slug for e in results.environments if e.status != "ok"}
     descriptions = {name: f.description for name, f in catalog().items()}
+    descriptions.update({f"external-{folder}": text for folder, text in external.DESCRIPTIONS.items()})
     cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
     fixtures = list(dict.fromkeys(a.fixture for a in results.archives))
     out = []

@@ -96,6 +96,7 @@ class CellResult:
     warnings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # array path -> sha256 of what the reader read
 
 
 @dataclass(kw_only=True)

@@ -23,6 +23,8 @@ class Probe:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: library -> PEP 440 specifier it must meet; checked at plan time against exact pins only.
     requires: Mapping[str, str] = field(default_factory=dict)
+    #: True for readers that open arrays by path and have nothing to try on an archive without any
+    needs_arrays: bool = False
 
 
 def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
@@ -39,8 +41,10 @@ def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **
     )
 
 
-def _reader(id: str, library: str, script: str, label: str, **options: Any) -> Probe:
-    return Probe(id=id, role="reader", library=library, script=script, label=label, options=options)
+def _reader(id: str, library: str, script: str, label: str, needs_arrays: bool = False, **options: Any) -> Probe:
+    return Probe(
+        id=id, role="reader", library=library, script=script, label=label, options=options, needs_arrays=needs_arrays
+    )
 
 
 WRITERS: tuple[Probe, ...] = (
@@ -63,7 +67,14 @@ READERS: tuple[Probe, ...] = (
     _reader("xarray-fsspec", "xarray", "xarray_probe.py", "xarray open_zarr on zip::", method="fsspec"),
     _reader("fsspec-mapper", "fsspec", "fsspec_probe.py", "fsspec get_mapper(zip::), raw keys and bytes"),
     _reader("gdal-multidim", "gdal", "gdal_probe.py", "GDAL Zarr driver, /vsizip/, multidim API", api="multidim"),
-    _reader("gdal-classic", "gdal", "gdal_probe.py", "GDAL Zarr driver, /vsizip/, classic 2-D API", api="classic"),
+    _reader(
+        "gdal-classic",
+        "gdal",
+        "gdal_probe.py",
+        "GDAL Zarr driver, /vsizip/, classic 2-D API",
+        api="classic",
+        needs_arrays=True,
+    ),
     _reader("netcdf4-zarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=zarr,zip", mode="zarr-zip"),
     _reader("netcdf4-nczarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=nczarr,zip", mode="nczarr-zip"),
     _reader(
@@ -74,7 +85,7 @@ READERS: tuple[Probe, ...] = (
         mode="zarr-file",
     ),
     _reader("h5py", "h5py", "h5py_probe.py", "h5py File()"),
-    _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore"),
+    _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
 )
 
 ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS}

@@ -143,10 +143,13 @@ def make_values(spec: dict) -> Any:
 
 
 def canonical_sha256(values: Any) -> str:
-    """SHA-256 of the values as little-endian, C-ordered bytes of their dtype."""
+    """SHA-256 of the values as little-endian, C-ordered bytes of their dtype; text by its UTF-8 values."""
     import numpy as np
 
     arr = np.asarray(values)
+    if arr.dtype.kind in "OUT":  # object/unicode/StringDType: the same text whatever the container type
+        text = "\x00".join("" if v is None else str(v) for v in arr.ravel(order="C"))
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
@@ -156,9 +159,13 @@ def describe_array(values: Any, **metadata: Any) -> dict:
     import numpy as np
 
     arr = np.asarray(values)
+    if arr.dtype.kind in "OUT":
+        dtype = "str"
+    else:
+        dtype = arr.dtype.newbyteorder("<").str if arr.dtype.byteorder == ">" else arr.dtype.str
     out = {
         "shape": list(arr.shape),
-        "dtype": arr.dtype.newbyteorder("<").str if arr.dtype.byteorder == ">" else arr.dtype.str,
+        "dtype": dtype,
         "stored_dtype": arr.dtype.str,
         "sha256": canonical_sha256(arr),
     }

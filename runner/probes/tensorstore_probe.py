@@ -18,7 +18,10 @@ def read(args: dict) -> dict:
     driver = "zarr3" if fmt == 3 else "zarr"
 
     def open_array(path: str):
-        spec = {"driver": driver, "kvstore": {"driver": "zip", "base": c.file_url(archive), "path": path + "/"}}
+        spec = {
+            "driver": driver,
+            "kvstore": {"driver": "zip", "base": c.file_url(archive), "path": (path + "/") if path else ""},
+        }
         return ts.open(spec, read=True, open=True).result()
 
     def read_all() -> dict:

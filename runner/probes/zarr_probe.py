@@ -149,17 +149,28 @@ def zip_directory(directory: str, archive: str) -> None:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def open_root(zarr, method: str, archive: str):
+def open_store(zarr, method: str, archive: str):
+    """The store (or, for zarr 2 on fsspec, the URL) the way each version documents it."""
     if method == "zipstore":
-        store = zarr.storage.ZipStore(archive, mode="r")
-        return store, zarr.open_group(store=store, mode="r")
+        return zarr.storage.ZipStore(archive, mode="r")
     if method == "fsspec":
         url = "zip::" + c.file_url(archive)
-        if major(zarr) == 2:
-            return None, zarr.open_group(url, mode="r")
-        store = zarr.storage.FsspecStore.from_url(url, read_only=True)
-        return store, zarr.open_group(store=store, mode="r")
+        return url if major(zarr) == 2 else zarr.storage.FsspecStore.from_url(url, read_only=True)
     raise ValueError(f"unknown method {method!r}")
+
+
+def open_nodes(zarr, store, paths: list[str]):
+    """(root or None, {path: array}). Arrays come from the root group; where the archive has no root
+    node (data zipped from a parent folder), each array is opened by its path, which is noted."""
+    try:
+        root = zarr.open(store=store, mode="r")
+    except Exception as exc:
+        if not paths:
+            raise
+        c.OBSERVATIONS.append(f"the archive root opens as neither group nor array ({exc}); arrays opened by path")
+        return None, {p: zarr.open_array(store=store, path=p, mode="r") for p in paths}
+    is_group = hasattr(root, "group_keys")
+    return root, {p: (root[p] if is_group and p else root) for p in paths}
 
 
 def array_metadata(zarr, arr) -> dict:
@@ -189,24 +200,25 @@ def read(args: dict) -> dict:
         except ImportError as exc:
             raise c.Unsupported(f"zip:: URLs need fsspec, which is not installed: {exc}") from exc
     repeats = int(args.get("repeats", 3))
-    (store, root), open_s = c.timed(lambda: open_root(zarr, method, archive))
+    paths = args["arrays"]
+    store = open_store(zarr, method, archive)
     try:
-        paths = args["arrays"]
-        found: dict = {}
-        values, read_times = c.repeat(lambda: {path: root[path][...] for path in paths}, repeats)
-        for path in paths:
-            found[path] = c.describe_array(values[path], **array_metadata(zarr, root[path]))
-        attrs = dict(root.attrs)
+        (root, nodes), open_s = c.timed(lambda: open_nodes(zarr, store, paths))
+        values, read_times = c.repeat(lambda: {path: nodes[path][...] for path in paths}, repeats)
+        found = {path: c.describe_array(values[path], **array_metadata(zarr, nodes[path])) for path in paths}
+        attrs = dict(root.attrs) if root is not None and hasattr(root, "group_keys") else None
     finally:
-        if store is not None and hasattr(store, "close"):
+        if hasattr(store, "close"):
             store.close()
-    return {
+    result = {
         "library": "zarr",
         "version": zarr.__version__,
         "arrays": found,
-        "attrs": c.jsonable(attrs),
         "timings": {"open_s": open_s, "read_s": c.median(read_times), "read_samples": read_times},
     }
+    if attrs is not None:
+        result["attrs"] = c.jsonable(attrs)
+    return result
 
 
 if __name__ == "__main__":
