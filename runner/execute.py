@@ -7,11 +7,13 @@ of any environment: an image that does not build marks its cells ``install-faile
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import platform
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -106,6 +108,19 @@ _DOCKER_NOISE = re.compile(r"^\s*(---> |Removing intermediate container|Step \d+
 _PIP_ADVICE = re.compile(r"^(To fix this you could try to:|\d\. (loosen the range|remove package versions))")
 
 
+def snapshot_probes(target: Path) -> tuple[Path, str]:
+    """Copy the probe scripts for this run (edits made while it runs cannot leak into it) and hash them."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(probes_dir(), target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for path in sorted(target.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    if os.getuid() == 0:
+        target.chmod(0o755)
+    return target, digest.hexdigest()
+
+
 def install_error(log_text: str, error: str | None) -> str:
     """pip's or apt's own explanation from a failed build log, not Docker's summary.
 
@@ -188,6 +203,7 @@ class Execution:
         self.results.run.settings["jobs"] = self.jobs
         self.envs: dict[str, EnvironmentResult] = {}
         self.artifacts = _shared_dir(options.work / "artifacts")
+        self.probes, self.results.run.probes_sha256 = snapshot_probes(options.work / "probes")
 
     # ------------------------------------------------------------------------------------- phases
 
@@ -273,7 +289,7 @@ class Execution:
             image=ep.tag,
             command=(PYTHON, "/probes/harness.py", "/job/tasks.json", "/out"),
             mounts=(
-                Mount(source=str(probes_dir()), target="/probes"),
+                Mount(source=str(self.probes), target="/probes"),
                 Mount(source=str(job), target="/job"),
                 Mount(source=str(out), target="/out", read_only=False),
                 Mount(source=str(self.artifacts), target="/artifacts", read_only=not writable_artifacts),

@@ -111,6 +111,7 @@ class RunInfo:
     settings: dict[str, Any]
     host: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    probes_sha256: str = ""  # the probe scripts this run used
 
 
 @dataclass(kw_only=True)

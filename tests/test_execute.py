@@ -241,3 +241,11 @@ def test_install_error_keeps_pips_explanation_without_colour_or_advice() -> None
         "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/x",
         "The command returned a non-zero code: 1",
     ]
+
+
+def test_probes_are_snapshotted_per_run_and_hashed(tmp_path: Path) -> None:
+    results, engine = run(tmp_path)
+    probes = next(m for m in engine.runs[0].mounts if m.target == "/probes")
+    assert Path(probes.source) == tmp_path / "work" / "probes"
+    assert (tmp_path / "work" / "probes" / "harness.py").is_file()
+    assert len(results.run.probes_sha256) == 64

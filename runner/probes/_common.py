@@ -269,3 +269,32 @@ def codec_ids(archive: str) -> list[str]:
     except (zipfile.BadZipFile, OSError, ValueError):
         pass
     return list(found)
+
+
+def zarr_codec(name: str, zarr_format: int) -> Any:
+    """The compressor a fixture names, as a codec object for that Zarr format (None for "none").
+
+    Format 3 takes ``zarr.codecs`` (zarr 3 only); format 2 takes numcodecs, under zarr 2 and zarr 3 alike.
+    """
+    if name == "none":
+        return None
+    if zarr_format == 3:
+        from zarr import codecs
+
+        table = {
+            "gzip": lambda: codecs.GzipCodec(level=5),
+            "zstd": lambda: codecs.ZstdCodec(level=3),
+            "blosc": lambda: codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+        }
+    else:
+        import numcodecs
+
+        table = {
+            "gzip": lambda: numcodecs.GZip(level=5),
+            "zlib": lambda: numcodecs.Zlib(level=5),
+            "zstd": lambda: numcodecs.Zstd(level=3),
+            "blosc": lambda: numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
+        }
+    if name not in table:
+        raise Unsupported(f"compressor {name!r} has no Zarr format {zarr_format} codec")
+    return table[name]()

@@ -25,28 +25,11 @@ def zip_store(path: str, mode: str):
 
 
 def codec_encoding(name: str, zarr_format: int) -> dict:
-    if name == "none":
-        return {"compressors": None} if zarr_major() >= 3 else {"compressor": None}
-    if zarr_major() >= 3 and zarr_format == 3:
-        from zarr import codecs
-
-        table = {
-            "gzip": codecs.GzipCodec(level=5),
-            "zstd": codecs.ZstdCodec(level=3),
-            "blosc": codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
-        }
-        if name not in table:
-            raise c.Unsupported(f"compressor {name!r} has no Zarr format 3 codec")
-        return {"compressors": [table[name]]}
-    import numcodecs
-
-    table = {
-        "gzip": numcodecs.GZip(level=5),
-        "zlib": numcodecs.Zlib(level=5),
-        "zstd": numcodecs.Zstd(level=3),
-        "blosc": numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
-    }
-    return {"compressors": [table[name]]} if zarr_major() >= 3 else {"compressor": table[name]}
+    """The fixture's compressor in the encoding key each zarr major understands."""
+    codec = c.zarr_codec(name, zarr_format)
+    if zarr_major() >= 3:
+        return {"compressors": None if codec is None else [codec]}
+    return {"compressor": codec}
 
 
 def write(args: dict) -> dict:

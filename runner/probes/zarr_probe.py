@@ -20,31 +20,6 @@ def major(zarr) -> int:
 # ----------------------------------------------------------------------------------------- writing
 
 
-def codec(zarr, name: str, zarr_format: int):
-    if name == "none":
-        return None
-    if zarr_format == 3:
-        from zarr import codecs
-
-        table = {
-            "gzip": lambda: codecs.GzipCodec(level=5),
-            "zstd": lambda: codecs.ZstdCodec(level=3),
-            "blosc": lambda: codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
-        }
-    else:
-        import numcodecs
-
-        table = {
-            "gzip": lambda: numcodecs.GZip(level=5),
-            "zlib": lambda: numcodecs.Zlib(level=5),
-            "zstd": lambda: numcodecs.Zstd(level=3),
-            "blosc": lambda: numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE),
-        }
-    if name not in table:
-        raise c.Unsupported(f"compressor {name!r} has no zarr_format {zarr_format} codec")
-    return table[name]()
-
-
 def parent_group(root, path: str):
     group = root
     for part in path.split("/")[:-1]:
@@ -91,7 +66,7 @@ def write(args: dict) -> dict:
                         chunks=spec["chunks"],
                         dtype=spec["dtype"],
                         fill_value=spec.get("fill_value"),
-                        compressor=codec(zarr, spec["compressor"], 2),
+                        compressor=c.zarr_codec(spec["compressor"], 2),
                     )
                     arr[...] = c.make_values(spec)
                     arr.attrs.update(dict(spec.get("attrs", {}), _ARRAY_DIMENSIONS=spec["dims"]))
@@ -107,7 +82,7 @@ def write(args: dict) -> dict:
                             extra["shards"] = spec["shards"]
                     else:
                         attrs["_ARRAY_DIMENSIONS"] = spec["dims"]
-                    comp = codec(zarr, spec["compressor"], fmt)
+                    comp = c.zarr_codec(spec["compressor"], fmt)
                     arr = group.create_array(
                         name,
                         shape=spec["shape"],
