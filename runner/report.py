@@ -63,6 +63,17 @@ class Grid:
     #: reader environments whose image did not build: named once under the grid, not as a column
     failed_readers: list[str] = field(default_factory=list)
 
+    @property
+    def column_groups(self) -> list[tuple[str, int]]:
+        """(reader environment, how many of its probes are columns), in column order: the header's top row."""
+        groups: list[tuple[str, int]] = []
+        for col in self.columns:
+            if groups and groups[-1][0] == col.env:
+                groups[-1] = (col.env, groups[-1][1] + 1)
+            else:
+                groups.append((col.env, 1))
+        return groups
+
 
 def format_seconds(value: Any) -> str:
     if not isinstance(value, (int, float)):

@@ -89,3 +89,10 @@ def test_failed_reader_environment_is_one_note_not_a_column(results: Results) ->
     assert grid.failed_readers == [victim.slug]
     assert all(c.reader.env != victim.slug for c in report.noteworthy(results))
     assert "their images did not build" in report.render_markdown(results)
+
+
+def test_column_groups_follow_column_order(results: Results) -> None:
+    grid = report.grids(results)[0]
+    spans = grid.column_groups
+    assert sum(n for _, n in spans) == len(grid.columns)
+    assert [env for env, _ in spans] == list(dict.fromkeys(col.env for col in grid.columns))
