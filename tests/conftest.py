@@ -39,3 +39,17 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+EXTERNAL_ZIPS = SHARED / "external-zips"
+
+
+def require_external_zips() -> Path:
+    """The shared corpus of real archives: beside every CI clone, so missing there is a failure; a
+    user's fresh clone has no shared/ beside it, so there the test is skipped, saying why."""
+    if not EXTERNAL_ZIPS.is_dir():
+        message = f"{EXTERNAL_ZIPS} is not beside the repository"
+        if in_ci():
+            pytest.fail(message + " (CI always has shared/)")
+        pytest.skip(message)
+    return EXTERNAL_ZIPS

@@ -9,7 +9,7 @@ import pytest
 from runner.classify import consensus
 from runner.external import arrays_in, discover, normalise_dtype
 from runner.results import Status
-from tests.conftest import SHARED
+from tests.conftest import require_external_zips
 
 
 def make(path: Path, entries: dict[str, object]) -> Path:
@@ -64,9 +64,8 @@ def test_discover_groups_by_folder_and_reads_the_manifest(tmp_path: Path) -> Non
     ]
 
 
-@pytest.mark.skipif(not (SHARED / "external-zips").is_dir(), reason="shared/external-zips not beside the repo")
 def test_the_shared_corpus_is_understood() -> None:
-    found = discover(SHARED / "external-zips")
+    found = discover(require_external_zips())
     assert len(found) == 59
     zarr = [a for a in found if a.folder == "zarr"]
     assert len(zarr) == 20 and all(a.arrays for a in zarr), [a.name for a in zarr if not a.arrays]

@@ -4,10 +4,8 @@ import warnings
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from runner.zipcheck import check_archive
-from tests.conftest import SHARED
+from tests.conftest import require_external_zips
 
 
 def make(path: Path, entries: list[tuple[str, bytes]], method: int = zipfile.ZIP_STORED) -> Path:
@@ -65,10 +63,9 @@ def test_not_a_zip(tmp_path: Path) -> None:
     assert facts["valid_zip"] is False and facts["problems"][0].startswith("not a readable zip")
 
 
-@pytest.mark.skipif(not (SHARED / "external-zips").is_dir(), reason="shared/external-zips not beside the repo")
 def test_real_archives_from_other_projects() -> None:
     """anndata's archive carries duplicate names from attribute rewrites; zarr-python's example is clean."""
-    zarr_dir = SHARED / "external-zips" / "zarr"
+    zarr_dir = require_external_zips() / "zarr"
     anndata = next(zarr_dir.glob("scverse+anndata__*v0.11.4*"))
     assert check_archive(anndata)["duplicates"]
     example = next(zarr_dir.glob("zarr-developers+zarr-python__docs_data_example.zip"))
