@@ -91,7 +91,8 @@ def grids(results: Results) -> list[Grid]:
     descriptions = {name: f.description for name, f in catalog().items()}
     descriptions.update({f"external-{folder}": text for folder, text in external.DESCRIPTIONS.items()})
     cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
-    fixtures = list(dict.fromkeys(a.fixture for a in results.archives))
+    order = {name: i for i, name in enumerate(catalog())}  # the catalog's order, then external sections
+    fixtures = sorted(dict.fromkeys(a.fixture for a in results.archives), key=lambda f: (order.get(f, len(order)), f))
     out = []
     for fixture in fixtures:
         columns: dict[tuple[str, str], Column] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner import report
+from runner.fixtures import catalog
 from runner.results import SCHEMA_VERSION, Results
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -31,7 +32,7 @@ def test_rendered_report_matches_golden(results: Results, name: str, render: obj
 
 def test_grids_put_writers_in_rows_and_readers_in_columns(results: Results) -> None:
     grids = report.grids(results)
-    assert [g.fixture for g in grids] == list(dict.fromkeys(a.fixture for a in results.archives))
+    assert [g.fixture for g in grids] == [f for f in catalog() if f in {a.fixture for a in results.archives}]
     grid = grids[0]
     for row in grid.rows:
         for col, cell in zip(grid.columns, row.cells, strict=True):
@@ -96,3 +97,10 @@ def test_column_groups_follow_column_order(results: Results) -> None:
     spans = grid.column_groups
     assert sum(n for _, n in spans) == len(grid.columns)
     assert [env for env, _ in spans] == list(dict.fromkeys(col.env for col in grid.columns))
+
+
+def test_fixture_sections_follow_the_catalog_whatever_the_archive_order(results: Results) -> None:
+    expected = [g.fixture for g in report.grids(results)]
+    results.archives.reverse()
+    assert [g.fixture for g in report.grids(results)] == expected
+    assert expected.index("int32-random") < expected.index("sharded")
