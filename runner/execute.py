@@ -29,6 +29,7 @@ from runner.engine import Engine, Mount, RunSpec
 from runner.errors import BaseImageError
 from runner.images import PYTHON, build_context, image_plan
 from runner.plan import Archive, EnvPlan, Plan, ReadTask, WriteTask, cell_id, read_tasks, safe_id
+from runner.probes import Probe
 from runner.resources import probes_dir
 from runner.results import (
     ArchiveResult,
@@ -346,7 +347,6 @@ class Execution:
                 self._archive(w, Outcome(status=Status.SKIPPED, reason=str(w.skip_reason)), None)
             writes = [w for w in writes if not w.skip_reason]
             for w in writes:
-                (self.artifacts / w.archive).parent.mkdir(parents=True, exist_ok=True)
                 _shared_dir((self.artifacts / w.archive).parent)
                 tasks.append(
                     {
@@ -425,7 +425,8 @@ class Execution:
             tasks = [t for t in every if t.archive.arrays or not t.probe.needs_arrays]
             for task in every:
                 if task not in tasks:
-                    self._nothing_to_read(task, by_archive[task.archive.id])
+                    reason = f"no Zarr arrays in the archive's metadata: {task.probe.id} opens arrays by path"
+                    self._unread_cell(by_archive[task.archive.id], ep.slug, task.probe, Status.SKIPPED, reason)
             outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
             if self._ok(ep.slug) and tasks:
                 self.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
@@ -437,7 +438,7 @@ class Execution:
             for archive in self.results.archives:
                 if archive.status != "written":
                     for probe in ep.readers:
-                        self._unwritten_cell(ep, probe.id, probe.library, archive)
+                        self._unwritten_cell(ep, probe, archive)
             self._save()
         self.judge_by_consensus()
         self._save()
@@ -480,20 +481,19 @@ class Execution:
                 cell = cells[cell_id_]
                 cell.status, cell.reason, cell.detail = verdict.status.value, verdict.reason, verdict.detail
 
-    def _nothing_to_read(self, task: ReadTask, archive: ArchiveResult) -> None:
+    def _reader_side(self, env: str, probe: Probe) -> Side:
+        return Side(env=env, probe=probe.id, library=probe.library, version=self._library_version(env, probe.library))
+
+    def _unread_cell(self, archive: ArchiveResult, env: str, probe: Probe, status: Status, reason: str) -> None:
+        """A cell decided without running its reader (nothing to read, or an image that did not build)."""
         self.results.cells.append(
             CellResult(
-                id=task.cell_id,
+                id=cell_id(archive.env, archive.probe, env, probe.id, archive.fixture),
                 writer=self._writer_side(archive),
-                reader=Side(
-                    env=task.env,
-                    probe=task.probe.id,
-                    library=task.probe.library,
-                    version=self._library_version(task.env, task.probe.library),
-                ),
+                reader=self._reader_side(env, probe),
                 fixture=archive.fixture,
-                status=Status.SKIPPED.value,
-                reason=f"no Zarr arrays in the archive's metadata: {task.probe.id} opens arrays by path",
+                status=status.value,
+                reason=reason,
             )
         )
 
@@ -530,12 +530,7 @@ class Execution:
         archive: ArchiveResult,
         outcome: tuple[dict[str, Any] | None, dict[str, Any] | None] | None,
     ) -> None:
-        reader = Side(
-            env=task.env,
-            probe=task.probe.id,
-            library=task.probe.library,
-            version=self._library_version(task.env, task.probe.library),
-        )
+        reader = self._reader_side(task.env, task.probe)
         if not self._ok(task.env):
             verdict = Outcome(status=Status.INSTALL_FAILED, reason=self.envs[task.env].reason)
             record: dict[str, Any] = {}
@@ -568,25 +563,22 @@ class Execution:
             )
         )
 
-    def _unwritten_cell(self, ep: EnvPlan, probe: str, library: str, archive: ArchiveResult) -> None:
+    def _unwritten_cell(self, ep: EnvPlan, probe: Probe, archive: ArchiveResult) -> None:
         """A cell whose archive was never written: install-failed if an image failed, else skipped."""
         if archive.status == Status.INSTALL_FAILED.value:
-            status, reason = Status.INSTALL_FAILED, f"writer environment {archive.env} did not install"
-        elif not self._ok(ep.slug):
-            status, reason = Status.INSTALL_FAILED, self.envs[ep.slug].reason
-        else:
-            status = Status.SKIPPED
-            reason = f"the writer could not produce this archive ({archive.status}: {archive.reason})"
-        self.results.cells.append(
-            CellResult(
-                id=cell_id(archive.env, archive.probe, ep.slug, probe, archive.fixture),
-                writer=self._writer_side(archive),
-                reader=Side(env=ep.slug, probe=probe, library=library, version=self._library_version(ep.slug, library)),
-                fixture=archive.fixture,
-                status=status.value,
-                reason=reason,
+            self._unread_cell(
+                archive, ep.slug, probe, Status.INSTALL_FAILED, f"writer environment {archive.env} did not install"
             )
-        )
+        elif not self._ok(ep.slug):
+            self._unread_cell(archive, ep.slug, probe, Status.INSTALL_FAILED, self.envs[ep.slug].reason)
+        else:
+            self._unread_cell(
+                archive,
+                ep.slug,
+                probe,
+                Status.SKIPPED,
+                f"the writer could not produce this archive ({archive.status}: {archive.reason})",
+            )
 
 
 def _load(path: Path) -> dict[str, Any] | None:
