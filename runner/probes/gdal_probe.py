@@ -90,6 +90,8 @@ def read(args: dict) -> dict:
     try:
         (arrays, meta), samples = c.repeat(run, int(args.get("repeats", 3)))
     except RuntimeError as exc:
+        if str(exc).startswith("Unsupported codec"):  # GDAL's own word for a codec it lacks
+            raise c.Unsupported(f"GDAL {gdal.__version__}: {exc}") from exc
         if fmt == 3 and version_tuple(gdal.__version__) < (3, 8):
             raise c.Unsupported(
                 f"GDAL {gdal.__version__} implements a pre-release Zarr v3 draft (the final spec is read from "

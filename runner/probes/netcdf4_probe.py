@@ -17,11 +17,21 @@ def open_dataset(netCDF4, mode: str, archive: str, scratch: str):
     return netCDF4.Dataset(f"{c.file_url(archive)}#mode={kind},zip", "r")
 
 
+class NotFound(LookupError):
+    """netCDF opened the dataset but does not see this array."""
+
+
 def variable(ds, path: str):
     group, name = c.split_path(path)
     node = ds
     for part in [p for p in group.split("/") if p]:
+        if part not in node.groups:
+            raise NotFound(f"netCDF sees no group {part!r} (groups: {sorted(node.groups)})")
         node = node.groups[part]
+    if name not in node.variables:
+        raise NotFound(
+            f"netCDF sees no variable {name!r} (variables: {sorted(node.variables)}, groups: {sorted(node.groups)})"
+        )
     return node.variables[name]
 
 
@@ -87,6 +97,10 @@ def read(args: dict) -> dict:
 
     try:
         (values, meta, root_attrs), samples = c.repeat(read_all, int(args.get("repeats", 3)))
+    except NotFound as exc:
+        if (args.get("zarr_format") or c.archive_format(archive)) == 3:
+            raise c.Unsupported(f"netCDF4 {version} opens this Zarr format 3 data but sees none of it: {exc}") from exc
+        raise
     except (OSError, RuntimeError) as exc:
         if mode != "zarr-file":
             control(netCDF4, archive, args["scratch"])
