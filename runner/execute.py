@@ -17,7 +17,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,13 @@ class Execution:
     ) -> None:
         self.plan = plan
         self.engine = engine
-        self.options = options
+        # Bind mounts need absolute paths; --out defaults to the relative "site".
+        self.options = options = replace(
+            options,
+            out=options.out.resolve(),
+            work=options.work.resolve(),
+            external=options.external.resolve() if options.external is not None else None,
+        )
         self.progress = progress
         self.checkpoint = checkpoint
         self.started_monotonic = time.monotonic()

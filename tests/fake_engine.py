@@ -73,6 +73,9 @@ class FakeEngine:
         self.runs.append(spec)
         if spec.image not in self.images:
             raise RuntimeError(f"fake engine: no such image {spec.image}")
+        for m in spec.mounts:
+            if not Path(m.source).is_absolute():  # the engine's own rule (invalid mount path)
+                raise ValueError(f"invalid mount path: {m.source!r} mount path must be absolute")
         mounts = {m.target: Path(m.source) for m in spec.mounts}
         return self.handler(spec, mounts)
 

@@ -72,3 +72,12 @@ def test_unit_tests_cannot_reach_the_real_engine() -> None:
 
     with pytest.raises(AssertionError, match=r"mark it @pytest\.mark\.integration"):
         DockerEngine().info()
+
+
+def test_relative_out_directory_gives_absolute_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's command uses the default --out site: a relative path that Docker cannot mount."""
+    monkeypatch.chdir(tmp_path)
+    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(good))
+    assert cli.main([str(write(tmp_path))], engine=engine) == 0
+    assert all(Path(m.source).is_absolute() for spec in engine.runs for m in spec.mounts)
+    assert (tmp_path / "site" / "index.html").is_file()
