@@ -11,13 +11,15 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import runner
 from runner import report
-from runner.config import load_matrix
+from runner.config import BenchmarkSettings, Matrix, load_matrix
 from runner.engine import Engine
-from runner.errors import ConfigError, RunnerError
+from runner.errors import ConfigError, NothingSelectedError, RunnerError
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import describe, make_plan
@@ -50,6 +52,23 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="also read every *.zip below DIR (archives written by other software)",
+    )
+    phases = p.add_mutually_exclusive_group()
+    phases.add_argument(
+        "--benchmark-only",
+        action="store_true",
+        help="run only the store benchmark (in the environments that have it), not the compatibility matrix",
+    )
+    phases.add_argument("--no-benchmark", action="store_true", help="skip the store benchmark")
+    p.add_argument(
+        "--bench-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the benchmark's synthetic int32 array is N x N (overrides benchmark.size; the original: 10000)",
+    )
+    p.add_argument(
+        "--bench-repeats", type=int, default=None, metavar="N", help="timed rounds (overrides benchmark.repeats)"
     )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
@@ -96,7 +115,18 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     matrix = load_matrix(args.matrix, known_fixtures=catalog())
     if args.external is not None and not args.external.is_dir():
         raise ConfigError(f"--external {args.external}: not a directory of archives")
+    matrix = _benchmark_overrides(matrix, args)
     plan = make_plan(matrix, args.only)
+    phases: Literal["all", "compat", "benchmark"] = "all"
+    if args.benchmark_only:
+        phases = "benchmark"
+        if not any(ep.benchmarks for ep in plan.environments):
+            raise NothingSelectedError(
+                f"--benchmark-only: no selected environment of {matrix.path} runs the benchmark "
+                "(it needs a 'benchmark:' section and an environment with zarr whose probes allow zarr-bench)"
+            )
+    elif args.no_benchmark:
+        phases = "compat"
     if args.list:
         print(describe(plan))
         return 0
@@ -109,6 +139,7 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
         rebuild=args.rebuild,
         allow_bootstrap=not args.no_bootstrap,
         external=args.external,
+        phases=phases,
     )
 
     def checkpoint(results: Results) -> None:
@@ -122,6 +153,20 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
     log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
     return 0
+
+
+def _benchmark_overrides(matrix: Matrix, args: argparse.Namespace) -> Matrix:
+    for flag, value in (("--bench-size", args.bench_size), ("--bench-repeats", args.bench_repeats)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value}: must be at least 1")
+    if args.bench_size is None and args.bench_repeats is None:
+        return matrix
+    bench = matrix.benchmark or BenchmarkSettings()  # the flags alone switch the benchmark on
+    if args.bench_size is not None:
+        bench = replace(bench, size=args.bench_size)
+    if args.bench_repeats is not None:
+        bench = replace(bench, repeats=args.bench_repeats)
+    return replace(matrix, benchmark=bench)
 
 
 def console_main() -> None:

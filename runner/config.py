@@ -24,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from runner import probes
+from runner.datasets import DEFAULT_DATASETS, catalog
 from runner.errors import ConfigError
 from runner.resources import schema_path
 
@@ -61,6 +62,25 @@ class Settings:
     read_repeats: int = 3
     scale: int = 1
     jobs: int = 0  # probe processes at once per container; 0 = one per CPU
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkSettings:
+    """The store benchmark: which datasets, how often, how big, and where stores are written."""
+
+    datasets: tuple[str, ...] = DEFAULT_DATASETS
+    repeats: int = 7  # timed rounds, after the warm-up
+    warmup: int = 1  # untimed rounds first (imports, allocator, page cache)
+    size: int = 2000  # the synthetic int32 array is size x size (the original benchmark: 10 000)
+    compressor: str = "none"  # the same codec for every store; "none" isolates the store's own cost
+    storage: Literal["tmpfs", "disk"] = "tmpfs"  # where stores live: container memory, or a bind mount
+    timeout: float = 1800.0  # seconds per dataset per environment
+    mnist: str | None = None  # IDX file (.gz or not) or Keras mnist.npz; None: Keras cache, then download
+    download: bool = True  # may MNIST be fetched when no local copy exists
+    #: the image package-shipped datasets are loaded in (by their packages' own loaders)
+    loader_base: str = "debian:bookworm"
+    loader_packages: tuple[str, ...] = ("numpy==2.4.6", "scikit-learn==1.9.1", "matplotlib==3.11.2")
+    mnist_source: Location | None = field(default=None, compare=False)  # where benchmark.mnist was set
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +132,7 @@ class Matrix:
     settings: Settings
     environments: tuple[EnvironmentSpec, ...]
     fixtures: tuple[str, ...] | None
+    benchmark: BenchmarkSettings | None = None  # None: the matrix has no benchmark section
 
 
 def format_path(path: YamlPath) -> str:
@@ -212,7 +233,26 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
         settings=settings,
         environments=environments,
         fixtures=fixtures,
+        benchmark=_benchmark(data["benchmark"], filename, lines) if "benchmark" in data else None,
     )
+
+
+def _benchmark(data: Mapping[str, Any], filename: str, lines: _Lines) -> BenchmarkSettings:
+    values = dict(data)
+    loader = values.pop("loader", {})
+    if "base" in loader:
+        values["loader_base"] = loader["base"]
+    if "packages" in loader:
+        values["loader_packages"] = tuple(loader["packages"])
+    if "datasets" in values:
+        values["datasets"] = tuple(values["datasets"])
+    mnist = values.get("mnist")
+    if mnist is not None:  # relative to the matrix file, like every path a config file names
+        path = Path(mnist).expanduser()
+        values["mnist"] = str(path if path.is_absolute() else (Path(filename).parent / path).resolve())
+        here: YamlPath = ("benchmark", "mnist")
+        values["mnist_source"] = Location(file=filename, path=here, line=lines.line(here))
+    return BenchmarkSettings(**values)
 
 
 def _describe(problems: list[_Problem], filename: str, lines: _Lines) -> str:
@@ -279,6 +319,7 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
         for i, name in enumerate(data.get("fixtures", [])):
             if name not in known_fixtures:
                 yield _Problem(("fixtures", i), f"unknown fixture {name!r} (known: {', '.join(known_fixtures)})")
+    yield from _benchmark_problems(data.get("benchmark", {}))
     slugs: dict[str, YamlPath] = {}
     for e, env in enumerate(data["environments"]):
         here: YamlPath = ("environments", e)
@@ -326,6 +367,18 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
                         "give a distinct 'name'",
                     )
             slugs.setdefault(spec.slug, here)
+
+
+def _benchmark_problems(bench: Mapping[str, Any]) -> Iterator[_Problem]:
+    known = catalog()
+    for i, name in enumerate(bench.get("datasets", [])):
+        if name not in known:
+            yield _Problem(("benchmark", "datasets", i), f"unknown dataset {name!r} (known: {', '.join(known)})")
+    loader = bench.get("loader", {})
+    if "base" in loader and not _IMAGE_REF.match(loader["base"]):
+        yield _Problem(("benchmark", "loader", "base"), f"{loader['base']!r} is not a valid image reference")
+    for i, value in enumerate(loader.get("packages", [])):
+        yield from _check_requirement(value, ("benchmark", "loader", "packages", i))
 
 
 def _placeholder_problems(env: Mapping[str, Any], here: YamlPath, axes: set[str]) -> list[_Problem]:

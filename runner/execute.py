@@ -20,20 +20,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import runner
-from runner import classify, external, zipcheck
+from runner import benchmark, classify, datasets, external, probes, zipcheck
 from runner.bases import ensure_base
+from runner.config import EnvironmentSpec
 from runner.engine import Engine, Mount, RunSpec
 from runner.errors import BaseImageError
-from runner.images import PYTHON, build_context, image_plan
+from runner.images import PYTHON, build_context, image_plan, image_tag
 from runner.plan import Archive, EnvPlan, Plan, ReadTask, WriteTask, cell_id, read_tasks, safe_id
 from runner.probes import Probe
 from runner.resources import probes_dir
 from runner.results import (
     ArchiveResult,
+    BenchmarkResult,
     CellResult,
+    DatasetResult,
     EnvironmentResult,
     Outcome,
     Results,
@@ -59,6 +62,10 @@ class Options:
     rebuild: bool = False
     allow_bootstrap: bool = True
     external: Path | None = None  # a directory of archives written by other software (``--external``)
+    #: which phases run: the compatibility matrix, the store benchmark, or both
+    phases: Literal["all", "compat", "benchmark"] = "all"
+    #: where downloaded datasets are kept between runs
+    cache: Path = Path("~/.cache/zipstore-matrix")
 
 
 EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
@@ -181,6 +188,7 @@ class Execution:
             out=options.out.resolve(),
             work=options.work.resolve(),
             external=options.external.resolve() if options.external is not None else None,
+            cache=options.cache.expanduser(),
         )
         self.progress = progress
         self.checkpoint = checkpoint
@@ -195,7 +203,7 @@ class Execution:
                 runner_version=runner.__version__,
                 matrix_sha256=plan.matrix.sha256,
                 matrix_path=plan.matrix.path,
-                settings=asdict(plan.settings),
+                settings={**asdict(plan.settings), "benchmark": _bench_settings(plan)},
                 host={
                     "machine": platform.machine(),
                     "cpus": os.cpu_count() or 0,
@@ -218,10 +226,14 @@ class Execution:
         removed = self.engine.cleanup()
         if removed:
             log.info("removed %d leftover container(s) from an earlier run", removed)
+        self.base_refs: dict[str, str | BaseImageError] = {}
         self.build_images()
-        self.write_phase()
-        self.add_external_archives()
-        self.read_phase()
+        if self.options.phases in ("all", "compat"):
+            self.write_phase()
+            self.add_external_archives()
+            self.read_phase()
+        if self.options.phases in ("all", "benchmark"):
+            self.benchmark_phase()
         self.results.run.finished = now()
         self.results.run.seconds = round(time.monotonic() - self.started_monotonic, 3)
         self._save()
@@ -231,22 +243,50 @@ class Execution:
         if self.checkpoint is not None:
             self.checkpoint(self.results)
 
-    def build_images(self) -> None:
-        ca = read_ca_bundle()
-        if ca is None:
-            log.warning("no CA bundle found on the host; builds behind a TLS-intercepting proxy will fail")
-        bases: dict[str, str | BaseImageError] = {}
-        for base in self.plan.bases:
+    def _base(self, base: str) -> str | BaseImageError:
+        """The local reference of a base image (bootstrapped if need be), or why it cannot be had."""
+        if base not in self.base_refs:
             try:
                 resolved = ensure_base(self.engine, base, allow_bootstrap=self.options.allow_bootstrap)
-                bases[base] = resolved.ref
+                self.base_refs[base] = resolved.ref
                 if resolved.how != "local":
                     self.progress(f"base {base}: {resolved.how} as {resolved.ref} ({resolved.seconds:.0f}s)")
             except BaseImageError as exc:
-                bases[base] = exc
+                self.base_refs[base] = exc
                 self.progress(f"base {base}: unavailable: {exc}")
-        total = len(self.plan.environments)
-        for n, ep in enumerate(self.plan.environments, 1):
+        return self.base_refs[base]
+
+    def _ensure_image(self, env: EnvironmentSpec, tag: str, result: EnvironmentResult, label: str) -> None:
+        """Reuse or build the image of ``env``; the outcome lands in ``result`` (status, reason, timing)."""
+        base_ref = self._base(env.base)
+        if isinstance(base_ref, BaseImageError):
+            result.status = Status.INSTALL_FAILED.value
+            result.reason = f"base image unavailable: {base_ref}"
+            return
+        if not self.options.rebuild and self.engine.has_image(tag):
+            result.cached = True
+            self.progress(f"[{label}] {env.slug}: cached ({tag})")
+            return
+        self.progress(f"[{label}] {env.slug}: building {tag} ...")
+        built = self.engine.build(build_context(image_plan(env, self.ca, base_ref=base_ref)))
+        result.cached, result.build_seconds = False, round(built.seconds, 2)
+        if not built.ok:
+            result.status = Status.INSTALL_FAILED.value
+            result.reason = install_error(built.log, built.error)
+            self.progress(f"[{label}] {env.slug}: install failed: {result.reason.splitlines()[-1]}")
+        else:
+            self.progress(f"[{label}] {env.slug}: built in {built.seconds:.0f}s")
+
+    def build_images(self) -> None:
+        self.ca = read_ca_bundle()
+        if self.ca is None:
+            log.warning("no CA bundle found on the host; builds behind a TLS-intercepting proxy will fail")
+        wanted = [
+            ep
+            for ep in self.plan.environments
+            if self.options.phases != "benchmark" or ep.benchmarks
+        ]
+        for n, ep in enumerate(wanted, 1):
             env = ep.env
             result = EnvironmentResult(
                 slug=env.slug,
@@ -258,40 +298,35 @@ class Execution:
             )
             self.envs[env.slug] = result
             self.results.environments.append(result)
-            base_ref = bases[env.base]
-            if isinstance(base_ref, BaseImageError):
-                result.status = Status.INSTALL_FAILED.value
-                result.reason = f"base image unavailable: {base_ref}"
-                continue
-            if not self.options.rebuild and self.engine.has_image(ep.tag):
-                result.cached = True
-                self.progress(f"[image {n}/{total}] {env.slug}: cached ({ep.tag})")
-                continue
-            self.progress(f"[image {n}/{total}] {env.slug}: building {ep.tag} ...")
-            plan = image_plan(env, ca, base_ref=base_ref)
-            built = self.engine.build(build_context(plan))
-            result.cached, result.build_seconds = False, round(built.seconds, 2)
-            if not built.ok:
-                result.status = Status.INSTALL_FAILED.value
-                result.reason = install_error(built.log, built.error)
-                self.progress(f"[image {n}/{total}] {env.slug}: install failed: {result.reason.splitlines()[-1]}")
-            else:
-                self.progress(f"[image {n}/{total}] {env.slug}: built in {built.seconds:.0f}s")
+            self._ensure_image(env, ep.tag, result, f"image {n}/{len(wanted)}")
             self._save()
 
     def _ok(self, slug: str) -> bool:
         return self.envs[slug].status == "ok"
 
     def _probe_container(
-        self, ep: EnvPlan, phase: str, tasks: list[dict[str, Any]], writable_artifacts: bool
+        self,
+        ep: EnvPlan,
+        phase: str,
+        tasks: list[dict[str, Any]],
+        writable_artifacts: bool,
+        *,
+        jobs: int | None = None,
+        mounts: tuple[Mount, ...] = (),
+        tmpfs_size: int | None = None,
     ) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]:
-        """Run the harness over ``tasks`` in one container; per task id: (run outcome, probe record)."""
+        """Run the harness over ``tasks`` in one container; per task id: (run outcome, probe record).
+
+        ``jobs`` caps probes at once (1 for timed phases); ``tmpfs_size`` enlarges /tmp for big stores.
+        """
         job = _shared_dir(self.options.work / "jobs" / phase / ep.slug)
         out = _shared_dir(self.options.work / "records" / phase / ep.slug)
         for stale in out.glob("*.json"):
             stale.unlink()
-        (job / "tasks.json").write_text(json.dumps({"jobs": self.jobs, "tasks": tasks}, indent=1), encoding="utf-8")
+        spec_json = {"jobs": jobs or self.jobs, "tasks": tasks}
+        (job / "tasks.json").write_text(json.dumps(spec_json, indent=1), encoding="utf-8")
         timeout = sum(t["timeout"] for t in tasks) + CONTAINER_SLACK
+        tmpfs = {"/tmp": f"rw,exec,size={max(tmpfs_size or 0, 1 << 30)}"}
         spec = RunSpec(
             image=ep.tag,
             command=(PYTHON, "/probes/harness.py", "/job/tasks.json", "/out"),
@@ -305,7 +340,9 @@ class Execution:
                     if self.options.external is not None and not writable_artifacts
                     else []
                 ),
+                *mounts,
             ),
+            tmpfs=tmpfs,
             timeout=timeout,
             memory=self.plan.settings.memory,
             pids_limit=self.plan.settings.pids_limit,
@@ -314,7 +351,7 @@ class Execution:
         )
         ran = self.engine.run(spec)
         info_path = out / "env.json"
-        if info_path.is_file():
+        if info_path.is_file() and ep.slug in self.envs:
             info = json.loads(info_path.read_text(encoding="utf-8"))
             env_result = self.envs[ep.slug]
             env_result.info = info
@@ -585,6 +622,218 @@ class Execution:
                 Status.SKIPPED,
                 f"the writer could not produce this archive ({archive.status}: {archive.reason})",
             )
+
+    # ---------------------------------------------------------------------------------- benchmark
+
+    def benchmark_phase(self) -> None:
+        """Every benchmark environment, one after another, one probe at a time: timings run alone."""
+        envs = [ep for ep in self.plan.environments if ep.benchmarks and ep.slug in self.envs]
+        bench = self.plan.matrix.benchmark
+        if not envs or bench is None:
+            return
+        ready = self.prepare_datasets()
+        shelf = self.options.work / "datasets"
+        largest = max([int(d["nbytes"]) for d in ready.values()] or [0])
+        for n, ep in enumerate(envs, 1):
+            results = {
+                name: BenchmarkResult(
+                    id=safe_id("b", ep.slug, name),
+                    env=ep.slug,
+                    dataset=name,
+                    status=Status.PASS.value,
+                    version=self._library_version(ep.slug, "zarr"),
+                )
+                for name in bench.datasets
+            }
+            tasks = []
+            for name, result in results.items():
+                dataset = next(d for d in self.results.datasets if d.name == name)
+                if not self._ok(ep.slug):
+                    result.status, result.reason = Status.INSTALL_FAILED.value, self.envs[ep.slug].reason
+                elif name not in ready:
+                    result.status, result.reason = Status.SKIPPED.value, dataset.reason
+                else:
+                    tasks.append(self._bench_task(ep, result, ready[name]))
+            mounts = [Mount(source=str(_shared_dir(shelf)), target="/datasets")]
+            disk = _shared_dir(self.options.work / "bench-scratch" / ep.slug)
+            if bench.storage == "disk":
+                mounts.append(Mount(source=str(disk), target="/bench-disk", read_only=False))
+            outcomes: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+            if tasks:
+                self.progress(f"[benchmark {n}/{len(envs)}] {ep.slug}: {len(tasks)} dataset(s), one at a time ...")
+                outcomes = self._probe_container(
+                    ep,
+                    "benchmark",
+                    tasks,
+                    writable_artifacts=False,
+                    jobs=1,
+                    mounts=tuple(mounts),
+                    tmpfs_size=2 * largest + (256 << 20),
+                )
+            shutil.rmtree(disk, ignore_errors=True)
+            for result in results.values():
+                if result.id in outcomes:
+                    run, record = outcomes[result.id]
+                    verdict = classify.process_outcome(run, record) or classify.record_outcome(record or {})
+                    if verdict is not None:
+                        result.status, result.reason, result.detail = (
+                            verdict.status.value,
+                            verdict.reason,
+                            verdict.detail,
+                        )
+                    else:
+                        benchmark.fill_from_record(result, record or {})
+                        result.setup.update(alone=True, jobs=1)
+                self.results.benchmarks.append(result)
+            self._save()
+
+    def _bench_task(self, ep: EnvPlan, result: BenchmarkResult, dataset: dict[str, Any]) -> dict[str, Any]:
+        bench = self.plan.matrix.benchmark
+        assert bench is not None
+        probe = ep.benchmarks[0]
+        return {
+            "id": result.id,
+            "script": probe.script,
+            "timeout": bench.timeout,
+            "args": {
+                "role": "benchmark",
+                "library": probe.library,
+                "dataset": {k: v for k, v in dataset.items() if k in ("name", "generate", "file")},
+                "chunks": list(dataset["chunks"]),
+                "compressor": bench.compressor,
+                "repeats": bench.repeats,
+                "warmup": bench.warmup,
+                "storage": bench.storage,
+                "workdir": "/bench-disk" if bench.storage == "disk" else None,
+            },
+        }
+
+    def prepare_datasets(self) -> dict[str, dict[str, Any]]:
+        """Every configured dataset as probe arguments, by name; the rest recorded as unavailable, with why.
+
+        Loaded datasets are saved once as ``.npy`` under WORK/datasets, named by a hash of the loader
+        image and the source file, and reused by later runs.
+        """
+        bench = self.plan.matrix.benchmark
+        assert bench is not None
+        known = datasets.catalog(bench.size)
+        shelf = _shared_dir(self.options.work / "datasets")
+        loader = EnvironmentSpec(
+            slug="dataset-loader",
+            base=bench.loader_base,
+            channel="pip",
+            packages=bench.loader_packages,
+            python=self.plan.environments[0].env.python if self.plan.environments else None,
+        )
+        loader_tag = image_tag(loader)
+        ready: dict[str, dict[str, Any]] = {}
+        pending: list[tuple[DatasetResult, Path, dict[str, Any]]] = []
+        source_mounts: list[Mount] = []
+        for name in bench.datasets:
+            ds = known[name]
+            result = DatasetResult(name=name, kind=ds.kind, description=ds.description, status="ok", source=ds.source)
+            self.results.datasets.append(result)
+            if ds.kind == "synthetic":
+                result.shape, result.dtype, result.nbytes = list(ds.spec["shape"]), ds.spec["dtype"], ds.nbytes or 0
+                ready[name] = {"name": name, "generate": dict(ds.spec), "chunks": ds.chunks, "nbytes": result.nbytes}
+                continue
+            identity: list[Any] = [loader_tag, name]
+            args: dict[str, Any] = {"dataset": name}
+            if ds.kind == "file":
+                configured = Path(bench.mnist) if bench.mnist else None
+                path, how = datasets.locate_mnist(configured, self.options.cache, download=bench.download)
+                if path is None:
+                    where = f" ({bench.mnist_source})" if configured is not None and bench.mnist_source else ""
+                    result.status, result.reason = Status.SKIPPED.value, f"dataset unavailable: {how}{where}"
+                    continue
+                result.source = how
+                stat = path.stat()
+                identity += [str(path), stat.st_size, stat.st_mtime_ns]
+                target = f"/source/{len(source_mounts)}/{path.name}"
+                source_mounts.append(Mount(source=str(path), target=target))
+                args["source"] = target
+            npy = shelf / f"{name}-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]}.npy"
+            args["output"] = f"/datasets/{npy.name}"
+            meta = _load(npy.with_suffix(".json"))
+            if npy.is_file() and meta is not None:
+                ready[name] = self._loaded(result, npy, meta, ds)
+            else:
+                pending.append((result, npy, args))
+        if pending:
+            self._load_datasets(loader, loader_tag, pending, tuple(source_mounts), ready, known)
+        return ready
+
+    def _loaded(
+        self, result: DatasetResult, npy: Path, meta: dict[str, Any], ds: datasets.Dataset
+    ) -> dict[str, Any]:
+        array = meta.get("array", {})
+        result.shape, result.dtype = list(array.get("shape", [])), str(array.get("dtype", ""))
+        result.nbytes, result.sha256 = int(meta.get("nbytes") or 0), str(array.get("sha256", ""))
+        result.source = f"{meta.get('loader')} ({meta.get('version')})"
+        return {
+            "name": result.name,
+            "file": f"/datasets/{npy.name}",
+            "chunks": datasets.chunks_for(ds, result.shape),
+            "nbytes": result.nbytes,
+        }
+
+    def _load_datasets(
+        self,
+        loader: EnvironmentSpec,
+        tag: str,
+        pending: list[tuple[DatasetResult, Path, dict[str, Any]]],
+        source_mounts: tuple[Mount, ...],
+        ready: dict[str, dict[str, Any]],
+        known: dict[str, datasets.Dataset],
+    ) -> None:
+        env_result = EnvironmentResult(
+            slug=loader.slug,
+            base=loader.base,
+            python=loader.python,
+            channel=loader.channel,
+            packages=list(loader.packages),
+            image=tag,
+        )
+        self.envs[loader.slug] = env_result
+        self.results.environments.append(env_result)
+        self._ensure_image(loader, tag, env_result, "datasets")
+        if env_result.status != "ok":
+            for result, _, _ in pending:
+                result.status = Status.SKIPPED.value
+                result.reason = f"dataset unavailable: the loader image did not install: {env_result.reason}"
+            return
+        self.progress(f"[datasets] loading {', '.join(r.name for r, _, _ in pending)} ...")
+        tasks = [
+            {
+                "id": safe_id("d", result.name),
+                "script": probes.DATASET_LOADER,
+                "timeout": self.plan.settings.probe_timeout,
+                "args": {"role": "loader", "library": "datasets", **args},
+            }
+            for result, _, args in pending
+        ]
+        shelf = Mount(source=str(self.options.work / "datasets"), target="/datasets", read_only=False)
+        loader_plan = EnvPlan(env=loader, tag=tag, writers=(), readers=())
+        outcomes = self._probe_container(
+            loader_plan, "datasets", tasks, writable_artifacts=False, mounts=(shelf, *source_mounts)
+        )
+        for (result, npy, _), task in zip(pending, tasks, strict=True):
+            run, record = outcomes[str(task["id"])]
+            verdict = classify.process_outcome(run, record) or classify.record_outcome(record or {})
+            if verdict is None and record is not None and npy.is_file():
+                npy.with_suffix(".json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+                ready[result.name] = self._loaded(result, npy, record, known[result.name])
+            else:
+                why = verdict.reason if verdict is not None else "the loader reported success but saved nothing"
+                result.status, result.reason = Status.SKIPPED.value, f"dataset unavailable: the loader failed: {why}"
+
+
+def _bench_settings(plan: Plan) -> dict[str, Any] | None:
+    if plan.matrix.benchmark is None:
+        return None
+    settings = asdict(plan.matrix.benchmark)
+    settings.pop("mnist_source", None)
+    return settings
 
 
 def _load(path: Path) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ class EnvPlan:
     tag: str
     writers: tuple[Probe, ...]
     readers: tuple[Probe, ...]
+    benchmarks: tuple[Probe, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -131,6 +132,9 @@ def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
             tag=image_tag(env),
             writers=_chosen(probes.applicable(probes.WRITERS, env.pins), env.probes),
             readers=_chosen(probes.applicable(probes.READERS, env.pins), env.probes),
+            benchmarks=_chosen(probes.applicable(probes.BENCHMARKS, env.pins), env.probes)
+            if matrix.benchmark is not None
+            else (),
         )
         for env in selected
     )
@@ -157,7 +161,17 @@ def describe(plan: Plan) -> str:
         lines.append(f"      image {ep.tag}")
         lines.append(f"      writers: {', '.join(p.id for p in ep.writers) or '-'}")
         lines.append(f"      readers: {', '.join(p.id for p in ep.readers) or '-'}")
+        if ep.benchmarks:
+            lines.append(f"      benchmark: {', '.join(p.id for p in ep.benchmarks)}")
     lines.append("fixtures: " + ", ".join(f.name for f in plan.fixtures))
     readers = sum(len(ep.readers) for ep in plan.environments)
     lines.append(f"{len(plan.writes)} archive(s) to write; up to {len(plan.writes) * readers} cell(s)")
+    benched = sum(1 for ep in plan.environments if ep.benchmarks)
+    bench = plan.matrix.benchmark
+    if benched and bench is not None:
+        lines.append(
+            f"benchmark: {benched} environment(s) × {len(bench.datasets)} dataset(s) "
+            f"({', '.join(bench.datasets)}); {bench.warmup} warm-up + {bench.repeats} timed round(s), "
+            f"synthetic size {bench.size}, compressor {bench.compressor}, on {bench.storage}"
+        )
     return "\n".join(lines)

@@ -8,7 +8,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What changed in each version, for the migrations below.
+#: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
 
 
 class Status(str, Enum):
@@ -100,6 +102,66 @@ class CellResult:
 
 
 @dataclass(kw_only=True)
+class DatasetResult:
+    """A benchmark dataset: where its values came from, or why it could not be had."""
+
+    name: str
+    kind: str  # synthetic, package, file
+    description: str
+    status: str  # "ok", or "skipped" with the reason (dataset unavailable)
+    reason: str = ""
+    source: str = ""
+    shape: list[int] = field(default_factory=list)
+    dtype: str = ""
+    nbytes: int = 0
+    sha256: str = ""
+
+
+@dataclass(kw_only=True)
+class StoreTiming:
+    """One store in one benchmark: summaries (see ``runner.stats.Summary``) and the samples behind them."""
+
+    store: str
+    status: str  # pass, or what went wrong: fail, unsupported, crash, mismatch
+    reason: str = ""
+    stored_bytes: int | None = None
+    write: dict[str, Any] | None = None
+    read: dict[str, Any] | None = None
+    write_ratio: dict[str, Any] | None = None  # store time / raw time, round by round
+    read_ratio: dict[str, Any] | None = None
+    write_mbps: list[float] = field(default_factory=list)  # median, low, high
+    read_mbps: list[float] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class BenchmarkResult:
+    """The store benchmark of one dataset in one environment."""
+
+    id: str
+    env: str
+    dataset: str
+    status: str  # pass when it ran (stores carry their own status), else why not
+    reason: str = ""
+    detail: str = ""
+    library: str = "zarr"
+    version: str = ""
+    zarr_format: int | None = None
+    shape: list[int] = field(default_factory=list)
+    dtype: str = ""
+    nbytes: int = 0
+    chunks: list[int] = field(default_factory=list)
+    compressor: str = ""
+    warmup: int = 0
+    repeats: int = 0
+    setup: dict[str, Any] = field(default_factory=dict)
+    stores: list[StoreTiming] = field(default_factory=list)
+
+    def store(self, name: str) -> StoreTiming | None:
+        return next((s for s in self.stores if s.store == name), None)
+
+
+@dataclass(kw_only=True)
 class RunInfo:
     id: str
     started: str
@@ -120,6 +182,8 @@ class Results:
     environments: list[EnvironmentResult]
     archives: list[ArchiveResult]
     cells: list[CellResult]
+    datasets: list[DatasetResult] = field(default_factory=list)
+    benchmarks: list[BenchmarkResult] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -134,11 +198,7 @@ class Results:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Results:
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it"
-            )
+        data = migrate(data)
         return cls(
             run=RunInfo(**data["run"]),
             environments=[EnvironmentResult(**e) for e in data["environments"]],
@@ -146,14 +206,32 @@ class Results:
             cells=[
                 CellResult(**{**c, "writer": Side(**c["writer"]), "reader": Side(**c["reader"])}) for c in data["cells"]
             ],
+            datasets=[DatasetResult(**d) for d in data["datasets"]],
+            benchmarks=[
+                BenchmarkResult(**{**b, "stores": [StoreTiming(**s) for s in b["stores"]]}) for b in data["benchmarks"]
+            ],
         )
 
     @classmethod
     def read(cls, path: Path) -> Results:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
+    def benchmark(self, env: str, dataset: str) -> BenchmarkResult | None:
+        return next((b for b in self.benchmarks if b.env == env and b.dataset == dataset), None)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for cell in self.cells:
             out[cell.status] = out.get(cell.status, 0) + 1
         return out
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older ``results.json`` up to :data:`SCHEMA_VERSION`, step by step; refuse unknown ones."""
+    version = data.get("schema_version")
+    if version == 1:
+        data = {**data, "schema_version": 2, "datasets": [], "benchmarks": []}
+        version = 2
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
+    return data

@@ -43,7 +43,7 @@ def coverage(n: int, k: int) -> float:
     """P(X_(k) <= true median <= X_(n-k+1)) for n samples of a continuous distribution (k is 1-based)."""
     if not 1 <= k <= (n + 1) // 2:
         raise ValueError(f"k={k} is not an order statistic below the median of {n} samples")
-    tail = sum(math.comb(n, i) for i in range(k)) / 2**n
+    tail = sum(math.comb(n, i) for i in range(k)) / float(2**n)
     return 1.0 - 2.0 * tail
 
 

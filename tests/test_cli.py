@@ -51,7 +51,7 @@ def test_full_run_writes_json_html_and_markdown(tmp_path: Path) -> None:
     out = tmp_path / "site"
     assert cli.main([str(write(tmp_path)), "--out", str(out)], engine=engine) == 0
     data = json.loads((out / "results.json").read_text())
-    assert data["schema_version"] == 1 and len(data["cells"]) == 12
+    assert data["schema_version"] == 2 and len(data["cells"]) == 12
     assert {"id", "started", "finished", "engine", "runner_version", "matrix_sha256"} <= set(data["run"])
     assert "ZipStore compatibility matrix" in (out / "index.html").read_text()
     assert (out / "matrix.md").read_text().startswith("# ZipStore compatibility matrix")

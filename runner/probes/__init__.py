@@ -16,7 +16,7 @@ from packaging.specifiers import SpecifierSet
 @dataclass(frozen=True, kw_only=True)
 class Probe:
     id: str
-    role: Literal["writer", "reader"]
+    role: Literal["writer", "reader", "benchmark"]
     library: str
     script: str
     label: str
@@ -88,7 +88,22 @@ READERS: tuple[Probe, ...] = (
     _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
 )
 
-ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS}
+#: Timed alone, after the compatibility phases, in every environment that has zarr (and this probe's id
+#: passes the environment's ``probes`` globs).
+BENCHMARKS: tuple[Probe, ...] = (
+    Probe(
+        id="zarr-bench",
+        role="benchmark",
+        library="zarr",
+        script="bench_probe.py",
+        label="store benchmark: ZipStore, directory, MemoryStore, fsspec memory:// and a raw file",
+    ),
+)
+
+#: Not a matrix probe: loads package-shipped and file datasets in the loader image.
+DATASET_LOADER = "dataset_probe.py"
+
+ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS + BENCHMARKS}
 
 
 def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tuple[Probe, ...]:

@@ -106,6 +106,9 @@ def median(values: list[float]) -> float:
 # ------------------------------------------------------------------------------------- fixture data
 
 
+BLOCK = 1 << 22  # elements generated at once: bounds the uint64 temporaries for 400 MB arrays
+
+
 def make_values(spec: dict) -> Any:
     """The array a fixture describes, deterministic across numpy versions (no RNG streams involved)."""
     import numpy as np
@@ -113,10 +116,20 @@ def make_values(spec: dict) -> Any:
     shape = tuple(spec["shape"])
     dtype = np.dtype(spec["dtype"])
     n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    out = np.empty(n, dtype=dtype)
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        out[start:stop] = _values_block(spec, dtype, start, stop)
+    return out.reshape(shape)
+
+
+def _values_block(spec: dict, dtype: Any, start: int, stop: int) -> Any:
+    import numpy as np
+
     seed = np.uint64(spec.get("seed", 1))
     # splitmix64 over the element index: well mixed, pure integer arithmetic, identical everywhere.
     with np.errstate(over="ignore"):
-        z = np.arange(n, dtype=np.uint64) + seed * np.uint64(0x9E3779B97F4A7C15)
+        z = np.arange(start, stop, dtype=np.uint64) + seed * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
@@ -129,17 +142,16 @@ def make_values(spec: dict) -> Any:
             values = values + int(info.min)
         if kind == "images":  # soft blobs on a dark background, like handwritten digits
             values = np.where(z % np.uint64(5) == 0, z % np.uint64(256), 0)
-        out = values.astype(dtype)
-    elif dtype.kind == "f":
+        return values.astype(dtype)
+    if dtype.kind == "f":
         out = ((z >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 200.0 - 100.0).astype(dtype)
         if kind == "nan-fill":
             out[(z % np.uint64(7)) == 0] = np.nan
             out[(z % np.uint64(11)) == 0] = spec["fill_value"]
-    elif dtype.kind == "b":
-        out = (z & np.uint64(1)).astype(bool)
-    else:
-        raise ValueError(f"fixture generator has no rule for dtype {dtype}")
-    return out.reshape(shape)
+        return out
+    if dtype.kind == "b":
+        return (z & np.uint64(1)).astype(bool)
+    raise ValueError(f"fixture generator has no rule for dtype {dtype}")
 
 
 def canonical_sha256(values: Any) -> str:
