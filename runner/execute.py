@@ -281,11 +281,7 @@ class Execution:
         self.ca = read_ca_bundle()
         if self.ca is None:
             log.warning("no CA bundle found on the host; builds behind a TLS-intercepting proxy will fail")
-        wanted = [
-            ep
-            for ep in self.plan.environments
-            if self.options.phases != "benchmark" or ep.benchmarks
-        ]
+        wanted = [ep for ep in self.plan.environments if self.options.phases != "benchmark" or ep.benchmarks]
         for n, ep in enumerate(wanted, 1):
             env = ep.env
             result = EnvironmentResult(
@@ -763,9 +759,7 @@ class Execution:
             self._load_datasets(loader, loader_tag, pending, tuple(source_mounts), ready, known)
         return ready
 
-    def _loaded(
-        self, result: DatasetResult, npy: Path, meta: dict[str, Any], ds: datasets.Dataset
-    ) -> dict[str, Any]:
+    def _loaded(self, result: DatasetResult, npy: Path, meta: dict[str, Any], ds: datasets.Dataset) -> dict[str, Any]:
         array = meta.get("array", {})
         result.shape, result.dtype = list(array.get("shape", [])), str(array.get("dtype", ""))
         result.nbytes, result.sha256 = int(meta.get("nbytes") or 0), str(array.get("sha256", ""))

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from runner import external
+from runner import charts, external
+from runner.benchmark import STORES
 from runner.fixtures import catalog
 from runner.resources import data_dir
-from runner.results import ArchiveResult, CellResult, Results, Status
+from runner.results import ArchiveResult, BenchmarkResult, CellResult, DatasetResult, Results, Status
 
 STATUS_ORDER = [s.value for s in Status]
 SYMBOL = {
@@ -132,6 +134,77 @@ def grids(results: Results) -> list[Grid]:
     return out
 
 
+@dataclass(kw_only=True)
+class BenchSection:
+    """One benchmark dataset: its provenance, every environment's stores, and its charts."""
+
+    dataset: DatasetResult
+    benchmarks: list[BenchmarkResult]
+    figure: dict[str, Any] | None
+    svg: str | None
+
+    @property
+    def svg_name(self) -> str:
+        return f"bench-{self.dataset.name}.svg"
+
+
+def bench_sections(results: Results) -> list[BenchSection]:
+    env_order = {e.slug: i for i, e in enumerate(results.environments)}
+    out = []
+    for dataset in results.datasets:
+        mine = sorted(
+            (b for b in results.benchmarks if b.dataset == dataset.name), key=lambda b: env_order.get(b.env, 1 << 30)
+        )
+        out.append(
+            BenchSection(
+                dataset=dataset,
+                benchmarks=mine,
+                figure=charts.plotly_figure(mine, dataset.name),
+                svg=charts.svg_chart(mine, dataset.name),
+            )
+        )
+    return out
+
+
+def bench_setup(results: Results) -> dict[str, Any]:
+    """What the timings ran on, from the first benchmark that ran (they share a machine and settings)."""
+    ran = next((b for b in results.benchmarks if b.status == "pass"), None)
+    return dict(ran.setup) if ran is not None else {}
+
+
+def format_ms(summary: Any) -> str:
+    if not summary:
+        return ""
+    return f"{format_seconds(summary['median'])} [{_short(summary['low'])}–{_short(summary['high'])}]"
+
+
+def _short(seconds: float) -> str:
+    return format_seconds(seconds).split()[0]
+
+
+def format_ratio(summary: Any) -> str:
+    if not summary:
+        return ""
+    return f"{summary['median']:.2f}× [{summary['low']:.2f}–{summary['high']:.2f}]"
+
+
+def format_mbps(values: Any) -> str:
+    return f"{values[0]:,.0f} MB/s" if values else ""
+
+
+def format_bytes(n: Any) -> str:
+    if not isinstance(n, int):
+        return ""
+    if n < 1000:
+        return f"{n:,} B"
+    value, unit = float(n), "B"
+    for unit in ("KB", "MB", "GB"):  # noqa: B007 (the unit reached is the one printed)
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:,.1f} {unit}"
+
+
 def noteworthy(results: Results) -> list[CellResult]:
     """Cells whose reason or warnings the reader of the page should be able to open, in grid order.
 
@@ -163,6 +236,9 @@ def context(results: Results) -> dict[str, Any]:
         "counts": [(s, counts[s]) for s in STATUS_ORDER if s in counts],
         "total": len(results.cells),
         "symbol": SYMBOL,
+        "bench": bench_sections(results),
+        "bench_setup": bench_setup(results),
+        "store_names": STORES,
     }
 
 
@@ -177,6 +253,10 @@ def _environment(templates: str) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["seconds"] = format_seconds
+    env.filters["ms"] = format_ms
+    env.filters["ratio"] = format_ratio
+    env.filters["mbps"] = format_mbps
+    env.filters["bytes"] = format_bytes
     env.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     return env
 
@@ -193,11 +273,37 @@ def render_markdown(results: Results) -> str:
     return _environment(_templates_dir()).get_template("matrix.md.j2").render(**context(results))
 
 
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js() -> bytes | None:
+    """plotly.js from the plotly package, so the page's charts work offline; None if it is missing."""
+    try:
+        return (resources.files("plotly") / "package_data" / PLOTLY_JS).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
 def write_site(results: Results, out: Path) -> list[Path]:
+    """index.html, matrix.md, one SVG chart per benchmarked dataset, and plotly.js beside the page."""
     out.mkdir(parents=True, exist_ok=True)
+    files: list[tuple[str, str | bytes]] = [
+        ("index.html", render_html(results)),
+        ("matrix.md", render_markdown(results)),
+    ]
+    sections = bench_sections(results)
+    files += [(s.svg_name, s.svg) for s in sections if s.svg is not None]
+    if any(s.figure for s in sections):
+        script = plotly_js()
+        if script is not None:
+            files.append((PLOTLY_JS, script))
     written = []
-    for name, text in (("index.html", render_html(results)), ("matrix.md", render_markdown(results))):
+    for name, content in files:
         path = out / name
-        path.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            if not path.is_file() or path.read_bytes() != content:
+                path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
         written.append(path)
     return written
