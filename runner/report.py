@@ -169,7 +169,12 @@ def bench_sections(results: Results) -> list[BenchSection]:
 def bench_setup(results: Results) -> dict[str, Any]:
     """What the timings ran on, from the first benchmark that ran (they share a machine and settings)."""
     ran = next((b for b in results.benchmarks if b.status == "pass"), None)
-    return dict(ran.setup) if ran is not None else {}
+    if ran is None:
+        return {}
+    keys = ("storage", "mount", "cpus", "cpus_usable", "cpu_max", "memory_max", "page_cache", "loadavg_before")
+    setup = {key: ran.setup.get(key) for key in (*keys, "python", "numpy")}
+    setup["mount"] = dict(setup["mount"] or {})
+    return setup
 
 
 def format_ms(summary: Any) -> str:

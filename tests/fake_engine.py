@@ -125,9 +125,21 @@ class HarnessSimulator:
         self.container = container or {}
         self.env_info = env_info or {"python": "3.11.2", "distributions": {"zarr": "9.9.9"}, "modules": {}}
         self.tasks: list[dict[str, Any]] = []
+        self.jobs: list[int] = []  # the "jobs" of each container's tasks.json, in order
+        self.mounts: dict[str, Path] = {}  # the last container's mounts: target -> host path
+
+    def host_path(self, container_path: str) -> Path:
+        """Where a path inside the current container lives on the host (through its mounts)."""
+        for target in sorted(self.mounts, key=len, reverse=True):
+            if container_path == target or container_path.startswith(target + "/"):
+                return self.mounts[target] / container_path[len(target) :].lstrip("/")
+        raise ValueError(f"{container_path} is not under any mount")
 
     def __call__(self, spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
-        tasks = json.loads((mounts["/job"] / "tasks.json").read_text())["tasks"]
+        self.mounts = mounts
+        job = json.loads((mounts["/job"] / "tasks.json").read_text())
+        tasks = job["tasks"]
+        self.jobs.append(job["jobs"])
         out = mounts["/out"]
         (out / "env.json").write_text(json.dumps(self.env_info))
         for task in tasks:
@@ -135,8 +147,8 @@ class HarnessSimulator:
             run, record = self.behaviour(task)
             if record is not None:
                 (out / f"{task['id']}.probe.json").write_text(json.dumps(record))
-                archive = task["args"]["archive"].replace("/artifacts", str(mounts["/artifacts"]), 1)
                 if task["args"]["role"] == "writer" and record.get("status") == "ok":
+                    archive = self.host_path(task["args"]["archive"])
                     with zipfile.ZipFile(archive, "w") as zf:
                         zf.writestr(".zgroup", '{"zarr_format": 2}')
                         zf.writestr("data/.zarray", "{}")
