@@ -11,7 +11,6 @@ Finding and fetching source files (:func:`locate_mnist`) is the one side effect 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from runner.zipcheck import sha256_file
 
 log = logging.getLogger("runner")
 
@@ -109,14 +110,6 @@ def chunks_for(dataset: Dataset, shape: list[int]) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------ MNIST's source
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def locate_mnist(configured: Path | None, cache: Path, *, download: bool = True) -> tuple[Path | None, str]:

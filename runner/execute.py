@@ -621,6 +621,11 @@ class Execution:
 
     # ---------------------------------------------------------------------------------- benchmark
 
+    @property
+    def shelf(self) -> Path:
+        """Loaded datasets as .npy, shared by every run that uses the same cache (named by content)."""
+        return self.options.cache / "datasets"
+
     def benchmark_phase(self) -> None:
         """Every benchmark environment, one after another, one probe at a time: timings run alone."""
         envs = [ep for ep in self.plan.environments if ep.benchmarks and ep.slug in self.envs]
@@ -628,7 +633,7 @@ class Execution:
         if not envs or bench is None:
             return
         ready = self.prepare_datasets()
-        shelf = self.options.work / "datasets"
+        shelf = self.shelf
         largest = max([int(d["nbytes"]) for d in ready.values()] or [0])
         for n, ep in enumerate(envs, 1):
             results = {
@@ -707,13 +712,13 @@ class Execution:
     def prepare_datasets(self) -> dict[str, dict[str, Any]]:
         """Every configured dataset as probe arguments, by name; the rest recorded as unavailable, with why.
 
-        Loaded datasets are saved once as ``.npy`` under WORK/datasets, named by a hash of the loader
-        image and the source file, and reused by later runs.
+        Loaded datasets are saved once as ``.npy`` in the cache (``~/.cache/zipstore-matrix/datasets``),
+        named by a hash of the loader image and the source file, and reused by later runs.
         """
         bench = self.plan.matrix.benchmark
         assert bench is not None
         known = datasets.catalog(bench.size)
-        shelf = _shared_dir(self.options.work / "datasets")
+        shelf = _shared_dir(self.shelf)
         loader = EnvironmentSpec(
             slug="dataset-loader",
             base=bench.loader_base,
@@ -806,7 +811,7 @@ class Execution:
             }
             for result, _, args in pending
         ]
-        shelf = Mount(source=str(self.options.work / "datasets"), target="/datasets", read_only=False)
+        shelf = Mount(source=str(self.shelf), target="/datasets", read_only=False)
         loader_plan = EnvPlan(env=loader, tag=tag, writers=(), readers=())
         outcomes = self._probe_container(
             loader_plan, "datasets", tasks, writable_artifacts=False, mounts=(shelf, *source_mounts)

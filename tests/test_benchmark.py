@@ -179,7 +179,8 @@ def test_a_loader_that_fails_makes_its_dataset_unavailable_not_the_run(tmp_path:
     engine = FakeEngine(images={BASE}, handler=sim)
     text = MATRIX.replace("[int32-random, mnist, sklearn-digits]", "[sklearn-digits]")
     plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
-    results = execute(plan, engine, Options(out=tmp_path, work=tmp_path / "w", phases="benchmark"), lambda m: None)
+    options = Options(out=tmp_path, work=tmp_path / "w", phases="benchmark", cache=tmp_path / "cache")
+    results = execute(plan, engine, options, lambda m: None)
     assert {b.status for b in results.benchmarks} == {"skipped"}
     assert "the loader failed: no module named sklearn" in results.benchmarks[0].reason
 

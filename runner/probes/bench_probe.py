@@ -106,26 +106,18 @@ class Bench:
 
     def write_array(self, store) -> None:
         values = self.values
-        if self.v == 2:
-            arr = self.zarr.create(
-                shape=values.shape,
-                chunks=self.chunks,
-                dtype=values.dtype,
-                compressor=self.codec,
-                fill_value=0,
-                store=store,
-                overwrite=True,
-            )
-        else:
-            arr = self.zarr.create_array(
-                store=store,
-                shape=values.shape,
-                chunks=self.chunks,
-                dtype=values.dtype,
-                compressors=self.codec,
-                fill_value=0,
-                overwrite=True,
-            )
+        # the same array either way; zarr 3 renamed create -> create_array and compressor -> compressors
+        create = self.zarr.create if self.v == 2 else self.zarr.create_array
+        codec = {"compressor": self.codec} if self.v == 2 else {"compressors": self.codec}
+        arr = create(
+            store=store,
+            shape=values.shape,
+            chunks=self.chunks,
+            dtype=values.dtype,
+            fill_value=0,
+            overwrite=True,
+            **codec,
+        )
         arr[...] = values
 
     def read_array(self, store):
