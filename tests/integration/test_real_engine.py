@@ -18,7 +18,7 @@ from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import make_plan
 from runner.resources import probes_dir
-from runner.results import Results
+from runner.results import SCHEMA_VERSION, Results
 
 pytestmark = pytest.mark.integration
 
@@ -186,7 +186,7 @@ def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ}, timeout=1800)
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "results.json").read_text())
-    assert data["schema_version"] == 1 and data["run"]["finished"]
+    assert data["schema_version"] == SCHEMA_VERSION and data["run"]["finished"]
     assert all(e["cached"] for e in data["environments"]), "images built by the first run must be reused"
     assert "building" not in done.stderr
     html = (out / "index.html").read_text()
