@@ -92,7 +92,7 @@ def plotly_figure(benchmarks: Sequence[BenchmarkResult], dataset: str) -> dict[s
     layout = {
         "barmode": "group",
         "height": 420,
-        "margin": {"t": 40, "b": 90, "l": 60, "r": 10},
+        "margin": {"t": 40, "b": 100, "l": 60, "r": 60},
         "grid": {"rows": 1, "columns": 2, "pattern": "independent"},
         "annotations": [
             {
