@@ -81,3 +81,42 @@ def test_relative_out_directory_gives_absolute_mounts(tmp_path: Path, monkeypatc
     assert cli.main([str(write(tmp_path))], engine=engine) == 0
     assert all(Path(m.source).is_absolute() for spec in engine.runs for m in spec.mounts)
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_benchmark_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path)  # no benchmark section
+    assert cli.main([str(path), "--benchmark-only"]) == 3
+    assert "no selected environment" in capsys.readouterr().err
+    assert cli.main([str(path), "--bench-size", "0"]) == 2
+    assert "--bench-size 0: must be at least 1" in capsys.readouterr().err
+    # the size flag alone switches the benchmark on, with the size asked for
+    path = write(tmp_path, MATRIX.replace('"zarr-fsspec"]', '"zarr-fsspec", "zarr-bench"]'))
+    assert cli.main([str(path), "--list", "--bench-size", "10000", "--bench-repeats", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "benchmark: zarr-bench" in out and "3 timed round(s), synthetic size 10000" in out
+    with pytest.raises(SystemExit):
+        cli.main([str(path), "--benchmark-only", "--no-benchmark"])
+
+
+def test_benchmark_only_runs_no_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import datasets
+    from tests.fake_engine import OK_RUN
+
+    monkeypatch.setattr(datasets, "KERAS_CACHE", tmp_path / "none.npz")
+    monkeypatch.setenv("HOME", str(tmp_path))  # the dataset cache lives under ~/.cache
+    text = MATRIX.replace("environments:", "benchmark:\n  datasets: [int32-random]\n  repeats: 2\nenvironments:")
+    text = text.replace('"zarr-fsspec"]', '"zarr-fsspec", "zarr-bench"]')
+    times = [0.01, 0.02]
+    record = {
+        "status": "ok",
+        "nbytes": 16,
+        "stores": {"raw": {"status": "ok", "write_s": times, "read_s": times}},
+        "warnings": [],
+    }
+    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(lambda task: (OK_RUN, record)))
+    out = tmp_path / "site"
+    assert cli.main([str(write(tmp_path, text)), "--benchmark-only", "--out", str(out)], engine=engine) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["cells"] == [] and data["archives"] == []
+    assert {b["env"] for b in data["benchmarks"]} == {"zarr-2.18.7-pip-py3.11", "zarr-3.1.6-pip-py3.11"}
+    assert (out / "bench-int32-random.svg").is_file()
