@@ -80,6 +80,21 @@ class BenchmarkSettings:
     #: the image package-shipped datasets are loaded in (by their packages' own loaders)
     loader_base: str = "debian:bookworm"
     loader_packages: tuple[str, ...] = ("numpy==2.4.6", "scikit-learn==1.9.1", "matplotlib==3.11.2")
+    #: Debian packages of the loader image (data shipped by Debian, e.g. dataset-fashion-mnist)
+    loader_apt: tuple[str, ...] = ("dataset-fashion-mnist",)
+
+    @property
+    def loader(self) -> EnvironmentSpec:
+        """The loader image as an environment: Debian packages (if any) plus pip wheels on top."""
+        return EnvironmentSpec(
+            slug="dataset-loader",
+            base=self.loader_base,
+            channel="apt" if self.loader_apt else "pip",
+            packages=self.loader_apt or self.loader_packages,
+            pip=self.loader_packages if self.loader_apt else (),
+            python=_python_of(self.loader_base),
+        )
+
     mnist_source: Location | None = field(default=None, compare=False)  # where benchmark.mnist was set
 
 
@@ -244,6 +259,8 @@ def _benchmark(data: Mapping[str, Any], filename: str, lines: _Lines) -> Benchma
         values["loader_base"] = loader["base"]
     if "packages" in loader:
         values["loader_packages"] = tuple(loader["packages"])
+    if "apt" in loader:
+        values["loader_apt"] = tuple(loader["apt"])
     if "datasets" in values:
         values["datasets"] = tuple(values["datasets"])
     mnist = values.get("mnist")
@@ -379,6 +396,11 @@ def _benchmark_problems(bench: Mapping[str, Any]) -> Iterator[_Problem]:
         yield _Problem(("benchmark", "loader", "base"), f"{loader['base']!r} is not a valid image reference")
     for i, value in enumerate(loader.get("packages", [])):
         yield from _check_requirement(value, ("benchmark", "loader", "packages", i))
+    for i, value in enumerate(loader.get("apt", [])):
+        if not _DEBIAN_PACKAGE.match(value):
+            yield _Problem(("benchmark", "loader", "apt", i), f"{value!r} is not a Debian package name")
+    if loader.get("apt") and debian_suite(loader.get("base", "debian:bookworm")) is None:
+        yield _Problem(("benchmark", "loader", "base"), "loader apt packages need a Debian base (debian:SUITE)")
 
 
 def _placeholder_problems(env: Mapping[str, Any], here: YamlPath, axes: set[str]) -> list[_Problem]:

@@ -83,6 +83,13 @@ def catalog(size: int = 2000) -> dict[str, Dataset]:
             chunks=(1000,),
         ),
         Dataset(
+            name="fashion-mnist",
+            kind="package",
+            description="Fashion-MNIST training images (Zalando), 60 000 × 28 × 28 uint8: MNIST's format and shape",
+            source="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz from Debian's dataset-fashion-mnist",
+            chunks=(1000,),
+        ),
+        Dataset(
             name="sklearn-digits",
             kind="package",
             description="scikit-learn's handwritten digits (UCI optdigits), 1 797 × 8 × 8, float64",

@@ -719,13 +719,7 @@ class Execution:
         assert bench is not None
         known = datasets.catalog(bench.size)
         shelf = _shared_dir(self.shelf)
-        loader = EnvironmentSpec(
-            slug="dataset-loader",
-            base=bench.loader_base,
-            channel="pip",
-            packages=bench.loader_packages,
-            python=self.plan.environments[0].env.python if self.plan.environments else None,
-        )
+        loader = bench.loader
         loader_tag = image_tag(loader)
         ready: dict[str, dict[str, Any]] = {}
         pending: list[tuple[DatasetResult, Path, dict[str, Any]]] = []
@@ -790,7 +784,7 @@ class Execution:
             base=loader.base,
             python=loader.python,
             channel=loader.channel,
-            packages=list(loader.packages),
+            packages=list(loader.packages + loader.pip),
             image=tag,
         )
         self.envs[loader.slug] = env_result

@@ -64,7 +64,7 @@ def run(engine: DockerEngine, tmp: Path, storage: str, datasets: str) -> Results
 def bench_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Results:
     tmp = tmp_path_factory.mktemp("bench")
     idx_images(tmp / "train-images-idx3-ubyte.gz", 50)
-    return run(docker_engine, tmp, "tmpfs", "[int32-random, mnist, sklearn-digits, matplotlib-dem]")
+    return run(docker_engine, tmp, "tmpfs", "[int32-random, mnist, fashion-mnist, sklearn-digits, matplotlib-dem]")
 
 
 def test_every_store_round_trips_in_zarr_2_and_3(bench_run: Results) -> None:
@@ -96,9 +96,12 @@ def test_real_loaders_feed_the_benchmark(bench_run: Results) -> None:
     assert "IDX file train-images-idx3-ubyte.gz" in mnist.source
     digits = datasets["sklearn-digits"]
     assert digits.status == "ok" and digits.shape == [1797, 8, 8] and "load_digits" in digits.source
+    fashion = datasets["fashion-mnist"]  # real MNIST-format data that Debian ships
+    assert fashion.status == "ok" and fashion.shape == [60000, 28, 28] and fashion.dtype == "|u1", fashion.reason
+    assert "(dataset-fashion-mnist 0.0~git" in fashion.source
     dem = datasets["matplotlib-dem"]
     assert dem.status == "ok" and len(dem.shape) == 2 and "jacksboro_fault_dem" in dem.source
-    for name in ("mnist", "sklearn-digits", "matplotlib-dem"):
+    for name in ("mnist", "fashion-mnist", "sklearn-digits", "matplotlib-dem"):
         result = bench_run.benchmark(Z3, name)
         assert result is not None and result.status == "pass" and result.shape == datasets[name].shape
         assert all(s.status == "pass" for s in result.stores), [(s.store, s.reason) for s in result.stores]
