@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         if times:
             changes = sorted(abs(r.change - 1) for r in times)
             print(f"median |change| of times between runs: {changes[len(changes) // 2] * 100:.1f} %")
+            raw = sorted(r.change for r in times if r.store == benchmark.BASELINE)
+            if raw:  # the baseline moving means the machine moved, not the stores
+                print(
+                    f"the raw file itself took {raw[len(raw) // 2]:.2f}x as long in run {n} (median over "
+                    f"{len(raw)} raw timings): absolute times follow the machine; ratios to raw cancel it"
+                )
     return 0
 
 
