@@ -11,7 +11,6 @@ Finding and fetching source files (:func:`locate_mnist`) is the one side effect 
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import urllib.request
@@ -21,8 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from runner.zipcheck import sha256_file
-
-log = logging.getLogger("runner")
 
 #: Where Keras keeps ``mnist.npz`` after ``keras.datasets.mnist.load_data()`` and where it fetches it from.
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")

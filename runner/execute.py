@@ -277,24 +277,28 @@ class Execution:
         else:
             self.progress(f"[{label}] {env.slug}: built in {built.seconds:.0f}s")
 
+    def _environment(self, env: EnvironmentSpec, tag: str, label: str) -> EnvironmentResult:
+        """Record an environment in the results and reuse or build its image."""
+        result = EnvironmentResult(
+            slug=env.slug,
+            base=env.base,
+            python=env.python,
+            channel=env.channel,
+            packages=list(env.packages + env.pip),
+            image=tag,
+        )
+        self.envs[env.slug] = result
+        self.results.environments.append(result)
+        self._ensure_image(env, tag, result, label)
+        return result
+
     def build_images(self) -> None:
         self.ca = read_ca_bundle()
         if self.ca is None:
             log.warning("no CA bundle found on the host; builds behind a TLS-intercepting proxy will fail")
         wanted = [ep for ep in self.plan.environments if self.options.phases != "benchmark" or ep.benchmarks]
         for n, ep in enumerate(wanted, 1):
-            env = ep.env
-            result = EnvironmentResult(
-                slug=env.slug,
-                base=env.base,
-                python=env.python,
-                channel=env.channel,
-                packages=list(env.packages + env.pip),
-                image=ep.tag,
-            )
-            self.envs[env.slug] = result
-            self.results.environments.append(result)
-            self._ensure_image(env, ep.tag, result, f"image {n}/{len(wanted)}")
+            self._environment(ep.env, ep.tag, f"image {n}/{len(wanted)}")
             self._save()
 
     def _ok(self, slug: str) -> bool:
@@ -779,17 +783,7 @@ class Execution:
         ready: dict[str, dict[str, Any]],
         known: dict[str, datasets.Dataset],
     ) -> None:
-        env_result = EnvironmentResult(
-            slug=loader.slug,
-            base=loader.base,
-            python=loader.python,
-            channel=loader.channel,
-            packages=list(loader.packages + loader.pip),
-            image=tag,
-        )
-        self.envs[loader.slug] = env_result
-        self.results.environments.append(env_result)
-        self._ensure_image(loader, tag, env_result, "datasets")
+        env_result = self._environment(loader, tag, "datasets")
         if env_result.status != "ok":
             for result, _, _ in pending:
                 result.status = Status.SKIPPED.value

@@ -139,7 +139,7 @@ class Bench:
         seconds = time.perf_counter() - started
         if kind == "memory" and self.v == 2:
             memory = store.root  # zarr 2 replaces an empty root mapping with one of its own
-        out = {"write_s": seconds, "stored_bytes": stored_bytes(kind, target, store, memory)}
+        out = {"write_s": seconds, "stored_bytes": stored_bytes(kind, target, memory)}
         if kind in IN_MEMORY:  # the only process that can see it: read here, from a fresh store object
             out.update(self.read_sample(kind, target, memory=memory if kind == "memory" else None))
         return out
@@ -158,7 +158,7 @@ class Bench:
         return {"read_s": seconds, "sha256": c.canonical_sha256(values)}  # hashed after the clock stopped
 
 
-def stored_bytes(kind: str, target: str, store, memory) -> int | None:
+def stored_bytes(kind: str, target: str, memory) -> int | None:
     if kind == "zipstore":
         return os.path.getsize(target)
     if kind == "directory":
