@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from runner import stats
-from runner.results import BenchmarkResult, StoreTiming
+from runner.results import BenchmarkResult, Status, StoreTiming
 
 BASELINE = "raw"
 #: Display order and names of the stores (the probe's ids).
@@ -23,7 +23,17 @@ STORES: Mapping[str, str] = {
     "fsspec-memory": "fsspec memory://",
 }
 OPERATIONS = ("write", "read")
-STATUS = {"ok": "pass", "error": "fail"}  # probe words -> Status values; others are already Status values
+STATUS = {"ok": Status.PASS, "error": Status.FAIL}  # probe words -> statuses; others are already Status values
+
+
+def store_status(word: Any) -> Status:
+    """A store's status from the probe's word; a word outside the protocol is the probe misbehaving."""
+    if word in STATUS:
+        return STATUS[word]
+    try:
+        return Status(word)
+    except ValueError:
+        return Status.CRASH
 
 
 def _summary(samples: list[float]) -> dict[str, Any] | None:
@@ -38,7 +48,7 @@ def store_timings(record: Mapping[str, Any]) -> list[StoreTiming]:
     out = []
     for name in sorted(found, key=lambda s: list(STORES).index(s) if s in STORES else len(STORES)):
         entry = found[name]
-        status = STATUS.get(entry.get("status", "error"), str(entry.get("status")))
+        status = store_status(entry.get("status", "error"))
         timing = StoreTiming(
             store=name,
             status=status,
@@ -46,7 +56,7 @@ def store_timings(record: Mapping[str, Any]) -> list[StoreTiming]:
             stored_bytes=entry.get("stored_bytes"),
             samples={op: list(entry.get(f"{op}_s", [])) for op in OPERATIONS},
         )
-        if status == "pass":
+        if status is Status.PASS:
             for op in OPERATIONS:
                 samples = timing.samples[op]
                 summary = _summary(samples)

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from runner.benchmark import OPERATIONS, STORES
-from runner.results import BenchmarkResult
+from runner.results import BenchmarkResult, Status
 
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 
@@ -31,12 +31,12 @@ class Bar:
 def bars(benchmarks: Sequence[BenchmarkResult], dataset: str) -> list[Bar]:
     out = []
     for b in benchmarks:
-        if b.dataset != dataset or b.status != "pass":
+        if b.dataset != dataset or b.status is not Status.PASS:
             continue
         for timing in b.stores:
             for op in OPERATIONS:
                 summary = getattr(timing, op)
-                if timing.status == "pass" and summary:
+                if timing.status is Status.PASS and summary:
                     out.append(
                         Bar(
                             env=b.env,

@@ -65,19 +65,13 @@ def record_outcome(record: Mapping[str, Any]) -> Outcome | None:
     return None
 
 
-def classify_read(
-    run: Mapping[str, Any] | None, record: Mapping[str, Any] | None, expected: Mapping[str, Any]
-) -> Outcome:
-    """Process trouble first, then the probe's own verdict, then the comparison.
+def compare_outcome(expected: Mapping[str, Any], record: Mapping[str, Any]) -> Outcome:
+    """The verdict on what a reader read, once its process and probe are known to have done the job.
 
     Wrong *data* (values, shape, dtype, a missing array or key, wrong bytes) is a mismatch. Metadata that
     differs (chunks, fill value, attributes, dimension names) leaves the data right: a pass, with each
     difference as a warning, because a pass with warnings is not a clean pass.
     """
-    outcome = process_outcome(run, record) or record_outcome(record or {})
-    if outcome is not None:
-        return outcome
-    assert record is not None
     found = compare(expected, record)
     if found.data:
         shown = found.data[:6] + ([f"and {len(found.data) - 6} more"] if len(found.data) > 6 else [])

@@ -18,7 +18,7 @@ import requests
 from docker.client import DockerClient
 from docker.types import Mount as DockerMount
 
-from runner.engine import LABEL, BuildContext, BuildResult, EngineInfo, RunResult, RunSpec
+from runner.engine import LABEL, BuildContext, BuildResult, ContainerError, EngineInfo, RunResult, RunSpec
 from runner.errors import EngineUnavailableError
 
 log = logging.getLogger("runner")
@@ -144,6 +144,12 @@ class DockerEngine:
             *spec.command,
         )
         started = time.monotonic()
+        try:
+            return self._run(spec, mounts, started)
+        except docker.errors.DockerException as exc:
+            raise ContainerError(_engine_words(exc)) from exc
+
+    def _run(self, spec: RunSpec, mounts: list[DockerMount], started: float) -> RunResult:
         container = self.client.containers.create(
             spec.image,
             command=list(spec.command),
@@ -176,7 +182,8 @@ class DockerEngine:
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled", False))
         finally:
-            container.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):  # removed from outside: nothing left to remove
+                container.remove(force=True)
         return RunResult(
             exit_code=exit_code,
             logs=logs,
@@ -196,6 +203,13 @@ class DockerEngine:
         for container in leftovers:
             container.remove(force=True)
         return len(leftovers)
+
+
+def _engine_words(exc: docker.errors.DockerException) -> str:
+    """The engine's own explanation of an API error, without the SDK's request line."""
+    if isinstance(exc, docker.errors.APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc)
 
 
 def _tar_context(context: BuildContext) -> io.BytesIO:

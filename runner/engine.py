@@ -75,6 +75,13 @@ class RunResult:
     oom_killed: bool = False
 
 
+class ContainerError(Exception):
+    """The engine could not create, start or watch one container; ``str()`` is the engine's message.
+
+    It concerns that container alone: the run records it on the cells of that container's tasks.
+    """
+
+
 class Engine(Protocol):
     def info(self) -> EngineInfo:
         """Ping the engine; raise ``EngineUnavailableError`` with what to do when there is none."""
@@ -90,7 +97,10 @@ class Engine(Protocol):
     def build(self, context: BuildContext) -> BuildResult: ...
 
     def run(self, spec: RunSpec) -> RunResult:
-        """Run to completion (or ``spec.timeout``, then kill); the container is always removed."""
+        """Run to completion (or ``spec.timeout``, then kill); the container is always removed.
+
+        Raise :class:`ContainerError` when the engine refuses or loses this container.
+        """
 
     def remove_image(self, ref: str) -> None: ...
 

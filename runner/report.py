@@ -17,9 +17,18 @@ from runner import charts, external
 from runner.benchmark import STORES
 from runner.fixtures import catalog
 from runner.resources import data_dir
-from runner.results import ArchiveResult, BenchmarkResult, CellResult, DatasetResult, Results, Status
+from runner.results import (
+    WRITTEN,
+    ArchiveResult,
+    BenchmarkResult,
+    CellResult,
+    DatasetResult,
+    EnvironmentResult,
+    EnvStatus,
+    Results,
+    Status,
+)
 
-STATUS_ORDER = [s.value for s in Status]
 SYMBOL = {
     "pass": "✅",
     "mismatch": "❌",
@@ -53,7 +62,23 @@ class Row:
     @property
     def written(self) -> bool:
         """False when the writer produced no archive: the row shows its reason once, not per reader."""
-        return self.archive.status == "written"
+        return self.archive.status is WRITTEN
+
+    @property
+    def archive_css(self) -> str:
+        """The archive cell's class: a written archive looks like a pass, else its status."""
+        return Status.PASS.value if self.written else self.archive.status.value
+
+    @property
+    def unread_css(self) -> str:
+        """The class of the row's cells when there was no archive to read."""
+        return (
+            Status.INSTALL_FAILED.value if self.archive.status is Status.INSTALL_FAILED else Status.SKIPPED.value
+        )
+
+
+def env_css(env: EnvironmentResult) -> str:
+    return Status.PASS.value if env.status is EnvStatus.OK else env.status.value
 
 
 @dataclass(kw_only=True)
@@ -89,7 +114,7 @@ def format_seconds(value: Any) -> str:
 
 def grids(results: Results) -> list[Grid]:
     env_order = {e.slug: i for i, e in enumerate(results.environments)}
-    failed = {e.slug for e in results.environments if e.status != "ok"}
+    failed = {e.slug for e in results.environments if e.status is not EnvStatus.OK}
     descriptions = {name: f.description for name, f in catalog().items()}
     descriptions.update({f"external-{folder}": text for folder, text in external.DESCRIPTIONS.items()})
     cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
@@ -168,7 +193,7 @@ def bench_sections(results: Results) -> list[BenchSection]:
 
 def bench_setup(results: Results) -> dict[str, Any]:
     """What the timings ran on, from the first benchmark that ran (they share a machine and settings)."""
-    ran = next((b for b in results.benchmarks if b.status == "pass"), None)
+    ran = next((b for b in results.benchmarks if b.status is Status.PASS), None)
     if ran is None:
         return {}
     keys = ("storage", "mount", "cpus", "cpus_usable", "cpu_max", "memory_max", "page_cache", "loadavg_before")
@@ -210,41 +235,50 @@ def format_bytes(n: Any) -> str:
     return f"{value:,.1f} {unit}"
 
 
-def noteworthy(results: Results) -> list[CellResult]:
+def noteworthy(results: Results, grids_: list[Grid] | None = None) -> list[CellResult]:
     """Cells whose reason or warnings the reader of the page should be able to open, in grid order.
 
     Cells of a writer that produced no archive are left out: their row states the reason once.
     """
-    written = {(a.env, a.probe, a.fixture) for a in results.archives if a.status == "written"}
     out = []
-    for grid in grids(results):
+    for grid in grids(results) if grids_ is None else grids_:
         for row in grid.rows:
-            for cell in row.cells:
-                if (
-                    cell is not None
-                    and (cell.writer.env, cell.writer.probe, cell.fixture) in written
-                    and (cell.status != "pass" or cell.warnings)
-                ):
-                    out.append(cell)
+            if not row.written:
+                continue
+            out += [c for c in row.cells if c is not None and (c.status is not Status.PASS or c.warnings)]
     return out
 
 
-def context(results: Results) -> dict[str, Any]:
-    counts = results.counts()
-    notes = noteworthy(results)
-    return {
-        "results": results,
-        "run": results.run,
-        "grids": grids(results),
-        "notes": notes,
-        "footnote": {cell.id: n for n, cell in enumerate(notes, 1)},
-        "counts": [(s, counts[s]) for s in STATUS_ORDER if s in counts],
-        "total": len(results.cells),
-        "symbol": SYMBOL,
-        "bench": bench_sections(results),
-        "bench_setup": bench_setup(results),
-        "store_names": STORES,
-    }
+@dataclass(kw_only=True)
+class View:
+    """Everything both templates show, computed once per site."""
+
+    results: Results
+    grids: list[Grid]
+    notes: list[CellResult]
+    bench: list[BenchSection]
+
+    def context(self) -> dict[str, Any]:
+        counts = self.results.counts()
+        return {
+            "results": self.results,
+            "run": self.results.run,
+            "grids": self.grids,
+            "notes": self.notes,
+            "footnote": {cell.id: n for n, cell in enumerate(self.notes, 1)},
+            "counts": [(s, counts[s]) for s in Status if s in counts],
+            "total": len(self.results.cells),
+            "symbol": SYMBOL,
+            "env_css": env_css,
+            "bench": self.bench,
+            "bench_setup": bench_setup(self.results),
+            "store_names": STORES,
+        }
+
+
+def view(results: Results) -> View:
+    built = grids(results)
+    return View(results=results, grids=built, notes=noteworthy(results, built), bench=bench_sections(results))
 
 
 @cache
@@ -270,12 +304,17 @@ def _templates_dir() -> str:
     return str(data_dir("templates"))
 
 
-def render_html(results: Results) -> str:
-    return _environment(_templates_dir()).get_template("index.html.j2").render(**context(results))
+def _render(template: str, page: Results | View) -> str:
+    model = page if isinstance(page, View) else view(page)
+    return _environment(_templates_dir()).get_template(template).render(**model.context())
 
 
-def render_markdown(results: Results) -> str:
-    return _environment(_templates_dir()).get_template("matrix.md.j2").render(**context(results))
+def render_html(page: Results | View) -> str:
+    return _render("index.html.j2", page)
+
+
+def render_markdown(page: Results | View) -> str:
+    return _render("matrix.md.j2", page)
 
 
 PLOTLY_JS = "plotly.min.js"
@@ -289,21 +328,26 @@ def plotly_js() -> bytes | None:
         return None
 
 
-def write_site(results: Results, out: Path) -> list[Path]:
+def site_files(results: Results) -> list[tuple[str, str | bytes]]:
     """index.html, matrix.md, one SVG chart per benchmarked dataset, and plotly.js beside the page."""
-    out.mkdir(parents=True, exist_ok=True)
+    model = view(results)
     files: list[tuple[str, str | bytes]] = [
-        ("index.html", render_html(results)),
-        ("matrix.md", render_markdown(results)),
+        ("index.html", render_html(model)),
+        ("matrix.md", render_markdown(model)),
     ]
-    sections = bench_sections(results)
-    files += [(s.svg_name, s.svg) for s in sections if s.svg is not None]
-    if any(s.figure for s in sections):
+    files += [(s.svg_name, s.svg) for s in model.bench if s.svg is not None]
+    if any(s.figure for s in model.bench):
         script = plotly_js()
         if script is not None:
             files.append((PLOTLY_JS, script))
+    return files
+
+
+def write_site(results: Results, out: Path) -> list[Path]:
+    """The only side effect here: the site's files written into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in files:
+    for name, content in site_files(results):
         path = out / name
         if isinstance(content, bytes):
             if not path.is_file() or path.read_bytes() != content:

@@ -13,7 +13,16 @@ SCHEMA_VERSION = 2
 #: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
 
 
-class Status(str, Enum):
+class Value(str, Enum):
+    """A closed set: an enum in memory, its ``value`` string in files and on the page."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Status(Value):
+    """A cell's status (also a failed archive's, benchmark's or store's: the same words mean the same)."""
+
     PASS = "pass"
     MISMATCH = "mismatch"  # read, but the data or metadata differ
     FAIL = "fail"  # a clean error from the library
@@ -24,8 +33,25 @@ class Status(str, Enum):
     INSTALL_FAILED = "install-failed"
     SKIPPED = "skipped"
 
-    def __str__(self) -> str:
-        return self.value
+
+class EnvStatus(Value):
+    OK = "ok"
+    INSTALL_FAILED = "install-failed"
+
+
+class Written(Value):
+    """An archive that exists; one that does not carries the :class:`Status` of why not."""
+
+    WRITTEN = "written"
+
+
+WRITTEN = Written.WRITTEN
+ArchiveStatus = Written | Status
+
+
+class DatasetStatus(Value):
+    OK = "ok"
+    SKIPPED = "skipped"  # with the reason: dataset unavailable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +70,7 @@ class EnvironmentResult:
     channel: str
     packages: list[str]
     image: str
-    status: str = "ok"  # "ok" or "install-failed"
+    status: EnvStatus = EnvStatus.OK
     reason: str = ""
     libraries: dict[str, str] = field(default_factory=dict)
     build_seconds: float | None = None
@@ -63,7 +89,7 @@ class ArchiveResult:
     version: str
     zarr_format: int | None
     fixture: str
-    status: str
+    status: ArchiveStatus
     reason: str = ""
     detail: str = ""
     path: str | None = None
@@ -92,7 +118,7 @@ class CellResult:
     writer: Side
     reader: Side
     fixture: str
-    status: str
+    status: Status
     reason: str = ""
     detail: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -108,7 +134,7 @@ class DatasetResult:
     name: str
     kind: str  # synthetic, package, file
     description: str
-    status: str  # "ok", or "skipped" with the reason (dataset unavailable)
+    status: DatasetStatus
     reason: str = ""
     source: str = ""
     shape: list[int] = field(default_factory=list)
@@ -122,7 +148,7 @@ class StoreTiming:
     """One store in one benchmark: summaries (see ``runner.stats.Summary``) and the samples behind them."""
 
     store: str
-    status: str  # pass, or what went wrong: fail, unsupported, crash, mismatch
+    status: Status  # pass, or what went wrong: fail, unsupported, crash, mismatch
     reason: str = ""
     stored_bytes: int | None = None
     write: dict[str, Any] | None = None
@@ -141,7 +167,7 @@ class BenchmarkResult:
     id: str
     env: str
     dataset: str
-    status: str  # pass when it ran (stores carry their own status), else why not
+    status: Status  # pass when it ran (stores carry their own status), else why not
     reason: str = ""
     detail: str = ""
     library: str = "zarr"
@@ -198,17 +224,33 @@ class Results:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Results:
+        """Statuses become values again here: strings exist only in the file."""
         data = migrate(data)
         return cls(
             run=RunInfo(**data["run"]),
-            environments=[EnvironmentResult(**e) for e in data["environments"]],
-            archives=[ArchiveResult(**a) for a in data["archives"]],
+            environments=[EnvironmentResult(**{**e, "status": EnvStatus(e["status"])}) for e in data["environments"]],
+            archives=[ArchiveResult(**{**a, "status": archive_status(a["status"])}) for a in data["archives"]],
             cells=[
-                CellResult(**{**c, "writer": Side(**c["writer"]), "reader": Side(**c["reader"])}) for c in data["cells"]
+                CellResult(
+                    **{
+                        **c,
+                        "status": Status(c["status"]),
+                        "writer": Side(**c["writer"]),
+                        "reader": Side(**c["reader"]),
+                    }
+                )
+                for c in data["cells"]
             ],
-            datasets=[DatasetResult(**d) for d in data["datasets"]],
+            datasets=[DatasetResult(**{**d, "status": DatasetStatus(d["status"])}) for d in data["datasets"]],
             benchmarks=[
-                BenchmarkResult(**{**b, "stores": [StoreTiming(**s) for s in b["stores"]]}) for b in data["benchmarks"]
+                BenchmarkResult(
+                    **{
+                        **b,
+                        "status": Status(b["status"]),
+                        "stores": [StoreTiming(**{**s, "status": Status(s["status"])}) for s in b["stores"]],
+                    }
+                )
+                for b in data["benchmarks"]
             ],
         )
 
@@ -219,11 +261,15 @@ class Results:
     def benchmark(self, env: str, dataset: str) -> BenchmarkResult | None:
         return next((b for b in self.benchmarks if b.env == env and b.dataset == dataset), None)
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def counts(self) -> dict[Status, int]:
+        out: dict[Status, int] = {}
         for cell in self.cells:
             out[cell.status] = out.get(cell.status, 0) + 1
         return out
+
+
+def archive_status(text: str) -> ArchiveStatus:
+    return WRITTEN if text == WRITTEN.value else Status(text)
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 ``run`` hands the spec to a handler. The default handler understands ``sh -c SCRIPT`` by running the
 script on the host with container mount paths rewritten to their host sources (enough for the contract
-tests); ``HarnessSimulator`` stands in for the probe harness in pipeline tests.
+tests); ``HostHarness`` runs the real probe harness on the host for pipeline tests.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -106,12 +107,19 @@ def shell_handler(spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
 
 
 Behaviour = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+HARNESS_TIMEOUT = 120.0
+HANG_TIMEOUT = 0.5  # a task that should time out gets this probe timeout, so the test does not wait
 
 
-class HarnessSimulator:
-    """Plays the in-container harness: for each task, ``behaviour(task)`` gives (run, record) to write.
+class HostHarness:
+    """Runs the real in-container harness on the host, as the container would, for pipeline tests.
 
-    Writer tasks that succeed also get a small real zip, so the host's ZIP checks run on it.
+    For each task, ``behaviour(task)`` says what its probe does, in the harness's own terms: ``(run,
+    record)``. The record is what the probe writes; ``run`` is how its process ends (``signal``,
+    ``timed_out``, ``exit_code``, ``stderr_tail``), and None means the container died before the task
+    was reported. ``tests/scripted_probe.py`` acts that out under ``probes/harness.py``, so run.json
+    files, records and the version check are the real protocol's. Writer tasks that succeed also get
+    a small real zip, so the host's ZIP checks run on it.
     """
 
     def __init__(
@@ -138,30 +146,52 @@ class HarnessSimulator:
     def __call__(self, spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
         self.mounts = mounts
         job = json.loads((mounts["/job"] / "tasks.json").read_text())
-        tasks = job["tasks"]
         self.jobs.append(job["jobs"])
         out = mounts["/out"]
         (out / "env.json").write_text(json.dumps(self.env_info))
-        for task in tasks:
+        scripted = []
+        for task in job["tasks"]:
             self.tasks.append(task)
             run, record = self.behaviour(task)
-            if record is not None:
-                (out / f"{task['id']}.probe.json").write_text(json.dumps(record))
-                if task["args"]["role"] == "writer" and record.get("status") == "ok":
-                    archive = self.host_path(task["args"]["archive"])
-                    with zipfile.ZipFile(archive, "w") as zf:
-                        zf.writestr(".zgroup", '{"zarr_format": 2}')
-                        zf.writestr("data/.zarray", "{}")
-            if run is not None:
-                (out / f"{task['id']}.run.json").write_text(json.dumps({"id": task["id"], **run}))
+            if record is not None and task["args"]["role"] == "writer" and record.get("status") == "ok":
+                with zipfile.ZipFile(self.host_path(task["args"]["archive"]), "w") as zf:
+                    zf.writestr(".zgroup", '{"zarr_format": 2}')
+                    zf.writestr("data/.zarray", "{}")
+            if run is None:  # the container died before this task reported
+                continue
+            act = {
+                "record": record,
+                "stderr": run.get("stderr_tail", ""),
+                "signal": run.get("signal"),
+                "hang": bool(run.get("timed_out")),
+                "exit_code": run.get("exit_code"),
+            }
+            timeout = HANG_TIMEOUT if act["hang"] else task["timeout"]
+            args = {"act": act, "probes": str(mounts["/probes"])}
+            scripted.append({"id": task["id"], "script": str(SCRIPTED_PROBE), "timeout": timeout, "args": args})
+        tasks_file = out / "host-harness-tasks.json"
+        tasks_file.write_text(json.dumps({"jobs": job["jobs"], "tasks": scripted}))
+        harness = mounts["/probes"] / "harness.py"
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, str(harness), str(tasks_file), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=HARNESS_TIMEOUT,
+            check=False,
+        )
+        tasks_file.unlink()
+        assert done.returncode == 0, f"the harness failed on the host:\n{done.stderr}"
         return RunResult(
             exit_code=self.container.get("exit_code", 0),
-            logs="",
-            seconds=0.1,
+            logs=done.stdout,
+            seconds=time.monotonic() - started,
             timed_out=self.container.get("timed_out", False),
             oom_killed=self.container.get("oom_killed", False),
         )
 
+
+SCRIPTED_PROBE = Path(__file__).with_name("scripted_probe.py")
 
 OK_RUN = {
     "exit_code": 0,

@@ -15,7 +15,7 @@ from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import make_plan
 from runner.results import Results
-from tests.fake_engine import OK_RUN, FakeEngine, HarnessSimulator
+from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 BASE = "zipstore-matrix/debian:bookworm"
 MATRIX = """\
@@ -115,7 +115,7 @@ def test_compare_pairs_runs_and_says_where_they_disagree() -> None:
 # ----------------------------------------------------------------------------- the phase, faked
 
 
-def behaviour(task: dict[str, Any], sim: HarnessSimulator) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def behaviour(task: dict[str, Any], sim: HostHarness) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     args = task["args"]
     if args["role"] == "loader":
         output = sim.host_path(args["output"])
@@ -134,8 +134,8 @@ def behaviour(task: dict[str, Any], sim: HarnessSimulator) -> tuple[dict[str, An
     return OK_RUN, {"status": "unsupported", "message": "not in this test", "warnings": []}
 
 
-def run_bench(tmp_path: Path, text: str = MATRIX) -> tuple[Results, FakeEngine, HarnessSimulator]:
-    sim = HarnessSimulator(lambda task: behaviour(task, sim))
+def run_bench(tmp_path: Path, text: str = MATRIX) -> tuple[Results, FakeEngine, HostHarness]:
+    sim = HostHarness(lambda task: behaviour(task, sim))
     engine = FakeEngine(images={BASE}, handler=sim)
     plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
     results = execute(
@@ -175,7 +175,7 @@ def test_benchmark_phase_runs_alone_in_each_zarr_environment(tmp_path: Path, mon
 
 
 def test_a_loader_that_fails_makes_its_dataset_unavailable_not_the_run(tmp_path: Path) -> None:
-    sim = HarnessSimulator(lambda task: (OK_RUN, {"status": "error", "message": "no module named sklearn"}))
+    sim = HostHarness(lambda task: (OK_RUN, {"status": "error", "message": "no module named sklearn"}))
     engine = FakeEngine(images={BASE}, handler=sim)
     text = MATRIX.replace("[int32-random, mnist, sklearn-digits]", "[sklearn-digits]")
     plan = make_plan(parse_matrix(text, "m.yaml", catalog()))

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.classify import classify_read, compare, process_outcome
-from runner.results import Status
+from runner.classify import compare, process_outcome
+from runner.protocol import RECORD_VERSION, ProbeResult
+from runner.results import Outcome, Status
 from tests.fake_engine import OK_RUN
 
 EXPECTED: dict[str, Any] = {
@@ -29,6 +30,12 @@ EXPECTED: dict[str, Any] = {
     },
     "attrs": {"title": "☃"},
 }
+
+
+def classify_read(run: Any, record: Any, expected: Any) -> Outcome:
+    """A reader's verdict as the host reaches it, for a record in the current protocol."""
+    record = None if record is None else {"record_version": RECORD_VERSION, **record}
+    return ProbeResult(run=run, record=record).read_verdict(expected)
 
 
 def observed(**changes: Any) -> dict[str, Any]:

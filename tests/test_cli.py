@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from tests.fake_engine import FakeEngine, HarnessSimulator
+from tests.fake_engine import FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 
 
@@ -47,7 +47,7 @@ def test_no_engine_exits_4_and_says_how_to_start_one(tmp_path: Path, capsys: pyt
 
 
 def test_full_run_writes_json_html_and_markdown(tmp_path: Path) -> None:
-    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(good))
+    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
     out = tmp_path / "site"
     assert cli.main([str(write(tmp_path)), "--out", str(out)], engine=engine) == 0
     data = json.loads((out / "results.json").read_text())
@@ -61,7 +61,7 @@ def test_internal_error_exits_1_without_traceback(tmp_path: Path, capsys: pytest
     def broken(task: dict[str, object]) -> tuple[None, None]:
         raise RuntimeError("harness exploded")
 
-    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(broken))
+    engine = FakeEngine(images={BASE}, handler=HostHarness(broken))
     assert cli.main([str(write(tmp_path)), "--out", str(tmp_path / "s")], engine=engine) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: harness exploded" in err and "Traceback" not in err
@@ -77,7 +77,7 @@ def test_unit_tests_cannot_reach_the_real_engine() -> None:
 def test_relative_out_directory_gives_absolute_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's command uses the default --out site: a relative path that Docker cannot mount."""
     monkeypatch.chdir(tmp_path)
-    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(good))
+    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
     assert cli.main([str(write(tmp_path))], engine=engine) == 0
     assert all(Path(m.source).is_absolute() for spec in engine.runs for m in spec.mounts)
     assert (tmp_path / "site" / "index.html").is_file()
@@ -113,7 +113,7 @@ def test_benchmark_only_runs_no_matrix(tmp_path: Path, monkeypatch: pytest.Monke
         "stores": {"raw": {"status": "ok", "write_s": times, "read_s": times}},
         "warnings": [],
     }
-    engine = FakeEngine(images={BASE}, handler=HarnessSimulator(lambda task: (OK_RUN, record)))
+    engine = FakeEngine(images={BASE}, handler=HostHarness(lambda task: (OK_RUN, record)))
     out = tmp_path / "site"
     assert cli.main([str(write(tmp_path, text)), "--benchmark-only", "--out", str(out)], engine=engine) == 0
     data = json.loads((out / "results.json").read_text())

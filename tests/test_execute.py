@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from runner.builder import install_error
 from runner.config import parse_matrix
-from runner.execute import Options, execute, install_error
+from runner.errors import BaseImageError
+from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import make_plan
-from runner.results import Results
-from tests.fake_engine import OK_RUN, FakeEngine, HarnessSimulator
+from runner.results import EnvStatus, Results, Status
+from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 MATRIX = """\
 version: 1
@@ -64,7 +66,7 @@ def run(
     engine: FakeEngine | None = None,
     **container: Any,
 ) -> tuple[Results, FakeEngine]:
-    sim = HarnessSimulator(behaviour, container=container)
+    sim = HostHarness(behaviour, container=container)
     engine = engine or FakeEngine(images={BASE}, handler=sim)
     engine.handler = sim
     plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
@@ -150,11 +152,22 @@ def test_install_failure_marks_its_cells_and_the_rest_goes_on(tmp_path: Path) ->
 
 
 def test_missing_base_image_is_install_failed_with_the_reason(tmp_path: Path) -> None:
-    text = MATRIX.replace("debian:bookworm", "example.invalid/nothing:1")
+    text = MATRIX + '  - {base: "example.invalid/nothing:1", channel: pip, packages: ["zarr==3.1.6"]}\n'
     results, _ = run(tmp_path, text=text)
-    assert {e.status for e in results.environments} == {"install-failed"}
-    assert "could not be pulled" in results.environments[0].reason
-    assert {c.status for c in results.cells} == {"install-failed"}
+    bad = next(e for e in results.environments if e.base == "example.invalid/nothing:1")
+    assert bad.status is EnvStatus.INSTALL_FAILED and "could not be pulled" in bad.reason
+    assert {c.status for c in results.cells if bad.slug in c.id} == {Status.INSTALL_FAILED}
+    assert any(c.status is Status.PASS for c in results.cells)
+
+
+def test_no_base_at_all_is_exit_5_with_the_environments_saved(tmp_path: Path) -> None:
+    text = MATRIX.replace("debian:bookworm", "example.invalid/nothing:1")
+    saved: list[Results] = []
+    plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
+    with pytest.raises(BaseImageError, match="could not be pulled") as raised:
+        execute(plan, FakeEngine(), Options(out=tmp_path, work=tmp_path / "work"), lambda m: None, saved.append)
+    assert raised.value.exit_code == 5
+    assert saved and {e.status for e in saved[-1].environments} == {EnvStatus.INSTALL_FAILED}
 
 
 def test_container_killed_midway_keeps_finished_records(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""The compatibility phases, orchestration only: writers write (one container per environment), the host
+checks every archive, archives from ``--external`` join them, readers read (one container per
+environment, every archive). The decisions are in ``cells.py``; the container protocol in ``container.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner import cells, external, zipcheck
+from runner.context import RunContext
+from runner.engine import Mount
+from runner.plan import WriteTask, safe_id
+from runner.protocol import ProbeResult
+from runner.results import WRITTEN, ArchiveResult, Outcome, Status
+from runner.workdir import shared_dir
+
+
+def write_archives(ctx: RunContext) -> None:
+    by_env: dict[str, list[WriteTask]] = {}
+    for task in ctx.plan.writes:
+        by_env.setdefault(task.env, []).append(task)
+    for n, (slug, writes) in enumerate(by_env.items(), 1):
+        down = ctx.unavailable(slug)
+        if down is not None:
+            for w in writes:
+                _record_archive(ctx, w, down, {})
+            continue
+        for w in writes:
+            if w.skip_reason:
+                _record_archive(ctx, w, Outcome(status=Status.SKIPPED, reason=w.skip_reason), {})
+        writes = [w for w in writes if not w.skip_reason]
+        for w in writes:
+            shared_dir((ctx.workdir.artifacts / w.archive).parent)
+        tasks = [cells.write_task(w, ctx.plan.settings) for w in writes]
+        ctx.progress(f"[write {n}/{len(by_env)}] {slug}: {len(tasks)} archive(s) ...")
+        artifacts = Mount(source=str(ctx.workdir.artifacts), target="/artifacts", read_only=False)
+        batch = ctx.run(slug, "write", tasks, (artifacts,))
+        for w in writes:
+            result = batch.results[w.id]
+            _record_archive(ctx, w, result.verdict() or Outcome(status=Status.PASS), result.data)
+        ctx.save()
+
+
+def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Mapping[str, Any]) -> None:
+    archive = cells.archive_result(w, outcome, record, ctx.version(w.env, w.probe.library))
+    path = ctx.workdir.artifacts / w.archive
+    if archive.status is WRITTEN and path.is_file():
+        archive.path = w.archive
+        _check(archive, path)
+    elif archive.status is WRITTEN:
+        archive.status, archive.reason = Status.FAIL, "the writer reported success but left no archive"
+    ctx.results.archives.append(archive)
+
+
+def _check(archive: ArchiveResult, path: Path) -> None:
+    """The host's ZIP-level checks and the archive's key manifest."""
+    checks = zipcheck.check_archive(path)
+    archive.sha256, archive.size = checks.pop("sha256"), checks.pop("size")
+    archive.zip_checks = checks
+    archive.manifest = zipcheck.manifest(path)
+
+
+def add_external_archives(ctx: RunContext) -> None:
+    """Archives from ``--external``: their arrays from their own metadata, no writer's record."""
+    if ctx.options.external is None:
+        return
+    found = external.discover(ctx.options.external)
+    ctx.progress(f"external: {len(found)} archive(s) from {ctx.options.external}")
+    for ext in found:
+        archive = ArchiveResult(
+            id=safe_id("x", ext.folder, ext.name),
+            env=cells.EXTERNAL,
+            probe=ext.name,
+            library=ext.source or ext.folder,
+            version=ext.commit[:10],
+            zarr_format=ext.zarr_format,
+            fixture=ext.fixture,
+            status=WRITTEN,
+            path=f"{cells.EXTERNAL}/{ext.relative}",
+            expected={"arrays": ext.arrays},
+        )
+        _check(archive, ext.path)
+        ctx.results.archives.append(archive)
+
+
+def read_archives(ctx: RunContext) -> None:
+    archives = cells.readable(ctx.results.archives)
+    by_id = {a.id: a for a in ctx.results.archives}
+    readers = [ep for ep in ctx.plan.environments if ep.readers]
+    mounts = [Mount(source=str(ctx.workdir.artifacts), target="/artifacts")]
+    if ctx.options.external is not None:
+        mounts.append(Mount(source=str(ctx.options.external), target="/" + cells.EXTERNAL))
+    for n, ep in enumerate(readers, 1):
+        down = ctx.unavailable(ep.slug)
+        tasks, skipped = cells.split_reads(ep, archives)
+        for task, reason in skipped:
+            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+            outcome = Outcome(status=Status.SKIPPED, reason=reason)
+            ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome))
+        results: dict[str, ProbeResult] = {}
+        if down is None and tasks:
+            ctx.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
+            batch = ctx.run(ep.slug, "read", [cells.read_task(t, ctx.plan.settings) for t in tasks], mounts)
+            results = dict(batch.results)
+        for task in tasks:
+            archive = by_id[task.archive.id]
+            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+            result = results.get(task.id, ProbeResult(run=None, record=None))
+            verdict = down or result.read_verdict({**archive.expected, "keys": archive.manifest})
+            ctx.results.cells.append(cells.read_cell(task, archive, reader, verdict, result))
+        for archive in ctx.results.archives:
+            if archive.status is not WRITTEN:
+                for probe in ep.readers:
+                    reader = cells.reader_side(ep.slug, probe, ctx.version(ep.slug, probe.library))
+                    outcome = cells.unwritten_outcome(archive, down)
+                    ctx.results.cells.append(cells.decided_cell(archive, reader, outcome))
+        ctx.save()
+    cells.judge_by_consensus(ctx.results.cells)

@@ -1,0 +1,178 @@
+"""One run's context: what every phase reads (plan, engine, options, workdir) and the results so far.
+
+Phases are plain functions of a :class:`RunContext` (see ``execute.py``). The context owns the one
+path by which a phase runs probes in a container, and the one answer to "is this environment usable?".
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import runner
+from runner import cells
+from runner.builder import ImageBuilder, libraries_from_info
+from runner.config import EnvironmentSpec
+from runner.container import Batch, Limits, run_tasks
+from runner.engine import Engine, Mount
+from runner.plan import Plan
+from runner.protocol import Task
+from runner.results import EnvironmentResult, Outcome, Results, RunInfo
+from runner.workdir import Workdir, read_ca_bundle
+
+Progress = Callable[[str], None]
+Checkpoint = Callable[[Results], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    out: Path
+    work: Path
+    rebuild: bool = False
+    allow_bootstrap: bool = True
+    external: Path | None = None  # a directory of archives written by other software (``--external``)
+    #: which phases run: the compatibility matrix, the store benchmark, or both
+    phases: Literal["all", "compat", "benchmark"] = "all"
+    #: where downloaded datasets are kept between runs
+    cache: Path = Path("~/.cache/zipstore-matrix")
+
+    def resolved(self) -> Options:
+        """Bind mounts need absolute paths; ``--out`` defaults to the relative "site"."""
+        return replace(
+            self,
+            out=self.out.resolve(),
+            work=self.work.resolve(),
+            external=self.external.resolve() if self.external is not None else None,
+            cache=self.cache.expanduser(),
+        )
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(kw_only=True)
+class RunContext:
+    plan: Plan
+    engine: Engine
+    options: Options
+    progress: Progress
+    workdir: Workdir
+    builder: ImageBuilder
+    results: Results
+    jobs: int
+    checkpoint: Checkpoint | None = None
+    started: float = field(default_factory=time.monotonic)
+    #: every environment recorded so far, by slug (the matrix's and the dataset loader's)
+    envs: dict[str, EnvironmentResult] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls, plan: Plan, engine: Engine, options: Options, progress: Progress, checkpoint: Checkpoint | None
+    ) -> RunContext:
+        options = options.resolved()
+        workdir = Workdir.prepare(options.work)
+        jobs = plan.settings.jobs or os.cpu_count() or 1
+        results = Results(
+            run=RunInfo(
+                id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+                started=now(),
+                finished="",
+                engine=asdict(engine.info()),
+                runner_version=runner.__version__,
+                matrix_sha256=plan.matrix.sha256,
+                matrix_path=plan.matrix.path,
+                settings={**asdict(plan.settings), "benchmark": _bench_settings(plan), "jobs": jobs},
+                host={"machine": platform.machine(), "cpus": os.cpu_count() or 0, "python": platform.python_version()},
+                probes_sha256=workdir.probes_sha256,
+            ),
+            environments=[],
+            archives=[],
+            cells=[],
+        )
+        builder = ImageBuilder(
+            engine,
+            ca=read_ca_bundle(),
+            rebuild=options.rebuild,
+            allow_bootstrap=options.allow_bootstrap,
+            progress=progress,
+        )
+        return cls(
+            plan=plan,
+            engine=engine,
+            options=options,
+            progress=progress,
+            workdir=workdir,
+            builder=builder,
+            results=results,
+            jobs=jobs,
+            checkpoint=checkpoint,
+        )
+
+    def save(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(self.results)
+
+    def finish(self) -> Results:
+        self.results.run.finished = now()
+        self.results.run.seconds = round(time.monotonic() - self.started, 3)
+        self.save()
+        return self.results
+
+    def environment(self, env: EnvironmentSpec, tag: str, label: str) -> EnvironmentResult:
+        """Record an environment in the results and reuse or build its image."""
+        result = self.builder.ensure(env, tag, label)
+        self.envs[env.slug] = result
+        self.results.environments.append(result)
+        return result
+
+    def unavailable(self, slug: str) -> Outcome | None:
+        """Why nothing can run in this environment (its image did not build), or None when it is usable."""
+        return cells.unavailable(self.envs[slug])
+
+    def version(self, slug: str, library: str) -> str:
+        """Resolved version from inside the image, else the exact pin, else '?'."""
+        return self.envs[slug].libraries.get(library) or self.plan.env(slug).env.pins.get(library) or "?"
+
+    def run(
+        self,
+        slug: str,
+        phase: str,
+        tasks: Sequence[Task],
+        mounts: Sequence[Mount] = (),
+        *,
+        jobs: int | None = None,
+        tmpfs_size: int = 0,
+    ) -> Batch:
+        """Run ``tasks`` in one container of ``slug``'s image; what the image says of itself is recorded."""
+        batch = run_tasks(
+            self.engine,
+            self.workdir,
+            image=self.envs[slug].image,
+            slug=slug,
+            phase=phase,
+            tasks=tasks,
+            mounts=mounts,
+            limits=Limits(memory=self.plan.settings.memory, pids_limit=self.plan.settings.pids_limit),
+            jobs=jobs or self.jobs,
+            tmpfs_size=tmpfs_size,
+        )
+        if batch.env_info is not None:
+            self.envs[slug].info = batch.env_info
+            self.envs[slug].libraries = libraries_from_info(batch.env_info)
+        return batch
+
+
+def _bench_settings(plan: Plan) -> dict[str, Any] | None:
+    if plan.matrix.benchmark is None:
+        return None
+    settings = asdict(plan.matrix.benchmark)
+    settings.pop("mnist_source", None)
+    return settings
