@@ -29,6 +29,10 @@ def handler(args: dict) -> dict:
                 hog[-1][i] = 1
     if action == "unsupported":
         raise c.Unsupported("selftest lacks this feature")
+    if action == "spew":  # far more output than the harness keeps
+        sys.stdout.write("x" * (1 << 20) + "\nlast line of stdout\n")
+        sys.stderr.write("y" * (1 << 20) + "\nlast line of stderr\n")
+        return {"library": "selftest", "version": "1"}
     if action == "silent-exit":
         sys.stderr.write("ImportError: something fundamental is missing\n")
         os._exit(3)

@@ -1,0 +1,151 @@
+"""The compatibility phases' decisions, tested directly: no engine, no disk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner import cells
+from runner.config import Settings, parse_matrix
+from runner.engine import ContainerError, RunResult, RunSpec
+from runner.execute import build_images, steps
+from runner.fixtures import catalog
+from runner.plan import Archive, make_plan
+from runner.protocol import ProbeResult
+from runner.results import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
+
+MATRIX = """\
+version: 1
+fixtures: [int32-random, sharded]
+environments:
+  - base: debian:bookworm
+    channel: pip
+    packages: ["zarr==3.1.6"]
+  - base: debian:bookworm
+    channel: pip
+    packages: ["gdal==3.10.0"]
+"""
+
+
+def plan() -> Any:
+    return make_plan(parse_matrix(MATRIX, "m.yaml", catalog()))
+
+
+def env(status: EnvStatus = EnvStatus.OK, reason: str = "") -> EnvironmentResult:
+    return EnvironmentResult(
+        slug="e", base="b", python=None, channel="pip", packages=[], image="i", status=status, reason=reason
+    )
+
+
+def archive(**over: Any) -> ArchiveResult:
+    fields: dict[str, Any] = dict(
+        id="w--a", env="w", probe="zarr-v3", library="zarr", version="3", zarr_format=3, fixture="f", status=WRITTEN
+    )
+    return ArchiveResult(**{**fields, **over})
+
+
+def test_one_answer_for_an_unavailable_environment() -> None:
+    assert cells.unavailable(env()) is None
+    down = cells.unavailable(env(EnvStatus.INSTALL_FAILED, "pip: no zarr"))
+    assert down == Outcome(status=Status.INSTALL_FAILED, reason="pip: no zarr")
+
+
+def test_write_tasks_say_what_to_write_where() -> None:
+    p = plan()
+    task = cells.write_task(p.writes[0], Settings(probe_timeout=12))
+    assert task.timeout == 12 and task.script == "zarr_probe.py"
+    assert task.args["role"] == "writer" and task.args["archive"] == f"/artifacts/{p.writes[0].archive}"
+    assert task.args["fixture"]["name"] == p.writes[0].fixture.name
+
+
+def test_readers_open_written_archives_under_artifacts_and_external_ones_under_external() -> None:
+    assert cells.container_path("zarr/zarr-v2/x.zip") == "/artifacts/zarr/zarr-v2/x.zip"
+    assert cells.container_path("external/zarr/x.zip") == "/external/zarr/x.zip"
+
+
+def test_only_written_archives_are_readable() -> None:
+    found = cells.readable(
+        [
+            archive(path="w/a.zip", expected={"arrays": {"data": {"shape": [2]}}}),
+            archive(id="w--b", status=Status.SKIPPED),
+            archive(id="w--c", path=None),
+        ]
+    )
+    assert [(a.id, a.arrays, dict(a.shapes)) for a in found] == [("w--a", ("data",), {"data": [2]})]
+
+
+def test_readers_that_open_arrays_by_path_skip_archives_without_any() -> None:
+    gdal = next(ep for ep in plan().environments if ep.readers and ep.readers[0].library == "gdal")
+    empty = Archive(
+        id="x", path="external/x.zip", fixture="f", arrays=(), zarr_format=None, writer_env="external", writer_probe="x"
+    )
+    run, skipped = cells.split_reads(gdal, [empty])
+    assert [t.probe.id for t in run] == ["gdal-multidim"]
+    assert [(t.probe.id, why.split(":")[0]) for t, why in skipped] == [
+        ("gdal-classic", "no Zarr arrays in the archive's metadata")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "reader_down", "expected"),
+    [
+        (Status.INSTALL_FAILED, None, Status.INSTALL_FAILED),
+        (Status.UNSUPPORTED, Outcome(status=Status.INSTALL_FAILED, reason="r"), Status.INSTALL_FAILED),
+        (Status.UNSUPPORTED, None, Status.SKIPPED),
+    ],
+)
+def test_cells_of_unwritten_archives(status: Status, reader_down: Outcome | None, expected: Status) -> None:
+    outcome = cells.unwritten_outcome(archive(status=status, reason="no sharding"), reader_down)
+    assert outcome.status is expected
+    if expected is Status.SKIPPED:
+        assert outcome.reason == "the writer could not produce this archive (unsupported: no sharding)"
+
+
+def test_a_read_cell_carries_the_archives_and_readers_warnings_and_the_version_read() -> None:
+    ep = plan().environments[0]
+    arch = archive(zip_checks={"problems": ["duplicate entry"]}, warnings=["UserWarning: w"])
+    readable = cells.readable([archive(path="w/a.zip")])
+    task = cells.split_reads(ep, readable)[0][0]
+    record = {"version": "3.1.6", "warnings": ["UserWarning: r", "DeprecationWarning: d"], "arrays": {}}
+    reader = cells.reader_side(ep.slug, task.probe, "?")
+    cell = cells.read_cell(task, arch, reader, Outcome(status=Status.PASS), ProbeResult(run={}, record=record))
+    assert cell.reader.version == "3.1.6"
+    assert cell.warnings == [
+        "archive: duplicate entry",
+        "writer: 1 warning(s) while writing (see the archive)",
+        "reader: UserWarning: r",
+    ]
+    assert cell.notices == ["reader: DeprecationWarning: d"]
+
+
+def test_an_engine_error_is_that_containers_finding_not_the_runs_end(tmp_path: Any) -> None:
+    from runner.execute import Options, execute
+    from tests.fake_engine import FakeEngine
+
+    class Refusing(FakeEngine):
+        def run(self, spec: RunSpec) -> RunResult:
+            if spec.labels.get("org.zipstore-matrix.env", "").startswith("gdal"):
+                raise ContainerError("OCI runtime create failed: no space left on device")
+            return super().run(spec)
+
+    from tests.fake_engine import HostHarness
+    from tests.test_execute import good
+
+    engine = Refusing(images={"zipstore-matrix/debian:bookworm"}, handler=HostHarness(good))
+    results = execute(plan(), engine, Options(out=tmp_path, work=tmp_path / "w"), lambda m: None)
+    written = {(a.env, a.probe, a.fixture) for a in results.archives if a.status is WRITTEN}
+    gdal = [
+        c for c in results.cells if c.reader.library == "gdal" and (c.writer.env, c.writer.probe, c.fixture) in written
+    ]
+    assert gdal and {c.status for c in gdal} == {Status.CRASH}
+    assert gdal[0].reason == "the container could not run: OCI runtime create failed: no space left on device"
+    assert any(c.status is Status.PASS for c in results.cells)
+
+
+def test_phases_run_in_order_and_as_selected() -> None:
+    names = {phases: [s.__name__ for s in steps(phases)] for phases in ("all", "compat", "benchmark")}
+    assert names["all"] == ["build_images", "write_archives", "add_external_archives", "read_archives", "run_benchmark"]
+    assert names["compat"] == names["all"][:4]
+    assert names["benchmark"] == ["build_images", "run_benchmark"]
+    assert steps("all")[0] is build_images

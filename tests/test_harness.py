@@ -1,0 +1,112 @@
+"""The in-container harness run directly on the host (it is standard library only), with the self-test
+probe: each way a probe process can end reaches its run.json, in milliseconds, with no engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.probes import harness
+from runner.protocol import RECORD_VERSION, ProbeResult, Task, collect, job_file, load_json
+from runner.resources import probes_dir
+from runner.results import Status
+
+
+def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2) -> dict[str, ProbeResult]:
+    job = tmp_path / "tasks.json"
+    job.write_text(job_file(list(tasks), jobs))
+    out = tmp_path / "out"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(probes_dir() / "harness.py"), str(job), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return {t.id: collect(out, t) for t in tasks}
+
+
+def selftest(action: str, timeout: float = 30.0) -> Task:
+    return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action})
+
+
+def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path) -> None:
+    results = run_harness(
+        tmp_path,
+        selftest("ok"),
+        selftest("segfault"),
+        selftest("hang", timeout=0.5),
+        selftest("unsupported"),
+        selftest("silent-exit"),
+        selftest("no-such-action"),
+    )
+    assert results["ok"].verdict() is None
+    assert results["ok"].data["record_version"] == RECORD_VERSION
+    verdicts = {name: r.verdict() for name, r in results.items() if name != "ok"}
+    assert {name: v.status for name, v in verdicts.items() if v is not None} == {
+        "segfault": Status.CRASH,
+        "hang": Status.TIMEOUT,
+        "unsupported": Status.UNSUPPORTED,
+        "silent-exit": Status.CRASH,
+        "no-such-action": Status.FAIL,
+    }
+    assert results["segfault"].run is not None and results["segfault"].run["signal"] == "SIGSEGV"
+    assert results["hang"].run is not None and results["hang"].run["seconds"] < 10
+    silent = verdicts["silent-exit"]
+    assert silent is not None
+    assert silent.reason == "exited 3 without a record: ImportError: something fundamental is missing"
+    failed = verdicts["no-such-action"]
+    assert failed is not None and failed.reason == "KeyError: 'no-such-action'"
+
+
+def test_output_is_kept_as_a_bounded_tail(tmp_path: Path) -> None:
+    run = run_harness(tmp_path, selftest("spew"))["spew"].run
+    assert run is not None
+    for stream, last in (("stdout_tail", "last line of stdout"), ("stderr_tail", "last line of stderr")):
+        assert run[stream].rstrip().endswith(last)
+        assert len(run[stream]) <= harness.TAIL + 1
+
+
+def test_a_record_in_another_protocol_version_is_refused_plainly() -> None:
+    record: dict[str, Any] = {"record_version": RECORD_VERSION + 1, "status": "ok"}
+    verdict = ProbeResult(run={"exit_code": 0}, record=record).verdict()
+    assert verdict is not None and verdict.status is Status.CRASH
+    assert f"record version {RECORD_VERSION + 1}" in verdict.reason and "different releases" in verdict.reason
+    unversioned = ProbeResult(run={"exit_code": 0}, record={"status": "ok"}).verdict()
+    assert unversioned is not None and "record version None" in unversioned.reason
+
+
+def test_host_and_probes_speak_the_same_record_version() -> None:
+    sys.path.insert(0, str(probes_dir()))
+    try:
+        import _common  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(probes_dir()))
+    assert _common.RECORD_VERSION == RECORD_VERSION
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"[1, 2]", "not an object"), (b"{", "not JSON"), (b"\xff\xfe", "not UTF-8"), (b"[" * 100_000, "too deep")],
+)
+def test_unreadable_records_are_no_records(tmp_path: Path, content: bytes, why: str) -> None:
+    (tmp_path / "t.probe.json").write_bytes(content)
+    (tmp_path / "t.run.json").write_text(json.dumps({"exit_code": 0}))
+    result = collect(tmp_path, Task(id="t", script="x.py", timeout=1))
+    assert result.record is None, why
+    verdict = result.verdict()
+    assert verdict is not None and verdict.status is Status.CRASH and "without a record" in verdict.reason
+
+
+def test_a_record_over_the_cap_is_not_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"pad": "x" * 100}))
+    assert load_json(path, limit=50) is None
+    assert load_json(path, limit=500) == {"pad": "x" * 100}
