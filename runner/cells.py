@@ -46,37 +46,34 @@ def container_path(relative: str) -> str:
 # ------------------------------------------------------------------------------------------ tasks
 
 
-def write_task(w: WriteTask, settings: Settings) -> Task:
+def probe_task(id: str, probe: Probe, settings: Settings, role: str, **args: Any) -> Task:
+    """One task of a compatibility probe: its role, its library, what to do, and the probe's own options."""
     return Task(
-        id=w.id,
-        script=w.probe.script,
+        id=id,
+        script=probe.script,
         timeout=settings.probe_timeout,
-        args={
-            "role": "writer",
-            "library": w.probe.library,
-            "archive": f"/artifacts/{w.archive}",
-            "fixture": {"name": w.fixture.name, **w.fixture.spec},
-            **w.probe.options,
-        },
+        args={"role": role, "library": probe.library, **args, **probe.options},
     )
 
 
+def write_task(w: WriteTask, settings: Settings) -> Task:
+    fixture = {"name": w.fixture.name, **w.fixture.spec}
+    return probe_task(w.id, w.probe, settings, "writer", archive=f"/artifacts/{w.archive}", fixture=fixture)
+
+
 def read_task(task: ReadTask, settings: Settings) -> Task:
-    return Task(
-        id=task.id,
-        script=task.probe.script,
-        timeout=settings.probe_timeout,
-        args={
-            "role": "reader",
-            "library": task.probe.library,
-            "archive": container_path(task.archive.path),
-            "arrays": list(task.archive.arrays),
-            "shapes": dict(task.archive.shapes),
-            "zarr_format": task.archive.zarr_format,
-            "fixture": task.archive.fixture,
-            "repeats": settings.read_repeats,
-            **task.probe.options,
-        },
+    archive = task.archive
+    return probe_task(
+        task.id,
+        task.probe,
+        settings,
+        "reader",
+        archive=container_path(archive.path),
+        arrays=list(archive.arrays),
+        shapes=dict(archive.shapes),
+        zarr_format=archive.zarr_format,
+        fixture=archive.fixture,
+        repeats=settings.read_repeats,
     )
 
 
