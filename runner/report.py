@@ -29,16 +29,16 @@ from runner.results import (
     Status,
 )
 
-SYMBOL = {
-    "pass": "✅",
-    "mismatch": "❌",
-    "fail": "⛔",
-    "unsupported": "➖",
-    "crash": "💥",
-    "timeout": "⏱",
-    "oom": "🧠",
-    "install-failed": "📦",
-    "skipped": "⏭",
+SYMBOL: dict[Status, str] = {
+    Status.PASS: "✅",
+    Status.MISMATCH: "❌",
+    Status.FAIL: "⛔",
+    Status.UNSUPPORTED: "➖",
+    Status.CRASH: "💥",
+    Status.TIMEOUT: "⏱",
+    Status.OOM: "🧠",
+    Status.INSTALL_FAILED: "📦",
+    Status.SKIPPED: "⏭",
 }
 
 
@@ -269,6 +269,7 @@ class View:
             "counts": [(s, counts[s]) for s in Status if s in counts],
             "total": len(self.results.cells),
             "symbol": SYMBOL,
+            "Status": Status,
             "env_css": env_css,
             "bench": self.bench,
             "bench_setup": bench_setup(self.results),
