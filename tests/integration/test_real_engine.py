@@ -12,13 +12,15 @@ import pytest
 
 from runner.bases import ensure_base
 from runner.config import load_matrix
+from runner.container import Limits, run_tasks
 from runner.docker_engine import DockerEngine
 from runner.engine import Mount, RunSpec
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import make_plan
-from runner.resources import probes_dir
-from runner.results import SCHEMA_VERSION, Results
+from runner.protocol import ProbeResult, Task
+from runner.results import SCHEMA_VERSION, Outcome, Results, Status
+from runner.workdir import Workdir
 
 pytestmark = pytest.mark.integration
 
@@ -94,67 +96,71 @@ def test_every_cell_has_an_explicit_status_and_reads_are_timed(small_run: Result
 
 
 def _harness(
-    engine: DockerEngine, tmp_path: Path, tasks: list[dict[str, object]], memory: str = "4g"
-) -> dict[str, dict[str, object]]:
-    base = ensure_base(engine, "debian:bookworm").ref
-    job, out = tmp_path / "job", tmp_path / "out"
-    job.mkdir(), out.mkdir()
-    out.chmod(0o777)
-    (job / "tasks.json").write_text(json.dumps({"tasks": tasks}))
+    engine: DockerEngine, tmp_path: Path, tasks: list[Task], memory: str = "4g", mounts: tuple[Mount, ...] = ()
+) -> dict[str, ProbeResult]:
+    """The self-test probe through the same run_tasks every phase uses, one probe at a time."""
     image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
-    assert engine.has_image(image) or engine.has_image(base)
-    result = engine.run(
-        RunSpec(
-            image=image,
-            command=("/opt/venv/bin/python", "/probes/harness.py", "/job/tasks.json", "/out"),
-            mounts=(
-                Mount(source=str(probes_dir()), target="/probes"),
-                Mount(source=str(job), target="/job"),
-                Mount(source=str(out), target="/out", read_only=False),
-            ),
-            timeout=120,
-            memory=memory,
-            user="65534:65534",
-        )
+    assert engine.has_image(image)
+    batch = run_tasks(
+        engine,
+        Workdir.prepare(tmp_path / "work"),
+        image=image,
+        slug="selftest",
+        phase="selftest",
+        tasks=tasks,
+        mounts=mounts,
+        limits=Limits(memory=memory, pids_limit=1024),
+        jobs=1,
     )
-    assert result.exit_code == 0, result.logs
-    return {
-        t["id"]: {
-            "run": json.loads((out / f"{t['id']}.run.json").read_text()),  # type: ignore[index]
-            "probe": json.loads(p.read_text()) if (p := out / f"{t['id']}.probe.json").exists() else None,
-        }
-        for t in tasks
-    }
+    return dict(batch.results)
+
+
+def selftest(action: str, timeout: float = 60) -> Task:
+    return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action})
 
 
 def test_harness_turns_each_failure_into_a_record(
     docker_engine: DockerEngine, small_run: Results, tmp_path: Path
 ) -> None:
-    def task(action: str, timeout: float = 60) -> dict[str, object]:
-        return {"id": action, "script": "selftest_probe.py", "timeout": timeout, "args": {"action": action}}
-
     got = _harness(
         docker_engine,
         tmp_path,
         [
-            task("ok"),
-            task("segfault"),
-            task("hang", 3),
-            task("oom"),
-            task("unsupported"),
-            task("silent-exit"),
-            task("keyerror"),
+            selftest("ok"),
+            selftest("segfault"),
+            selftest("hang", 3),
+            selftest("oom"),
+            selftest("unsupported"),
+            selftest("silent-exit"),
+            selftest("keyerror"),
         ],
         memory="512m",
     )
-    assert got["ok"]["probe"]["status"] == "ok"  # type: ignore[index]
-    assert got["segfault"]["run"]["signal"] == "SIGSEGV"  # type: ignore[index]
-    assert got["hang"]["run"]["timed_out"] is True  # type: ignore[index]
-    assert got["oom"]["run"]["oom_killed"] is True, got["oom"]  # type: ignore[index]
-    assert got["unsupported"]["probe"]["status"] == "unsupported"  # type: ignore[index]
-    assert got["silent-exit"]["run"]["exit_code"] == 3 and got["silent-exit"]["probe"] is None  # type: ignore[index]
-    assert "ImportError" in got["silent-exit"]["run"]["stderr_tail"]  # type: ignore[index]
-    assert got["keyerror"]["probe"]["error_type"] == "builtins.KeyError"  # type: ignore[index]
+    statuses = {name: (r.verdict() or Outcome(status=Status.PASS)).status for name, r in got.items()}
+    assert statuses == {
+        "ok": Status.PASS,
+        "segfault": Status.CRASH,
+        "hang": Status.TIMEOUT,
+        "oom": Status.OOM,
+        "unsupported": Status.UNSUPPORTED,
+        "silent-exit": Status.CRASH,
+        "keyerror": Status.FAIL,
+    }, {name: r.verdict() for name, r in got.items()}
+    assert got["segfault"].run is not None and got["segfault"].run["signal"] == "SIGSEGV"
+    assert got["silent-exit"].record is None and got["silent-exit"].run is not None
+    assert "ImportError" in got["silent-exit"].run["stderr_tail"]
+    assert got["keyerror"].data["error_type"] == "builtins.KeyError"
+
+
+def test_a_container_the_engine_refuses_is_recorded_with_the_engines_words(
+    docker_engine: DockerEngine, small_run: Results, tmp_path: Path
+) -> None:
+    missing = Mount(source=str(tmp_path / "does-not-exist"), target="/data")
+    got = _harness(docker_engine, tmp_path, [selftest("ok")], mounts=(missing,))
+    verdict = got["ok"].verdict()
+    assert verdict is not None and verdict.status is Status.CRASH
+    assert verdict.reason.startswith("the container could not run: ")
+    assert "does-not-exist" in verdict.reason  # Docker's own message names the missing bind source
 
 
 def test_read_only_mounts_and_no_network_are_enforced(docker_engine: DockerEngine, tmp_path: Path) -> None:
