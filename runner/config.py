@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import math
 import re
 import string
 from collections.abc import Iterator, Mapping
@@ -186,6 +187,9 @@ class _Lines:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.to_python(key_node, (*path, "<key>"))
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    why = f"a key must be a plain scalar, not {type(key).__name__}"
+                    raise _Problem(path, why, key_node.start_mark.line + 1)
                 if key in out:
                     raise _Problem(path, f"duplicate key {key!r}", key_node.start_mark.line + 1)
                 out[key] = self.to_python(value_node, (*path, key))
@@ -210,25 +214,80 @@ class _Problem(Exception):
     line: int | None = None
 
 
+#: A matrix file is small, hand-written text: these caps refuse anything else before it is parsed.
+MAX_MATRIX_BYTES = 1 << 20
+MAX_DEPTH = 32  # nesting of mappings and sequences (the schema needs 5)
+MAX_EVENTS = 200_000  # YAML events (nodes and their ends)
+MAX_ENVIRONMENTS = 200  # environments one entry's matrix may expand to (each is an image)
+
+
 def load_matrix(path: str | Path, known_fixtures: Mapping[str, Any] | None = None) -> Matrix:
     """Read, validate and expand a matrix file. Raises ``ConfigError`` listing every problem found."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_MATRIX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the matrix file: {exc.strerror or exc}") from exc
-    return parse_matrix(text, str(path), known_fixtures)
+    if len(raw) > MAX_MATRIX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_MATRIX_BYTES:,} bytes: not a matrix file")
+    return parse_matrix(decode_matrix(raw, str(path)), str(path), known_fixtures)
+
+
+def decode_matrix(raw: bytes, filename: str) -> str:
+    """The file's text: UTF-8 with no NUL byte, else an error naming the line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{filename}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    return text
+
+
+def _prescan(text: str, filename: str) -> None:
+    """Refuse what would make composing the document costly before composing it: NUL bytes, aliases
+    (a 600-byte alias bomb expands to gigabytes; a self-referencing one never ends), deep nesting and
+    sheer size. YAML's event parser is not recursive, so this scan is cheap whatever the input."""
+    nul = text.find("\0")
+    if nul >= 0:
+        raise ConfigError(f"{filename}:{text.count(chr(10), 0, nul) + 1}: a NUL byte: not a text file")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_MATRIX_BYTES:
+        raise ConfigError(f"{filename}: larger than {MAX_MATRIX_BYTES:,} bytes: not a matrix file")
+    depth = 0
+    for n, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+        line = event.start_mark.line + 1 if event.start_mark else "?"
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"{filename}:{line}: YAML alias *{event.anchor}: aliases are not allowed in a matrix file "
+                "(write the value out, or use the matrix/include keys)"
+            )
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{filename}:{line}: nested more than {MAX_DEPTH} levels deep: not a matrix file")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        if n > MAX_EVENTS:
+            raise ConfigError(f"{filename}:{line}: more than {MAX_EVENTS:,} YAML nodes: not a matrix file")
 
 
 def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | None = None) -> Matrix:
     lines = _Lines()
     try:
+        _prescan(text, filename)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = lines.to_python(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{filename}:{mark.line + 1}" if mark else filename
         raise ConfigError(f"{where}: not valid YAML: {exc.problem}") from exc
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{filename}:{line}: not valid YAML: character #x{exc.character:04x} is not allowed") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{filename}: not valid YAML: {exc}") from exc
     except _Problem as problem:
         raise ConfigError(f"{filename}:{problem.line}: {format_path(problem.path)}: {problem.message}") from None
 
@@ -345,6 +404,12 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
             for key in sorted(set(ex) - axes):
                 yield _Problem((*here, "exclude", k, key), f"{key!r} is not an axis of this environment's matrix")
         problems = _placeholder_problems(env, here, axes)
+        size = math.prod(len(values) for values in env.get("matrix", {}).values()) + len(env.get("include", []))
+        if size > MAX_ENVIRONMENTS:
+            yield _Problem(
+                (*here, "matrix"), f"expands to {size:,} environments; one entry may make at most {MAX_ENVIRONMENTS}"
+            )
+            continue
         for k, extra in enumerate(env.get("include", [])):
             missing = set(env.get("matrix", {})) - set(extra)
             if missing:
