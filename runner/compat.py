@@ -1,12 +1,12 @@
-"""The compatibility phases, orchestration only: writers write (one container per environment), the host
-checks every archive, archives from ``--external`` join them, readers read (one container per
-environment, every archive). The decisions are in ``cells.py``; the container protocol in ``container.py``.
+"""The compatibility phases, orchestration only: writers write (one container per environment), archives
+from ``--external`` join them, every archive is checked at the ZIP level (in a container), readers read
+(one container per environment, every archive). The decisions are in ``cells.py``; the container
+protocol in ``container.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from runner import cells, external, zipcheck
@@ -49,18 +49,10 @@ def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Map
     path = ctx.workdir.artifacts / w.archive
     if archive.status is WRITTEN and path.is_file():
         archive.path = w.archive
-        _check(archive, path)
+        archive.sha256, archive.size = zipcheck.sha256_file(path), path.stat().st_size
     elif archive.status is WRITTEN:
         archive.status, archive.reason = Status.FAIL, "the writer reported success but left no archive"
     ctx.results.archives.append(archive)
-
-
-def _check(archive: ArchiveResult, path: Path) -> None:
-    """The host's ZIP-level checks and the archive's key manifest."""
-    checks = zipcheck.check_archive(path)
-    archive.sha256, archive.size = checks.pop("sha256"), checks.pop("size")
-    archive.zip_checks = checks
-    archive.manifest = zipcheck.manifest(path)
 
 
 def add_external_archives(ctx: RunContext) -> None:
@@ -76,23 +68,47 @@ def add_external_archives(ctx: RunContext) -> None:
             probe=ext.name,
             library=ext.source or ext.folder,
             version=ext.commit[:10],
-            zarr_format=ext.zarr_format,
+            zarr_format=None,  # from its metadata, once the ZIP checks have read it
             fixture=ext.fixture,
             status=WRITTEN,
             path=f"{cells.EXTERNAL}/{ext.relative}",
-            expected={"arrays": ext.arrays},
+            sha256=zipcheck.sha256_file(ext.path),
+            size=ext.path.stat().st_size,
         )
-        _check(archive, ext.path)
         ctx.results.archives.append(archive)
+
+
+def check_archives(ctx: RunContext) -> None:
+    """The ZIP-level checks of every archive, in a locked-down container: the host parses no archive."""
+    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path]
+    if not archives:
+        return
+    inspector = next((ep.slug for ep in ctx.plan.environments if ctx.unavailable(ep.slug) is None), None)
+    if inspector is None:
+        for archive in archives:
+            zipcheck.unchecked(archive, "no environment's image is available to run them in")
+        return
+    tasks = {archive.id: zipcheck.check_task(archive, ctx.plan.settings) for archive in archives}
+    ctx.progress(f"[checks] {len(tasks)} archive(s), in {inspector}'s image ...")
+    batch = ctx.run(inspector, "checks", list(tasks.values()), _archive_mounts(ctx))
+    for archive in archives:
+        result = batch.results[tasks[archive.id].id]
+        zipcheck.apply(archive, result, from_metadata=archive.env == cells.EXTERNAL)
+
+
+def _archive_mounts(ctx: RunContext) -> list[Mount]:
+    """Every archive, read-only: the written ones under /artifacts, --external ones under /external."""
+    mounts = [Mount(source=str(ctx.workdir.artifacts), target="/artifacts")]
+    if ctx.options.external is not None:
+        mounts.append(Mount(source=str(ctx.options.external), target="/" + cells.EXTERNAL))
+    return mounts
 
 
 def read_archives(ctx: RunContext) -> None:
     archives = cells.readable(ctx.results.archives)
     by_id = {a.id: a for a in ctx.results.archives}
     readers = [ep for ep in ctx.plan.environments if ep.readers]
-    mounts = [Mount(source=str(ctx.workdir.artifacts), target="/artifacts")]
-    if ctx.options.external is not None:
-        mounts.append(Mount(source=str(ctx.options.external), target="/" + cells.EXTERNAL))
+    mounts = _archive_mounts(ctx)
     for n, ep in enumerate(readers, 1):
         down = ctx.unavailable(ep.slug)
         tasks, skipped = cells.split_reads(ep, archives)

@@ -187,8 +187,8 @@ class _Lines:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.to_python(key_node, (*path, "<key>"))
-                if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    why = f"a key must be a plain scalar, not {type(key).__name__}"
+                if not isinstance(key, (str, int)):
+                    why = f"a key must be a string, not {type(key).__name__}"
                     raise _Problem(path, why, key_node.start_mark.line + 1)
                 if key in out:
                     raise _Problem(path, f"duplicate key {key!r}", key_node.start_mark.line + 1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runner.zipcheck import sha256_file
+from runner.workdir import sha256_file
 
 #: Where Keras keeps ``mnist.npz`` after ``keras.datasets.mnist.load_data()`` and where it fetches it from.
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")

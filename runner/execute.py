@@ -1,4 +1,4 @@
-"""A run as a sequence of named phases over one context: images -> write -> external -> read -> benchmark.
+"""A run as a sequence of named phases over one context: images, write, external, checks, read, benchmark.
 
 Each phase is a plain function of the :class:`~runner.context.RunContext` in its own module and tolerates
 the failure of any environment: an image that does not build marks its cells ``install-failed``, a
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from runner.benchmark_phase import run_benchmark
-from runner.compat import add_external_archives, read_archives, write_archives
+from runner.compat import add_external_archives, check_archives, read_archives, write_archives
 from runner.context import Checkpoint, Options, Progress, RunContext
 from runner.engine import Engine
 from runner.plan import Plan
@@ -36,7 +36,7 @@ def build_images(ctx: RunContext) -> None:
 
 
 def steps(phases: str) -> tuple[Step, ...]:
-    compat: tuple[Step, ...] = (write_archives, add_external_archives, read_archives)
+    compat: tuple[Step, ...] = (write_archives, add_external_archives, check_archives, read_archives)
     bench: tuple[Step, ...] = (run_benchmark,)
     return (
         build_images,

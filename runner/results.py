@@ -100,7 +100,8 @@ class ArchiveResult:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
-    manifest: dict[str, str] = field(default_factory=dict)
+    #: entry name -> SHA-256 of the bytes a reader gets (None: the ZIP checks could not read that entry)
+    manifest: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

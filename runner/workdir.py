@@ -30,6 +30,15 @@ def read_ca_bundle() -> bytes | None:
     return None
 
 
+def sha256_file(path: Path) -> str:
+    """A file's SHA-256, a block at a time: the host hashes archives, it does not parse them."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def container_user() -> str:
     """Probes never run as root: the invoking user, or nobody when the runner itself is root."""
     uid = os.getuid()

@@ -119,7 +119,7 @@ class HostHarness:
     ``timed_out``, ``exit_code``, ``stderr_tail``), and None means the container died before the task
     was reported. ``tests/scripted_probe.py`` acts that out under ``probes/harness.py``, so run.json
     files, records and the version check are the real protocol's. Writer tasks that succeed also get
-    a small real zip, so the host's ZIP checks run on it.
+    a small real zip, and the ZIP checks are the real probe's (``zipcheck_probe.py``) on that zip.
     """
 
     def __init__(
@@ -152,6 +152,10 @@ class HostHarness:
         scripted = []
         for task in job["tasks"]:
             self.tasks.append(task)
+            if task["args"]["role"] == "checker":  # the real ZIP checks, on the archive's host path
+                args = {**task["args"], "archive": str(self.host_path(task["args"]["archive"]))}
+                scripted.append({**task, "args": args})
+                continue
             run, record = self.behaviour(task)
             if record is not None and task["args"]["role"] == "writer" and record.get("status") == "ok":
                 with zipfile.ZipFile(self.host_path(task["args"]["archive"]), "w") as zf:

@@ -145,7 +145,14 @@ def test_an_engine_error_is_that_containers_finding_not_the_runs_end(tmp_path: A
 
 def test_phases_run_in_order_and_as_selected() -> None:
     names = {phases: [s.__name__ for s in steps(phases)] for phases in ("all", "compat", "benchmark")}
-    assert names["all"] == ["build_images", "write_archives", "add_external_archives", "read_archives", "run_benchmark"]
-    assert names["compat"] == names["all"][:4]
+    assert names["all"] == [
+        "build_images",
+        "write_archives",
+        "add_external_archives",
+        "check_archives",
+        "read_archives",
+        "run_benchmark",
+    ]
+    assert names["compat"] == names["all"][:5]
     assert names["benchmark"] == ["build_images", "run_benchmark"]
     assert steps("all")[0] is build_images
