@@ -171,6 +171,25 @@ def unwritten_outcome(archive: ArchiveResult, reader_unavailable: Outcome | None
     )
 
 
+def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) -> Outcome:
+    """A reader that returned an array's values although one of its entries fails the CRC check read
+    corrupt data without noticing: never a pass, whatever the other readers returned."""
+    bad = archive.zip_checks.get("crc_bad_members") or []
+    arrays = result.data.get("arrays") or {}
+    if verdict.status is not Status.PASS or not bad or not isinstance(arrays, dict):
+        return verdict
+    for member in bad:
+        owner = max((p for p in arrays if not p or member.startswith(p + "/")), key=len, default=None)
+        if owner is not None:
+            return Outcome(
+                status=Status.MISMATCH,
+                reason=f"returned the values of array {owner!r} although its entry {member!r} fails the CRC "
+                "check: the reader did not verify what it read",
+                warnings=verdict.warnings,
+            )
+    return verdict
+
+
 def read_cell(
     task: ReadTask, archive: ArchiveResult, reader: Side, verdict: Outcome, result: ProbeResult
 ) -> CellResult:

@@ -72,6 +72,11 @@ def compare_outcome(expected: Mapping[str, Any], record: Mapping[str, Any]) -> O
     differs (chunks, fill value, attributes, dimension names) leaves the data right: a pass, with each
     difference as a warning, because a pass with warnings is not a clean pass.
     """
+    if "arrays" in record and not record["arrays"] and not expected.get("arrays"):
+        return Outcome(
+            status=Status.FAIL,
+            reason="the reader reported success but read no array (the archive's metadata declares none)",
+        )
     found = compare(expected, record)
     if found.data:
         shown = found.data[:6] + ([f"and {len(found.data) - 6} more"] if len(found.data) > 6 else [])

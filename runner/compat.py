@@ -125,7 +125,9 @@ def read_archives(ctx: RunContext) -> None:
             archive = by_id[task.archive.id]
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
             result = results.get(task.id, ProbeResult(run=None, record=None))
-            verdict = down or result.read_verdict({**archive.expected, "keys": archive.manifest})
+            verdict = down or cells.corrupt_read(
+                result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
+            )
             ctx.results.cells.append(cells.read_cell(task, archive, reader, verdict, result))
         for archive in ctx.results.archives:
             if archive.status is not WRITTEN:

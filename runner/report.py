@@ -65,6 +65,24 @@ class Row:
         return self.archive.status is WRITTEN
 
     @property
+    def kib(self) -> str:
+        return f"{round((self.archive.size or 0) / 1024, 1)} KiB"
+
+    @property
+    def size(self) -> str:
+        """The archive's size and entry count, as far as the checks got (they may not have completed)."""
+        entries = self.archive.zip_checks.get("entries")
+        return f"{self.kib}, {entries} entries" if isinstance(entries, int) else self.kib
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(p) for p in self.archive.zip_checks.get("problems", [])]
+
+    @property
+    def notes(self) -> list[str]:
+        return [str(p) for p in self.archive.zip_checks.get("notes", [])]
+
+    @property
     def archive_css(self) -> str:
         """The archive cell's class: a written archive looks like a pass, else its status."""
         return Status.PASS.value if self.written else self.archive.status.value

@@ -156,3 +156,15 @@ def test_phases_run_in_order_and_as_selected() -> None:
     assert names["compat"] == names["all"][:5]
     assert names["benchmark"] == ["build_images", "run_benchmark"]
     assert steps("all")[0] is build_images
+
+
+def test_values_read_from_an_entry_with_a_bad_crc_are_never_a_pass() -> None:
+    arch = archive(zip_checks={"crc_bad_members": ["g/data/c/0"]})
+    read = ProbeResult(run={}, record={"arrays": {"g/data": {"sha256": "a" * 64}, "other": {}}})
+    verdict = cells.corrupt_read(Outcome(status=Status.PASS), arch, read)
+    assert verdict.status is Status.MISMATCH
+    assert "'g/data'" in verdict.reason and "'g/data/c/0' fails the CRC check" in verdict.reason
+    refused = ProbeResult(run={}, record={"arrays": {"other": {}}})
+    assert cells.corrupt_read(Outcome(status=Status.PASS), arch, refused).status is Status.PASS
+    failed = Outcome(status=Status.FAIL, reason="Bad CRC-32")
+    assert cells.corrupt_read(failed, arch, read) is failed

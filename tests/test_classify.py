@@ -165,3 +165,8 @@ def test_raw_key_readers_are_compared_on_keys_and_bytes_only() -> None:
 def test_decoded_view_inconsistent_with_cf_masking_is_a_mismatch() -> None:
     got = observed(t__decoded_mismatch="with mask_and_scale=True the values are not the CF masking")
     assert compare(EXPECTED, got).data == ["array 't': with mask_and_scale=True the values are not the CF masking"]
+
+
+def test_a_reader_that_read_nothing_from_an_archive_without_arrays_does_not_pass() -> None:
+    outcome = classify_read(OK_RUN, {"status": "ok", "arrays": {}}, {"arrays": {}})
+    assert outcome.status is Status.FAIL and "read no array" in outcome.reason

@@ -104,3 +104,11 @@ def test_fixture_sections_follow_the_catalog_whatever_the_archive_order(results:
     results.archives.reverse()
     assert [g.fixture for g in report.grids(results)] == expected
     assert expected.index("int32-random") < expected.index("sharded")
+
+
+def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results) -> None:
+    archive = next(a for a in results.archives if a.zip_checks)
+    archive.zip_checks = {"checked": False, "problems": ["the ZIP checks did not complete: timeout: no answer"]}
+    html = report.render_html(results)
+    assert "the ZIP checks did not complete: timeout: no answer" in html
+    assert "the ZIP checks did not complete" in report.render_markdown(results)

@@ -103,7 +103,7 @@ def read(args: dict) -> dict:
     if fmt == 3 and zarr_major() < 3:
         raise c.Unsupported(f"xarray {xr.__version__} on zarr 2 reads Zarr format 2 only; this archive is format 3")
     paths = args["arrays"]
-    by_group: dict[str, list[str]] = {}
+    by_group: dict[str, list[str]] = {"": []} if not paths else {}  # always open the archive itself
     for path in paths:
         by_group.setdefault(c.split_path(path)[0], []).append(path)
 
