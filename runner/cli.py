@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import runner
-from runner import report
+from runner import hostile, report
 from runner.config import BenchmarkSettings, Matrix, load_matrix
 from runner.engine import Engine
 from runner.errors import ConfigError, NothingSelectedError, RunnerError
@@ -49,9 +49,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--external",
         type=Path,
-        default=None,
+        action="append",
+        default=[],
         metavar="DIR",
-        help="also read every *.zip below DIR (archives written by other software)",
+        help="also read every *.zip below DIR (archives written by other software; repeatable)",
+    )
+    p.add_argument(
+        "--hostile",
+        action="store_true",
+        help="also read the generated hostile corpus (bombs, broken zips, a pickle canary, ...) and show how "
+        "each reader met it in the page's robustness section",
     )
     phases = p.add_mutually_exclusive_group()
     phases.add_argument(
@@ -113,8 +120,9 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
 
 def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     matrix = load_matrix(args.matrix, known_fixtures=catalog())
-    if args.external is not None and not args.external.is_dir():
-        raise ConfigError(f"--external {args.external}: not a directory of archives")
+    for directory in args.external:
+        if not directory.is_dir():
+            raise ConfigError(f"--external {directory}: not a directory of archives")
     matrix = _benchmark_overrides(matrix, args)
     plan = make_plan(matrix, args.only)
     phases: Literal["all", "compat", "benchmark"] = "all"
@@ -133,12 +141,17 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     engine = engine or _default_engine()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    work: Path = args.work or out / "work"
+    external = list(args.external)
+    if args.hostile:
+        hostile.generate(work / "hostile")
+        external.append(work / "hostile")
     options = Options(
         out=out,
-        work=args.work or out / "work",
+        work=work,
         rebuild=args.rebuild,
         allow_bootstrap=not args.no_bootstrap,
-        external=args.external,
+        external=tuple(external),
         phases=phases,
     )
 

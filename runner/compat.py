@@ -56,26 +56,29 @@ def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Map
 
 
 def add_external_archives(ctx: RunContext) -> None:
-    """Archives from ``--external``: their arrays from their own metadata, no writer's record."""
-    if ctx.options.external is None:
-        return
-    found = external.discover(ctx.options.external)
-    ctx.progress(f"external: {len(found)} archive(s) from {ctx.options.external}")
-    for ext in found:
-        archive = ArchiveResult(
-            id=safe_id("x", ext.folder, ext.name),
-            env=cells.EXTERNAL,
-            probe=ext.name,
-            library=ext.source or ext.folder,
-            version=ext.commit[:10],
-            zarr_format=None,  # from its metadata, once the ZIP checks have read it
-            fixture=ext.fixture,
-            status=WRITTEN,
-            path=f"{cells.EXTERNAL}/{ext.relative}",
-            sha256=zipcheck.sha256_file(ext.path),
-            size=ext.path.stat().st_size,
-        )
-        ctx.results.archives.append(archive)
+    """Archives from ``--external`` (and ``--hostile``): their arrays from their own metadata (read by the
+    ZIP checks), no writer's record. Directory k is mounted at /external/k in the readers."""
+    for k, directory in enumerate(ctx.options.external):
+        found = external.discover(directory)
+        ctx.progress(f"external: {len(found)} archive(s) from {directory}")
+        for ext in found:
+            ctx.results.archives.append(_external_archive(ext, k))
+
+
+def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
+    return ArchiveResult(
+        id=safe_id("x", ext.folder, ext.name),
+        env=cells.EXTERNAL,
+        probe=ext.name,
+        library=ext.source or ext.folder,
+        version=ext.commit[:10],
+        zarr_format=None,  # from its metadata, once the ZIP checks have read it
+        fixture=ext.fixture,
+        status=WRITTEN,
+        path=f"{cells.EXTERNAL}/{k}/{ext.relative}",
+        sha256=zipcheck.sha256_file(ext.path),
+        size=ext.path.stat().st_size,
+    )
 
 
 def check_archives(ctx: RunContext) -> None:
@@ -99,8 +102,8 @@ def check_archives(ctx: RunContext) -> None:
 def _archive_mounts(ctx: RunContext) -> list[Mount]:
     """Every archive, read-only: the written ones under /artifacts, --external ones under /external."""
     mounts = [Mount(source=str(ctx.workdir.artifacts), target="/artifacts")]
-    if ctx.options.external is not None:
-        mounts.append(Mount(source=str(ctx.options.external), target="/" + cells.EXTERNAL))
+    for k, directory in enumerate(ctx.options.external):
+        mounts.append(Mount(source=str(directory), target=f"/{cells.EXTERNAL}/{k}"))
     return mounts
 
 

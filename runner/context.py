@@ -37,7 +37,8 @@ class Options:
     work: Path
     rebuild: bool = False
     allow_bootstrap: bool = True
-    external: Path | None = None  # a directory of archives written by other software (``--external``)
+    #: directories of archives nobody here wrote (``--external``, and the generated ``--hostile`` corpus)
+    external: tuple[Path, ...] = ()
     #: which phases run: the compatibility matrix, the store benchmark, or both
     phases: Literal["all", "compat", "benchmark"] = "all"
     #: where downloaded datasets are kept between runs
@@ -49,7 +50,7 @@ class Options:
             self,
             out=self.out.resolve(),
             work=self.work.resolve(),
-            external=self.external.resolve() if self.external is not None else None,
+            external=tuple(p.resolve() for p in self.external),
             cache=self.cache.expanduser(),
         )
 

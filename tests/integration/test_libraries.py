@@ -35,13 +35,14 @@ EXTERNAL_SAMPLE = {
 def run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Results:
     plan = make_plan(load_matrix(HERE / "libraries.yaml", catalog()))
     out = tmp_path_factory.mktemp("libraries")
-    external: Path | None = None
+    external: tuple[Path, ...] = ()
     if EXTERNAL_ZIPS.is_dir():  # the tests that need it say so (require_external_zips)
-        external = out / "external"
+        sample = out / "external"
         for folder, names in EXTERNAL_SAMPLE.items():
-            (external / folder).mkdir(parents=True)
+            (sample / folder).mkdir(parents=True)
             for name in names:
-                shutil.copyfile(EXTERNAL_ZIPS / folder / name, external / folder / name)
+                shutil.copyfile(EXTERNAL_ZIPS / folder / name, sample / folder / name)
+        external = (sample,)
     options = Options(out=out, work=out / "work", external=external)
     return execute(plan, docker_engine, options, progress=print)
 
