@@ -205,6 +205,9 @@ def read_cell(
     warnings += list(verdict.warnings)
     notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
     notices += [f"reader observed: {o}" for o in record.get("observations", [])]
+    executed = record.get("executed_code") is True
+    if executed:
+        warnings.append("reader: ran code from the archive (unpickling it created the canary)")
     return CellResult(
         id=task.cell_id,
         writer=writer_side(archive),
@@ -217,6 +220,7 @@ def read_cell(
         notices=notices,
         timings=dict(record.get("timings", {})),
         values={p: str(a["sha256"]) for p, a in record.get("arrays", {}).items() if a.get("sha256")},
+        executed_code=executed,
     )
 
 

@@ -267,6 +267,66 @@ def noteworthy(results: Results, grids_: list[Grid] | None = None) -> list[CellR
     return out
 
 
+#: The corpora of hostile, broken or odd zips: how each reader met them is the robustness table.
+ROBUSTNESS_FIXTURES = ("external-hostile", "external-yauzl", "external-edge")
+OUTCOMES: dict[str, str] = {
+    "read": "read it (no error; for a broken archive, read what was left)",
+    "clean error": "a clean error from the library (fail or unsupported)",
+    "wrong data": "returned wrong data without an error (mismatch)",
+    "crash": "the process died (signal, or no record)",
+    "hang": "no answer within the probe timeout",
+    "oom": "killed at the container's memory limit",
+    "code executed": "ran code from the archive (the pickle canary was created)",
+}
+_OUTCOME_OF = {
+    Status.PASS: "read",
+    Status.FAIL: "clean error",
+    Status.UNSUPPORTED: "clean error",
+    Status.MISMATCH: "wrong data",
+    Status.CRASH: "crash",
+    Status.TIMEOUT: "hang",
+    Status.OOM: "oom",
+}
+
+
+@dataclass(kw_only=True)
+class Robustness:
+    """How one reader library at one version met the hostile and broken archives."""
+
+    library: str
+    version: str
+    probes: list[str]
+    archives: dict[str, list[str]]  # outcome -> the archives (writer probe names) that led to it
+
+    def count(self, outcome: str) -> int:
+        return len(self.archives.get(outcome, []))
+
+    def css(self, outcome: str) -> str:
+        if not self.count(outcome):
+            return ""
+        bad = {"wrong data": Status.MISMATCH, "crash": Status.CRASH, "hang": Status.TIMEOUT, "oom": Status.OOM}
+        return bad.get(outcome, Status.CRASH if outcome == "code executed" else Status.PASS).value
+
+
+def robustness(results: Results) -> list[Robustness]:
+    rows: dict[tuple[str, str], Robustness] = {}
+    for cell in results.cells:
+        outcome = _OUTCOME_OF.get(cell.status)
+        if cell.fixture not in ROBUSTNESS_FIXTURES or outcome is None:
+            continue
+        row = rows.setdefault(
+            (cell.reader.library, cell.reader.version),
+            Robustness(library=cell.reader.library, version=cell.reader.version, probes=[], archives={}),
+        )
+        if cell.reader.probe not in row.probes:
+            row.probes.append(cell.reader.probe)
+        name = f"{cell.writer.probe} ({cell.reader.probe})"
+        row.archives.setdefault(outcome, []).append(name)
+        if cell.executed_code:
+            row.archives.setdefault("code executed", []).append(name)
+    return sorted(rows.values(), key=lambda r: (r.library, r.version))
+
+
 @dataclass(kw_only=True)
 class View:
     """Everything both templates show, computed once per site."""
@@ -275,6 +335,7 @@ class View:
     grids: list[Grid]
     notes: list[CellResult]
     bench: list[BenchSection]
+    robustness: list[Robustness]
 
     def context(self) -> dict[str, Any]:
         counts = self.results.counts()
@@ -290,6 +351,8 @@ class View:
             "Status": Status,
             "env_css": env_css,
             "bench": self.bench,
+            "robustness": self.robustness,
+            "outcomes": OUTCOMES,
             "bench_setup": bench_setup(self.results),
             "store_names": STORES,
         }
@@ -297,7 +360,13 @@ class View:
 
 def view(results: Results) -> View:
     built = grids(results)
-    return View(results=results, grids=built, notes=noteworthy(results, built), bench=bench_sections(results))
+    return View(
+        results=results,
+        grids=built,
+        notes=noteworthy(results, built),
+        bench=bench_sections(results),
+        robustness=robustness(results),
+    )
 
 
 @cache

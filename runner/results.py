@@ -8,9 +8,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: What changed in each version, for the migrations below.
 #: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
+#: 3: cells say whether their reader ran code from the archive (``executed_code``).
 
 
 class Value(str, Enum):
@@ -126,6 +127,7 @@ class CellResult:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)  # array path -> sha256 of what the reader read
+    executed_code: bool = False  # the reader ran code from the archive (the hostile corpus's pickle canary)
 
 
 @dataclass(kw_only=True)
@@ -279,6 +281,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if version == 1:
         data = {**data, "schema_version": 2, "datasets": [], "benchmarks": []}
         version = 2
+    if version == 2:  # no cell of an older run knew to look for executed code
+        data = {**data, "schema_version": 3, "cells": [{**c, "executed_code": False} for c in data["cells"]]}
+        version = 3
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
     return data

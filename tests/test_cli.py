@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
+from runner.results import SCHEMA_VERSION
 from tests.fake_engine import FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 
@@ -51,7 +52,7 @@ def test_full_run_writes_json_html_and_markdown(tmp_path: Path) -> None:
     out = tmp_path / "site"
     assert cli.main([str(write(tmp_path)), "--out", str(out)], engine=engine) == 0
     data = json.loads((out / "results.json").read_text())
-    assert data["schema_version"] == 2 and len(data["cells"]) == 12
+    assert data["schema_version"] == SCHEMA_VERSION and len(data["cells"]) == 12
     assert {"id", "started", "finished", "engine", "runner_version", "matrix_sha256"} <= set(data["run"])
     assert "ZipStore compatibility matrix" in (out / "index.html").read_text()
     assert (out / "matrix.md").read_text().startswith("# ZipStore compatibility matrix")

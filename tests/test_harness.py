@@ -18,6 +18,7 @@ from runner.results import Status
 
 
 def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2) -> dict[str, ProbeResult]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     job = tmp_path / "tasks.json"
     job.write_text(job_file(list(tasks), jobs))
     out = tmp_path / "out"
@@ -110,3 +111,35 @@ def test_a_record_over_the_cap_is_not_parsed(tmp_path: Path) -> None:
     path.write_text(json.dumps({"pad": "x" * 100}))
     assert load_json(path, limit=50) is None
     assert load_json(path, limit=500) == {"pad": "x" * 100}
+
+
+def test_the_canary_the_hostile_corpus_plants_is_the_one_probes_look_for() -> None:
+    from runner import hostile
+
+    sys.path.insert(0, str(probes_dir()))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(probes_dir()))
+    assert hostile.CANARY == _common.CANARY
+
+
+def test_a_probe_that_unpickles_the_canary_reports_executed_code(tmp_path: Path) -> None:
+    """The pickle of the hostile corpus, unpickled by a probe process under the real harness."""
+    import pickle as host_pickle
+
+    from runner import hostile
+
+    payload = tmp_path / "payload.pickle"
+    payload.write_bytes(host_pickle.dumps([hostile._Canary()], protocol=2))
+    script = tmp_path / "unpickling_probe.py"
+    script.write_text(
+        "import pickle, sys\n"
+        f"sys.path.insert(0, {str(probes_dir())!r})\n"
+        "import _common as c\n"
+        f"c.main(lambda args: {{'n': len(pickle.loads(open({str(payload)!r}, 'rb').read()))}})\n"
+    )
+    result = run_harness(tmp_path, Task(id="p", script=str(script), timeout=30))["p"]
+    assert result.verdict() is None and result.data["executed_code"] is True
+    clean = run_harness(tmp_path / "clean", selftest("ok"))["ok"]
+    assert "executed_code" not in clean.data

@@ -112,3 +112,32 @@ def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results
     html = report.render_html(results)
     assert "the ZIP checks did not complete: timeout: no answer" in html
     assert "the ZIP checks did not complete" in report.render_markdown(results)
+
+
+def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Results) -> None:
+    from runner.results import Status
+
+    template = results.cells[0]
+    hostile = []
+    for n, (status, executed) in enumerate(
+        [(Status.FAIL, False), (Status.CRASH, False), (Status.MISMATCH, False), (Status.FAIL, True)]
+    ):
+        cell = type(template)(**{**template.__dict__, "id": f"h{n}", "fixture": "external-hostile"})
+        cell.writer = type(template.writer)(**{**template.writer.__dict__, "probe": f"case-{n}"})
+        cell.status, cell.executed_code = status, executed
+        hostile.append(cell)
+    results.cells += hostile
+    rows = report.robustness(results)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.count("clean error"), row.count("crash"), row.count("wrong data"), row.count("code executed")) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert row.archives["code executed"] == [f"case-3 ({template.reader.probe})"]
+    html = report.render_html(results)
+    assert 'id="robustness"' in html and "code executed" in html
+    assert "## Robustness" in report.render_markdown(results)
+    assert 'id="robustness"' not in report.render_html(Results.read(GOLDEN / "results.json"))

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 RECORD_VERSION = 1
+#: Created (in the probe's own working directory) when a pickle from an archive is unpickled: the
+#: hostile corpus's canary (runner/hostile.py). Its presence means code from the archive ran.
+CANARY = "zipstore-pickle-canary"
 
 #: What a probe noticed on the way (e.g. how a control read went); kept in the record even on failure.
 OBSERVATIONS: list[str] = []
@@ -47,6 +50,8 @@ def main(handler: Callable[[dict], dict]) -> None:
                 traceback=traceback.format_exc()[-6000:],
             )
     record["warnings"] = dedupe(f"{w.category.__name__}: {w.message}" for w in caught)
+    if os.path.exists(os.path.join(args.get("scratch") or os.getcwd(), CANARY)):
+        record["executed_code"] = True
     if OBSERVATIONS:
         record["observations"] = list(record.get("observations", [])) + OBSERVATIONS
     record.setdefault("library", args.get("library"))
