@@ -1,14 +1,18 @@
 """``python -m runner MATRIX``: arguments -> load -> plan -> execute -> report -> exit code.
 
 Exit codes: 0 the runner worked (incompatible cells are findings, not failures); 1 an internal error;
-2 a bad matrix file; 3 nothing selected; 4 no container engine; 5 a base image could not be had.
+2 a bad matrix file (or nothing to --resume); 3 nothing selected; 4 no container engine; 5 no base image
+could be had; 6 the engine was lost mid-run; 7 the work directory's disk is full; 130 Ctrl-C; 143 SIGTERM.
+Whatever stops a run, what it measured is saved first, and --resume completes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,7 +23,7 @@ import runner
 from runner import hostile, report
 from runner.config import BenchmarkSettings, Matrix, load_matrix
 from runner.engine import Engine
-from runner.errors import ConfigError, NothingSelectedError, RunnerError
+from runner.errors import ConfigError, Interrupted, NothingSelectedError, RunnerError
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import describe, make_plan
@@ -34,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
         description="Build one image per environment, write Zarr ZipStores with every writer, read each "
         "archive with every reader, and publish the compatibility matrix (HTML, Markdown, JSON).",
         epilog="Exit codes: 0 ran (incompatibilities are findings), 2 bad matrix, 3 nothing selected, "
-        "4 no container engine, 5 base image unavailable, 1 internal error.",
+        "4 no container engine, 5 no base image, 6 engine lost mid-run, 7 work disk full, 130 Ctrl-C, "
+        "143 SIGTERM, 1 internal error. A stopped run keeps what it measured: --resume completes it.",
     )
     p.add_argument("matrix", type=Path, help="the matrix file, e.g. matrix.yaml")
     p.add_argument("--out", type=Path, default=Path("site"), help="where the page and results go (default: site)")
@@ -77,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bench-repeats", type=int, default=None, metavar="N", help="timed rounds (overrides benchmark.repeats)"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete the interrupted run in OUT/results.json: same run id, what it measured kept",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
@@ -100,22 +110,36 @@ def _default_engine() -> Engine:
     return DockerEngine()
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
+
+
 def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.verbose or args.debug)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return _run(args, engine)
     except RunnerError as exc:
         log.error("error: %s", exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted; results measured so far are in %s", args.out / "results.json")
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        stop = exc if isinstance(exc, Interrupted) else Interrupted("SIGINT", 128 + signal.SIGINT)
+        log.error(
+            "interrupted by %s: what was measured is in %s; add --resume to complete the run",
+            stop.signal_name,
+            args.out / "results.json",
+        )
+        return stop.exit_code
     except Exception as exc:
         if args.debug:
             raise
         log.error("internal error: %s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
         return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace, engine: Engine | None) -> int:
@@ -158,14 +182,28 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     def checkpoint(results: Results) -> None:
         results.write(out / "results.json")
 
+    resume = _previous(out / "results.json") if args.resume else None
     started = time.monotonic()
-    results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint)
+    results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=resume)
     checkpoint(results)
     pages = report.write_site(results, out)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
     log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
     return 0
+
+
+def _previous(path: Path) -> Results:
+    """The interrupted run ``--resume`` completes; a clear error when there is none to complete."""
+    if not path.is_file():
+        raise ConfigError(f"--resume: {path} does not exist: there is no interrupted run there to complete")
+    try:
+        previous = Results.read(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--resume: {path} is not a results file this runner can complete ({exc})") from exc
+    if previous.run.finished:
+        log.info("resume: run %s finished at %s; measuring only what it lacks", previous.run.id, previous.run.finished)
+    return previous
 
 
 def _benchmark_overrides(matrix: Matrix, args: argparse.Namespace) -> Matrix:

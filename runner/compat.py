@@ -19,9 +19,11 @@ from runner.workdir import shared_dir
 
 
 def write_archives(ctx: RunContext) -> None:
+    done = {a.id for a in ctx.results.archives}  # a resumed run's archives stand
     by_env: dict[str, list[WriteTask]] = {}
     for task in ctx.plan.writes:
-        by_env.setdefault(task.env, []).append(task)
+        if task.id not in done:
+            by_env.setdefault(task.env, []).append(task)
     for n, (slug, writes) in enumerate(by_env.items(), 1):
         down = ctx.unavailable(slug)
         if down is not None:
@@ -58,11 +60,14 @@ def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Map
 def add_external_archives(ctx: RunContext) -> None:
     """Archives from ``--external`` (and ``--hostile``): their arrays from their own metadata (read by the
     ZIP checks), no writer's record. Directory k is mounted at /external/k in the readers."""
+    done = {a.id for a in ctx.results.archives}
     for k, directory in enumerate(ctx.options.external):
         found = external.discover(directory)
         ctx.progress(f"external: {len(found)} archive(s) from {directory}")
         for ext in found:
-            ctx.results.archives.append(_external_archive(ext, k))
+            archive = _external_archive(ext, k)
+            if archive.id not in done:
+                ctx.results.archives.append(archive)
 
 
 def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
@@ -83,7 +88,7 @@ def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
 
 def check_archives(ctx: RunContext) -> None:
     """The ZIP-level checks of every archive, in a locked-down container: the host parses no archive."""
-    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path]
+    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path and not a.zip_checks]
     if not archives:
         return
     inspector = next((ep.slug for ep in ctx.plan.environments if ctx.unavailable(ep.slug) is None), None)
@@ -112,9 +117,12 @@ def read_archives(ctx: RunContext) -> None:
     by_id = {a.id: a for a in ctx.results.archives}
     readers = [ep for ep in ctx.plan.environments if ep.readers]
     mounts = _archive_mounts(ctx)
+    done = {c.id for c in ctx.results.cells}  # a resumed run's cells stand
     for n, ep in enumerate(readers, 1):
         down = ctx.unavailable(ep.slug)
         tasks, skipped = cells.split_reads(ep, archives)
+        tasks = [t for t in tasks if t.cell_id not in done]
+        skipped = [(t, why) for t, why in skipped if t.cell_id not in done]
         for task, reason in skipped:
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
             outcome = Outcome(status=Status.SKIPPED, reason=reason)
@@ -136,7 +144,8 @@ def read_archives(ctx: RunContext) -> None:
             if archive.status is not WRITTEN:
                 for probe in ep.readers:
                     reader = cells.reader_side(ep.slug, probe, ctx.version(ep.slug, probe.library))
-                    outcome = cells.unwritten_outcome(archive, down)
-                    ctx.results.cells.append(cells.decided_cell(archive, reader, outcome))
+                    cell = cells.decided_cell(archive, reader, cells.unwritten_outcome(archive, down))
+                    if cell.id not in done:
+                        ctx.results.cells.append(cell)
         ctx.save()
     cells.judge_by_consensus(ctx.results.cells)

@@ -8,11 +8,13 @@ result on each of its tasks, with the engine's words, and the run goes on.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runner.engine import ContainerError, Engine, Mount, RunResult, RunSpec
+from runner.errors import WorkDiskFullError
 from runner.images import PYTHON
 from runner.protocol import ProbeResult, Task, collect, job_file, load_json
 from runner.workdir import Workdir
@@ -21,6 +23,9 @@ log = logging.getLogger("runner")
 
 CONTAINER_SLACK = 60.0  # seconds on top of the probes' own timeouts before a container is killed
 MIN_TMPFS = 1 << 30
+#: Below this much free space in the work directory, probes could not write their records: the run stops
+#: (exit 7) rather than record crashes that are the disk's, not the libraries'.
+MIN_FREE_BYTES = 32 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +56,13 @@ def run_tasks(
     tmpfs_size: int = 0,
 ) -> Batch:
     """Run ``tasks`` through the harness in one container of ``image``; ``jobs`` probes at once."""
+    free = shutil.disk_usage(workdir.work).free
+    if free < MIN_FREE_BYTES:
+        raise WorkDiskFullError(
+            f"{workdir.work}: only {free:,} bytes free, and probes need room for their archives and records. "
+            "Everything measured so far is saved; free some space (or pass --work on a larger disk) and add "
+            "--resume to complete the run."
+        )
     job, out = workdir.job_dirs(phase, slug)
     (job / "tasks.json").write_text(job_file(list(tasks), jobs), encoding="utf-8")
     timeout = sum(t.timeout for t in tasks) + CONTAINER_SLACK

@@ -22,9 +22,10 @@ from runner.builder import ImageBuilder, libraries_from_info
 from runner.config import EnvironmentSpec
 from runner.container import Batch, Limits, run_tasks
 from runner.engine import Engine, Mount
+from runner.errors import ConfigError
 from runner.plan import Plan
 from runner.protocol import Task
-from runner.results import EnvironmentResult, Outcome, Results, RunInfo
+from runner.results import WRITTEN, EnvironmentResult, Outcome, Results, RunInfo
 from runner.workdir import Workdir, read_ca_bundle
 
 Progress = Callable[[str], None]
@@ -76,17 +77,24 @@ class RunContext:
 
     @classmethod
     def start(
-        cls, plan: Plan, engine: Engine, options: Options, progress: Progress, checkpoint: Checkpoint | None
+        cls,
+        plan: Plan,
+        engine: Engine,
+        options: Options,
+        progress: Progress,
+        checkpoint: Checkpoint | None,
+        resume: Results | None = None,
     ) -> RunContext:
         options = options.resolved()
         workdir = Workdir.prepare(options.work)
         jobs = plan.settings.jobs or os.cpu_count() or 1
-        results = Results(
+        engine_info = asdict(engine.info())
+        results = _resumed(resume, plan, workdir, progress) if resume is not None else Results(
             run=RunInfo(
                 id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
                 started=now(),
                 finished="",
-                engine=asdict(engine.info()),
+                engine=engine_info,
                 runner_version=runner.__version__,
                 matrix_sha256=plan.matrix.sha256,
                 matrix_path=plan.matrix.path,
@@ -98,6 +106,7 @@ class RunContext:
             archives=[],
             cells=[],
         )
+        results.run.engine = engine_info
         builder = ImageBuilder(
             engine,
             ca=read_ca_bundle(),
@@ -169,6 +178,54 @@ class RunContext:
             self.envs[slug].info = batch.env_info
             self.envs[slug].libraries = libraries_from_info(batch.env_info)
         return batch
+
+
+def _resumed(previous: Results, plan: Plan, workdir: Workdir, progress: Progress) -> Results:
+    """An interrupted run, ready to be completed: same run id, what it measured kept, the rest to do.
+
+    Environments and datasets are recorded again (images are reused by hash, datasets from the cache);
+    an archive whose file is gone from the work directory is written again, with its cells.
+    """
+    run = previous.run
+    if run.matrix_sha256 != plan.matrix.sha256:
+        raise ConfigError(
+            f"--resume: the results to complete are of another matrix (sha256 {run.matrix_sha256[:12]}, "
+            f"this one {plan.matrix.sha256[:12]}): run without --resume, or into another --out"
+        )
+    if run.probes_sha256 and run.probes_sha256 != workdir.probes_sha256:
+        raise ConfigError(
+            "--resume: the probe scripts changed since that run; its cells and new ones would not be "
+            "comparable: run without --resume"
+        )
+    gone = {
+        a.id
+        for a in previous.archives
+        if a.status is WRITTEN and a.path and not a.path.startswith(cells.EXTERNAL + "/")
+        and not (workdir.artifacts / a.path).is_file()
+    }
+    if gone:
+        progress(f"resume: {len(gone)} archive(s) are gone from the work directory and are written again")
+    archives = [a for a in previous.archives if a.id not in gone]
+    written = {(a.env, a.probe, a.fixture) for a in archives}
+    kept = [
+        c
+        for c in previous.cells
+        if c.writer.env == cells.EXTERNAL or (c.writer.env, c.writer.probe, c.fixture) in written
+    ]
+    progress(
+        f"resume: run {run.id}: {len(archives)} archive(s), {len(kept)} cell(s) and "
+        f"{len(previous.benchmarks)} benchmark(s) kept; measuring the rest"
+    )
+    run.finished = ""
+    run.resumed.append(now())
+    return Results(
+        run=run,
+        environments=[],
+        archives=archives,
+        cells=kept,
+        datasets=[],
+        benchmarks=list(previous.benchmarks),
+    )
 
 
 def _bench_settings(plan: Plan) -> dict[str, Any] | None:

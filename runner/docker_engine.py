@@ -11,6 +11,7 @@ import logging
 import shlex
 import tarfile
 import time
+from collections.abc import Iterator
 from typing import IO, Any
 
 import docker.errors
@@ -18,8 +19,19 @@ import requests
 from docker.client import DockerClient
 from docker.types import Mount as DockerMount
 
-from runner.engine import LABEL, BuildContext, BuildResult, ContainerError, EngineInfo, RunResult, RunSpec
-from runner.errors import EngineUnavailableError
+from runner.engine import (
+    LABEL,
+    OWNER_LABEL,
+    BuildContext,
+    BuildResult,
+    ContainerError,
+    EngineInfo,
+    RunResult,
+    RunSpec,
+    owner_alive,
+    this_owner,
+)
+from runner.errors import EngineLostError, EngineUnavailableError
 
 log = logging.getLogger("runner")
 
@@ -68,13 +80,37 @@ class DockerEngine:
             os=f"{version.get('Os', '?')}/{version.get('Arch', '?')}",
         )
 
+    def _lost(self, exc: BaseException) -> EngineLostError | None:
+        """An engine that no longer answers a ping is gone: say so, or None when it still answers."""
+        try:
+            self.client.ping()
+        except Exception:
+            return EngineLostError(
+                f"The container engine stopped answering mid-run ({type(exc).__name__}: {exc}). Everything "
+                f"measured so far is saved; start the engine again and add --resume to complete the run.\n"
+                f"{HOW_TO_START}"
+            )
+        return None
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Connection failures become EngineLostError when the engine is really gone."""
+        try:
+            yield
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
+            raise
+
     def has_image(self, ref: str) -> bool:
         _echo("image", "inspect", ref)
-        try:
-            self.client.images.get(ref)
-        except docker.errors.ImageNotFound:
-            return False
-        return True
+        with self._answering():
+            try:
+                self.client.images.get(ref)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
 
     def pull(self, ref: str) -> str | None:
         repo, tag = _split_ref(ref)
@@ -93,6 +129,10 @@ class DockerEngine:
             raise docker.errors.APIError(f"import of {ref} failed: {response}")
 
     def build(self, context: BuildContext) -> BuildResult:
+        with self._answering():
+            return self._build(context)
+
+    def _build(self, context: BuildContext) -> BuildResult:
         _echo("build", "--tag", context.tag, "-")
         started = time.monotonic()
         lines: list[str] = []
@@ -146,8 +186,14 @@ class DockerEngine:
         started = time.monotonic()
         try:
             return self._run(spec, mounts, started)
-        except docker.errors.DockerException as exc:
-            raise ContainerError(_engine_words(exc)) from exc
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
+            if isinstance(exc, docker.errors.NotFound):
+                raise ContainerError(f"the container was removed while it ran ({_engine_words(exc)})") from exc
+            words = _engine_words(exc) if isinstance(exc, docker.errors.DockerException) else str(exc)
+            raise ContainerError(words) from exc
 
     def _run(self, spec: RunSpec, mounts: list[DockerMount], started: float) -> RunResult:
         container = self.client.containers.create(
@@ -164,7 +210,7 @@ class DockerEngine:
             pids_limit=spec.pids_limit,
             tmpfs=dict(spec.tmpfs),
             environment=dict(spec.environment),
-            labels={LABEL: "container", **spec.labels},
+            labels={LABEL: "container", OWNER_LABEL: this_owner(), **spec.labels},
             detach=True,
         )
         timed_out = False
@@ -173,7 +219,9 @@ class DockerEngine:
             try:
                 status = container.wait(timeout=spec.timeout)
                 exit_code: int | None = int(status.get("StatusCode", -1))
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+                if self._lost(exc) is not None:
+                    raise
                 timed_out = True
                 exit_code = None
                 container.kill()
@@ -197,12 +245,20 @@ class DockerEngine:
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.client.images.remove(ref, force=True)
 
-    def cleanup(self) -> int:
-        _echo("rm", "-f", f"$(docker ps -aq --filter label={LABEL})")
-        leftovers = self.client.containers.list(all=True, filters={"label": LABEL})
-        for container in leftovers:
-            container.remove(force=True)
-        return len(leftovers)
+    def cleanup(self, owner: str | None = None) -> int:
+        with self._answering():
+            labelled = self.client.containers.list(all=True, filters={"label": LABEL})
+            doomed = [c for c in labelled if _doomed(c.labels.get(OWNER_LABEL, ""), owner)]
+            for container in doomed:
+                _echo("rm", "-f", container.short_id)
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+            return len(doomed)
+
+
+def _doomed(label: str, owner: str | None) -> bool:
+    """Remove a container: ``owner``'s own, or (no owner given) one whose runner process is gone."""
+    return label == owner if owner is not None else not owner_alive(label)
 
 
 def _engine_words(exc: docker.errors.DockerException) -> str:

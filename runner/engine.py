@@ -7,12 +7,34 @@ the fake cannot drift from the real thing.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 #: Label on everything the runner creates, so leftovers of a crashed run can be found and removed.
 LABEL = "org.zipstore-matrix.runner"
+#: Which runner process started a container ("host:pid"): another live run's containers are left alone.
+OWNER_LABEL = "org.zipstore-matrix.owner"
+
+
+def this_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """True while the runner process named by an owner label still runs (on this host; elsewhere: assume so)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return host != socket.gethostname() and bool(host)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,5 +126,6 @@ class Engine(Protocol):
 
     def remove_image(self, ref: str) -> None: ...
 
-    def cleanup(self) -> int:
-        """Remove leftover containers carrying ``LABEL``; return how many."""
+    def cleanup(self, owner: str | None = None) -> int:
+        """Remove containers carrying ``LABEL``: those of ``owner`` (this run's, when it stops), or with
+        None the leftovers of runs whose process is gone (never another live run's). Return how many."""

@@ -7,13 +7,16 @@ container the engine refuses marks its tasks, and the rest goes on. Results are 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 from collections.abc import Callable
 
 from runner.benchmark_phase import run_benchmark
 from runner.compat import add_external_archives, check_archives, read_archives, write_archives
 from runner.context import Checkpoint, Options, Progress, RunContext
-from runner.engine import Engine
+from runner.engine import Engine, this_owner
+from runner.errors import WorkDiskFullError
 from runner.plan import Plan
 from runner.results import Results
 
@@ -46,13 +49,40 @@ def steps(phases: str) -> tuple[Step, ...]:
 
 
 def execute(
-    plan: Plan, engine: Engine, options: Options, progress: Progress, checkpoint: Checkpoint | None = None
+    plan: Plan,
+    engine: Engine,
+    options: Options,
+    progress: Progress,
+    checkpoint: Checkpoint | None = None,
+    resume: Results | None = None,
 ) -> Results:
-    ctx = RunContext.start(plan, engine, options, progress, checkpoint)
+    """Run the phases; with ``resume`` (an interrupted run's results), only what that run did not measure.
+
+    Whatever stops the run (the engine lost, a full disk, SIGTERM, Ctrl-C, a bug), what was measured is
+    saved first and this run's containers are removed.
+    """
+    ctx = RunContext.start(plan, engine, options, progress, checkpoint, resume)
     removed = engine.cleanup()
     if removed:
         log.info("removed %d leftover container(s) from an earlier run", removed)
-    for step in steps(options.phases):
-        step(ctx)
-        ctx.save()
+    try:
+        for step in steps(options.phases):
+            step(ctx)
+            ctx.save()
+    except BaseException as exc:
+        _stop(ctx, engine)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise WorkDiskFullError(
+                f"No space left on the device ({exc.filename or options.work}). Everything measured so far "
+                "is saved; free some space and add --resume to complete the run."
+            ) from exc
+        raise
     return ctx.finish()
+
+
+def _stop(ctx: RunContext, engine: Engine) -> None:
+    """Keep what was measured and leave no container behind; neither may hide why the run stopped."""
+    with contextlib.suppress(Exception):
+        ctx.save()
+    with contextlib.suppress(Exception):
+        engine.cleanup(owner=this_owner())

@@ -203,6 +203,7 @@ class RunInfo:
     host: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     probes_sha256: str = ""  # the probe scripts this run used
+    resumed: list[str] = field(default_factory=list)  # when an interrupted run was completed (--resume)
 
 
 @dataclass(kw_only=True)

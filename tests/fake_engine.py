@@ -83,7 +83,7 @@ class FakeEngine:
     def remove_image(self, ref: str) -> None:
         self.images.discard(ref)
 
-    def cleanup(self) -> int:
+    def cleanup(self, owner: str | None = None) -> int:
         return 0
 
 
