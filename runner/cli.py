@@ -27,6 +27,7 @@ from runner.errors import ConfigError, Interrupted, NothingSelectedError, Runner
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import describe, make_plan
+from runner.redact import Redactor
 from runner.results import Results
 
 log = logging.getLogger("runner")
@@ -179,14 +180,16 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
         phases=phases,
     )
 
+    redact = Redactor.from_environment()
+
     def checkpoint(results: Results) -> None:
-        results.write(out / "results.json")
+        results.write(out / "results.json", redact)
 
     resume = _previous(out / "results.json") if args.resume else None
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=resume)
     checkpoint(results)
-    pages = report.write_site(results, out)
+    pages = report.write_site(results, out, redact)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
     log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))

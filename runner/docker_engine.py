@@ -28,6 +28,7 @@ from runner.engine import (
     EngineInfo,
     RunResult,
     RunSpec,
+    check_environment,
     owner_alive,
     this_owner,
 )
@@ -168,6 +169,7 @@ class DockerEngine:
         return BuildResult(ok=True, log="".join(lines), seconds=seconds, image_id=image.id)
 
     def run(self, spec: RunSpec) -> RunResult:
+        check_environment(spec.environment)
         mounts = [
             DockerMount(target=m.target, source=m.source, type="bind", read_only=m.read_only) for m in spec.mounts
         ]

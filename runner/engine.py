@@ -19,6 +19,17 @@ LABEL = "org.zipstore-matrix.runner"
 OWNER_LABEL = "org.zipstore-matrix.owner"
 
 
+#: The only variables a run may set in a container (the image's own ENV aside): nothing of the host's
+#: environment (tokens, paths, proxies) enters a probe.
+ALLOWED_ENVIRONMENT = frozenset({"LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"})
+
+
+def check_environment(environment: Mapping[str, str]) -> None:
+    refused = sorted(set(environment) - ALLOWED_ENVIRONMENT)
+    if refused:
+        raise ValueError(f"not allowed into a container: {', '.join(refused)} (allowed: {sorted(ALLOWED_ENVIRONMENT)})")
+
+
 def this_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 

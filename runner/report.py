@@ -5,6 +5,7 @@ The view model groups cells into one writer × reader grid per fixture; template
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -431,8 +432,8 @@ def site_files(results: Results) -> list[tuple[str, str | bytes]]:
     return files
 
 
-def write_site(results: Results, out: Path) -> list[Path]:
-    """The only side effect here: the site's files written into ``out``."""
+def write_site(results: Results, out: Path, redact: Callable[[str], str] = str) -> list[Path]:
+    """The only side effect here: the site's files written into ``out`` (text through ``redact``)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in site_files(results):
@@ -441,6 +442,6 @@ def write_site(results: Results, out: Path) -> list[Path]:
             if not path.is_file() or path.read_bytes() != content:
                 path.write_bytes(content)
         else:
-            path.write_text(content, encoding="utf-8")
+            path.write_text(redact(content), encoding="utf-8")
         written.append(path)
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -221,9 +222,10 @@ class Results:
         data = {"schema_version": data.pop("schema_version"), **data}
         return json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n"
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, redact: Callable[[str], str] = str) -> None:
+        """Atomically: a reader (or a crash) never sees half a file; ``redact`` cleans what is published."""
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
+        tmp.write_text(redact(self.to_json()), encoding="utf-8")
         tmp.replace(path)
 
     @classmethod

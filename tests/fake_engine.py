@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from runner.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec
+from runner.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec, check_environment
 from runner.errors import EngineUnavailableError
 
 Handler = Callable[[RunSpec, dict[str, Path]], RunResult]
@@ -71,6 +71,7 @@ class FakeEngine:
         return BuildResult(ok=True, log="ok\n", seconds=0.01, image_id="sha256:fake")
 
     def run(self, spec: RunSpec) -> RunResult:
+        check_environment(spec.environment)  # the engine's own rule
         self.runs.append(spec)
         if spec.image not in self.images:
             raise RuntimeError(f"fake engine: no such image {spec.image}")

@@ -96,7 +96,12 @@ def test_every_cell_has_an_explicit_status_and_reads_are_timed(small_run: Result
 
 
 def _harness(
-    engine: DockerEngine, tmp_path: Path, tasks: list[Task], memory: str = "4g", mounts: tuple[Mount, ...] = ()
+    engine: DockerEngine,
+    tmp_path: Path,
+    tasks: list[Task],
+    memory: str = "4g",
+    mounts: tuple[Mount, ...] = (),
+    pids_limit: int = 1024,
 ) -> dict[str, ProbeResult]:
     """The self-test probe through the same run_tasks every phase uses, one probe at a time."""
     image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
@@ -109,14 +114,61 @@ def _harness(
         phase="selftest",
         tasks=tasks,
         mounts=mounts,
-        limits=Limits(memory=memory, pids_limit=1024),
+        limits=Limits(memory=memory, pids_limit=pids_limit),
         jobs=1,
     )
     return dict(batch.results)
 
 
-def selftest(action: str, timeout: float = 60) -> Task:
-    return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action})
+def selftest(action: str, timeout: float = 60, **args: object) -> Task:
+    return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action, **args})
+
+
+def test_a_hostile_probe_is_contained_and_recorded(
+    docker_engine: DockerEngine, small_run: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network, nothing writable outside its scratch space, a PID limit, no host paths, no host
+    environment, no new privileges and no capabilities: each tried by a probe and recorded."""
+    monkeypatch.setenv("ZIPSTORE_TEST_SECRET_TOKEN", "ghp_not_for_containers")
+    host_paths = [str(ROOT), str(Path.home()), "/var/run/docker.sock", str(tmp_path)]
+    got = _harness(
+        docker_engine,
+        tmp_path,
+        [
+            selftest("network"),
+            selftest("write-outside"),
+            selftest("fork-bomb"),
+            selftest("read-host", paths=host_paths),
+            selftest("environment"),
+        ],
+        mounts=(Mount(source=str(tmp_path), target="/artifacts"),),
+        pids_limit=128,
+    )
+    network = got["network"].verdict()
+    assert network is not None and network.status is Status.FAIL, got["network"].data
+    assert "no network" in network.reason
+    written = got["write-outside"].verdict()
+    assert written is not None and written.status is Status.FAIL, got["write-outside"].data
+    assert "Read-only file system" in written.reason
+    bomb = got["fork-bomb"].verdict()
+    assert bomb is not None and bomb.status is Status.FAIL, got["fork-bomb"].data
+    assert "fork refused after" in bomb.reason and "Resource temporarily unavailable" in bomb.reason
+    assert int(bomb.reason.split("after ")[1].split()[0]) < 128
+    assert got["read-host"].data["seen"] == []
+    env = got["environment"].data
+    assert "ZIPSTORE_TEST_SECRET_TOKEN" not in env["variables"]
+    image_env = {"PATH", "HOME", "HOSTNAME", "LANG", "DEBIAN_FRONTEND", "PIP_DISABLE_PIP_VERSION_CHECK",
+                 "PIP_NO_CACHE_DIR", "PIP_ROOT_USER_ACTION", "PYTHONDONTWRITEBYTECODE", "PIP_CERT",
+                 "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"}  # fmt: skip
+    assert set(env["variables"]) <= image_env, set(env["variables"]) - image_env
+    assert env["no_new_privs"] == "1" and int(env["cap_eff"], 16) == 0 and env["uid"] != 0
+
+
+def test_only_allow_listed_variables_may_be_set_in_a_container(docker_engine: DockerEngine) -> None:
+    with pytest.raises(ValueError, match="GITHUB_TOKEN"):
+        docker_engine.run(
+            RunSpec(image="zipstore-matrix/debian:bookworm", command=("true",), environment={"GITHUB_TOKEN": "x"})
+        )
 
 
 def test_harness_turns_each_failure_into_a_record(

@@ -1,0 +1,93 @@
+"""The page in a real browser (Debian's chromium + chromium-driver, driven by Selenium): text from
+probes and archives never runs, the page logs no console error, and it requests nothing outside itself.
+
+In CI the browser must be there (the test fails without it); on a user's machine it is skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import report
+from runner.results import Results, Status
+from tests.conftest import in_ci
+
+GOLDEN = Path(__file__).parent / "golden"
+#: What a hostile archive or library could put in front of the page; each sets a flag if it ever runs.
+PAYLOADS = (
+    '<script>window.__zipstore_pwned = "script"</script>',
+    '<img src=x onerror="window.__zipstore_pwned = \'img\'">',
+    '"><svg onload="window.__zipstore_pwned = \'attr\'">',
+    "javascript:window.__zipstore_pwned='link'",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        chromium = None
+    if chromium is None or driver_path is None:
+        message = "needs Debian's chromium and chromium-driver, and selenium (apt-get install chromium chromium-driver)"
+        if in_ci():
+            pytest.fail(message + ": CI installs them (.ci/run)")
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    flags = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000")
+    for flag in flags:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def hostile_results() -> Results:
+    results = Results.read(GOLDEN / "results.json")
+    for n, cell in enumerate(results.cells[:8]):
+        payload = PAYLOADS[n % len(PAYLOADS)]
+        cell.status, cell.reason, cell.detail = Status.FAIL, f"library said: {payload}", payload
+        cell.warnings = [f"reader: {payload}"]
+    archive = results.archives[0]
+    archive.probe = PAYLOADS[0]
+    archive.library = PAYLOADS[1]
+    archive.zip_checks = {**archive.zip_checks, "problems": [PAYLOADS[2]], "notes": [PAYLOADS[3]]}
+    results.environments[0].reason = PAYLOADS[1]
+    return results
+
+
+def test_the_page_runs_nothing_from_probes_or_archives_and_requests_nothing_outside(
+    browser: Any, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    report.write_site(hostile_results(), site)
+    page = (site / "index.html").resolve().as_uri()
+    browser.get(page)
+    browser.find_element("css selector", "h1")
+    for details in browser.find_elements("css selector", "details")[:20]:
+        browser.execute_script("arguments[0].open = true", details)
+    assert browser.execute_script("return window.__zipstore_pwned === undefined"), "a payload ran"
+    assert "library said: <script>" in browser.find_element("css selector", "body").text
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
+    requests = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.append(message["params"]["request"]["url"])
+    outside = [url for url in requests if not url.startswith((site.resolve().as_uri(), "data:"))]
+    assert outside == [], outside
+    browser.save_screenshot(str(tmp_path / "page.png"))
+    assert (tmp_path / "page.png").stat().st_size > 10_000
