@@ -1,0 +1,93 @@
+"""Every reader of the default matrix against every archive of shared/external-zips (59 real archives,
+broken zips among them) and the generated hostile corpus (22): the run ends with exit 0, every archive
+× reader has a cell with a status, the runner's own memory stays under 1 GB, and the page says how each
+reader met the hostile archives. Writers write one fixture only: the readers are what is tested here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner.config import load_matrix
+from runner.fixtures import catalog
+from runner.plan import make_plan
+from runner.results import WRITTEN, Results, Status
+from tests.conftest import require_external_zips
+from tests.integration.test_real_engine import ROOT
+
+pytestmark = pytest.mark.integration
+PEAK_LIMIT_KB = 1 << 20  # 1 GB
+
+#: Runs the CLI and writes the process's own peak RSS (KiB) to $PEAK_FILE, whatever the exit.
+MEASURED = """\
+import os, resource, runpy, sys
+sys.argv = ["runner", *sys.argv[1:]]
+try:
+    runpy.run_module("runner", run_name="__main__")
+finally:
+    with open(os.environ["PEAK_FILE"], "w") as fh:
+        fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+"""
+ONE_FIXTURE = "\nfixtures: [int32-random]\nsettings:"
+
+
+@pytest.fixture(scope="module")
+def corpus_run(docker_engine: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path, int]:
+    shared = require_external_zips()
+    tmp = tmp_path_factory.mktemp("corpus")
+    matrix = tmp / "matrix.yaml"
+    matrix.write_text((ROOT / "matrix.yaml").read_text().replace("\nsettings:", ONE_FIXTURE, 1))
+    out = tmp / "site"
+    peak = tmp / "peak"
+    args = [str(matrix), "--out", str(out), "--no-benchmark", "--hostile", "--external", str(shared)]
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED, *args],
+        cwd=ROOT,
+        env={**os.environ, "PEAK_FILE": str(peak)},
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return Results.read(out / "results.json"), out, int(peak.read_text())
+
+
+def test_every_archive_meets_every_reader(corpus_run: tuple[Results, Path, int]) -> None:
+    results, _, _ = corpus_run
+    plan = make_plan(load_matrix(ROOT / "matrix.yaml", catalog()))
+    readers = {(ep.slug, p.id) for ep in plan.environments for p in ep.readers}
+    external = [a for a in results.archives if a.env == "external"]
+    assert len(external) == 59 + 22
+    unchecked = [a.probe for a in external if not a.zip_checks.get("checked")]
+    assert unchecked == []
+    cells = {(c.writer.env, c.writer.probe, c.fixture, c.reader.env, c.reader.probe) for c in results.cells}
+    assert len(cells) == len(results.cells) == len(results.archives) * len(readers)
+    for a in results.archives:
+        for env, probe in readers:
+            assert (a.env, a.probe, a.fixture, env, probe) in cells
+    assert not [c.reason for c in results.cells if c.reason.startswith("the container could not run")]
+
+
+def test_the_runner_stays_small_whatever_the_archives(corpus_run: tuple[Results, Path, int]) -> None:
+    _, _, peak_kb = corpus_run
+    assert peak_kb < PEAK_LIMIT_KB, f"the runner peaked at {peak_kb / 1024:.0f} MB"
+
+
+def test_the_hostile_corpus_is_met_and_shown(corpus_run: tuple[Results, Path, int]) -> None:
+    results, out, _ = corpus_run
+    hostile = [c for c in results.cells if c.fixture == "external-hostile"]
+    by_archive: dict[str, set[Status]] = {}
+    for c in hostile:
+        by_archive.setdefault(c.writer.probe, set()).add(c.status)
+    for broken in ("truncated", "zero-bytes", "not-a-zip", "empty-zip", "metadata-not-json"):
+        assert Status.PASS not in by_archive[broken], (broken, by_archive[broken])
+    bad_crc = [c for c in hostile if c.writer.probe == "bad-crc" and c.status is Status.PASS]
+    assert bad_crc == [], "a reader that returns data from an entry with a bad CRC does not pass"
+    html = (out / "index.html").read_text()
+    assert 'id="robustness"' in html
+    written = [a for a in results.archives if a.env != "external"]
+    assert written and all(a.status is WRITTEN or a.status is Status.SKIPPED or a.reason for a in written)
