@@ -2,7 +2,8 @@
 
 Exit codes: 0 the runner worked (incompatible cells are findings, not failures); 1 an internal error;
 2 a bad matrix file (or nothing to --resume); 3 nothing selected; 4 no container engine; 5 no base image
-could be had; 6 the engine was lost mid-run; 7 the work directory's disk is full; 130 Ctrl-C; 143 SIGTERM.
+could be had; 6 the engine was lost mid-run; 7 the work directory's disk is full; 8 a regression since the
+previous run (only with --fail-on regression); 130 Ctrl-C; 143 SIGTERM.
 Whatever stops a run, what it measured is saved first, and --resume completes it.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import runner
-from runner import hostile, report
+from runner import changes, history, hostile, report
 from runner.config import BenchmarkSettings, Matrix, load_matrix
 from runner.engine import Engine
 from runner.errors import ConfigError, Interrupted, NothingSelectedError, RunnerError
@@ -31,6 +32,7 @@ from runner.redact import Redactor
 from runner.results import Results
 
 log = logging.getLogger("runner")
+REGRESSION_EXIT = 8  # --fail-on regression: a cell that passed in the previous run does not pass now
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
         description="Build one image per environment, write Zarr ZipStores with every writer, read each "
         "archive with every reader, and publish the compatibility matrix (HTML, Markdown, JSON).",
         epilog="Exit codes: 0 ran (incompatibilities are findings), 2 bad matrix, 3 nothing selected, "
-        "4 no container engine, 5 no base image, 6 engine lost mid-run, 7 work disk full, 130 Ctrl-C, "
+        "4 no container engine, 5 no base image, 6 engine lost mid-run, 7 work disk full, "
+        "8 regression (--fail-on regression), 130 Ctrl-C, "
         "143 SIGTERM, 1 internal error. A stopped run keeps what it measured: --resume completes it.",
     )
     p.add_argument("matrix", type=Path, help="the matrix file, e.g. matrix.yaml")
@@ -87,6 +90,19 @@ def parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="complete the interrupted run in OUT/results.json: same run id, what it measured kept",
+    )
+    p.add_argument(
+        "--history",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the SQLite history every finished run is appended to (default: OUT/history.sqlite)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=["regression"],
+        default=None,
+        help="exit 8 when a cell that passed in the previous run does not pass now (for scheduled jobs)",
     )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
@@ -189,10 +205,31 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=resume)
     checkpoint(results)
-    pages = report.write_site(results, out, redact)
+    with history.opened(args.history or out / "history.sqlite") as db:
+        past = history.previous(db, results.run.id)
+        results.changes = changes.compare(results, past) if past is not None else None
+        history.append(db, results)
+        trends = history.trends(db)
+    checkpoint(results)
+    pages = report.write_site(results, out, redact, trends)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
+    if results.changes is not None:
+        found = results.changes
+        log.info(
+            "since %s: %d regression(s), %d other cell change(s), %d version change(s), %d timing step(s)",
+            found.since,
+            len(found.regressions),
+            len(found.cells) - len(found.regressions),
+            len(found.versions),
+            len(found.steps),
+        )
     log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
+    if args.fail_on == "regression" and results.changes is not None and results.changes.regressions:
+        for c in results.changes.regressions[:20]:
+            why = c.reason[:200]
+            log.error("regression: %s → %s (%s): %s → %s %s", c.writer, c.reader, c.fixture, c.before, c.after, why)
+        return REGRESSION_EXIT
     return 0
 
 

@@ -5,6 +5,7 @@ The view model groups cells into one writer × reader grid per fixture; template
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +18,7 @@ import jinja2
 from runner import charts, external
 from runner.benchmark import STORES
 from runner.fixtures import catalog
+from runner.history import Trend
 from runner.resources import data_dir
 from runner.results import (
     WRITTEN,
@@ -328,6 +330,106 @@ def robustness(results: Results) -> list[Robustness]:
     return sorted(rows.values(), key=lambda r: (r.library, r.version))
 
 
+#: Worst first: the status a summary cell is coloured by.
+SEVERITY = (
+    Status.CRASH,
+    Status.OOM,
+    Status.TIMEOUT,
+    Status.MISMATCH,
+    Status.FAIL,
+    Status.UNSUPPORTED,
+    Status.INSTALL_FAILED,
+    Status.PASS,
+)
+DEFAULT_CHANGES = "(the default)"  # in a reader's observation: its default call changes the data it returns
+
+
+def changed_by_default(cell: CellResult) -> bool:
+    """A pass whose data the library's *default* call changes (e.g. xarray decoding fill values to NaN)."""
+    return cell.status is Status.PASS and any(DEFAULT_CHANGES in n for n in cell.notices)
+
+
+def side_name(library: str, version: str, env: str, fixture: str) -> str:
+    """A summary row or column: the library and its version (archives from outside: their corpus)."""
+    if env == "external":
+        return f"external · {fixture.removeprefix('external-')}"
+    return f"{library} {version}"
+
+
+@dataclass(kw_only=True)
+class Pair:
+    """Every cell between one writer library/version and one reader library/version."""
+
+    writer: str
+    reader: str
+    counts: dict[Status, int] = field(default_factory=dict)
+    formats: set[int] = field(default_factory=set)
+    anchor: str = ""  # the worst cell's place in the details (or its fixture's grid)
+    default_changes: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def worst(self) -> Status:
+        return next(s for s in SEVERITY if s in self.counts)
+
+    @property
+    def label(self) -> str:
+        others = ", ".join(f"{self.counts[s]} {s}" for s in SEVERITY if s in self.counts and s is not Status.PASS)
+        text = f"{self.counts.get(Status.PASS, 0)}/{self.total} pass"
+        return f"{text}, {others}" if others else text
+
+    @property
+    def id(self) -> str:
+        return "s-" + "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", x) for x in (self.writer, self.reader))
+
+
+@dataclass(kw_only=True)
+class Summary:
+    writers: list[str]
+    readers: list[str]
+    pairs: dict[tuple[str, str], Pair]
+
+    def pair(self, writer: str, reader: str) -> Pair | None:
+        return self.pairs.get((writer, reader))
+
+    @property
+    def writer_libraries(self) -> list[str]:
+        """The filter's choices: each row's first word (its library, or "external")."""
+        return list(dict.fromkeys(w.split(" ")[0] for w in self.writers))
+
+    @property
+    def reader_libraries(self) -> list[str]:
+        return list(dict.fromkeys(r.split(" ")[0] for r in self.readers))
+
+
+def summary(results: Results, footnote: dict[str, int]) -> Summary:
+    """Writer library/version × reader library/version, every fixture and format folded into one cell."""
+    pairs: dict[tuple[str, str], Pair] = {}
+    worst: dict[tuple[str, str], int] = {}
+    writers: dict[str, None] = {}
+    readers: dict[str, None] = {}
+    for cell in results.cells:
+        if cell.status is Status.SKIPPED:
+            continue  # the writer could not produce that archive: nothing was tried
+        w = side_name(cell.writer.library, cell.writer.version, cell.writer.env, cell.fixture)
+        r = f"{cell.reader.library} {cell.reader.version}"
+        writers.setdefault(w)
+        readers.setdefault(r)
+        pair = pairs.setdefault((w, r), Pair(writer=w, reader=r))
+        pair.counts[cell.status] = pair.counts.get(cell.status, 0) + 1
+        if cell.writer.zarr_format:
+            pair.formats.add(cell.writer.zarr_format)
+        pair.default_changes |= changed_by_default(cell)
+        rank = SEVERITY.index(cell.status)
+        if rank < worst.get((w, r), len(SEVERITY)):
+            worst[(w, r)] = rank
+            pair.anchor = f"cell-{cell.id}" if cell.id in footnote else f"fixture-{cell.fixture}"
+    return Summary(writers=list(writers), readers=sorted(readers), pairs=pairs)
+
+
 @dataclass(kw_only=True)
 class View:
     """Everything both templates show, computed once per site."""
@@ -337,6 +439,12 @@ class View:
     notes: list[CellResult]
     bench: list[BenchSection]
     robustness: list[Robustness]
+    summary: Summary
+    trends: dict[str, Trend]
+
+    @property
+    def footnote(self) -> dict[str, int]:
+        return {cell.id: n for n, cell in enumerate(self.notes, 1)}
 
     def context(self) -> dict[str, Any]:
         counts = self.results.counts()
@@ -345,7 +453,13 @@ class View:
             "run": self.results.run,
             "grids": self.grids,
             "notes": self.notes,
-            "footnote": {cell.id: n for n, cell in enumerate(self.notes, 1)},
+            "footnote": self.footnote,
+            "summary": self.summary,
+            "changes": self.results.changes,
+            "trends": self.trends,
+            "sparkline": sparkline,
+            "changed_by_default": changed_by_default,
+            "severity": SEVERITY,
             "counts": [(s, counts[s]) for s in Status if s in counts],
             "total": len(self.results.cells),
             "symbol": SYMBOL,
@@ -359,14 +473,33 @@ class View:
         }
 
 
-def view(results: Results) -> View:
+def view(results: Results, trends: dict[str, Trend] | None = None) -> View:
     built = grids(results)
+    notes = noteworthy(results, built)
     return View(
         results=results,
         grids=built,
-        notes=noteworthy(results, built),
+        notes=notes,
         bench=bench_sections(results),
         robustness=robustness(results),
+        summary=summary(results, {cell.id: n for n, cell in enumerate(notes, 1)}),
+        trends=trends or {},
+    )
+
+
+def sparkline(values: list[float | None], width: int = 90, height: int = 18) -> str:
+    """An inline SVG of read times over the last runs (gaps where a run did not read); '' if < 2 points."""
+    points = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float))]
+    if len(points) < 2:
+        return ""
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    coords = " ".join(f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}" for i, v in points)
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="read time over the last runs"><polyline fill="none" stroke="#2255cc" stroke-width="1.5" '
+        f'points="{coords}"/></svg>'
     )
 
 
@@ -417,12 +550,18 @@ def plotly_js() -> bytes | None:
         return None
 
 
-def site_files(results: Results) -> list[tuple[str, str | bytes]]:
-    """index.html, matrix.md, one SVG chart per benchmarked dataset, and plotly.js beside the page."""
-    model = view(results)
+def render_full_markdown(page: Results | View) -> str:
+    return _render("matrix-full.md.j2", page)
+
+
+def site_files(results: Results, trends: dict[str, Trend] | None = None) -> list[tuple[str, str | bytes]]:
+    """index.html, matrix.md (the summary, small enough to paste), matrix-full.md (every grid), one SVG
+    chart per benchmarked dataset, and plotly.js beside the page."""
+    model = view(results, trends)
     files: list[tuple[str, str | bytes]] = [
         ("index.html", render_html(model)),
         ("matrix.md", render_markdown(model)),
+        ("matrix-full.md", render_full_markdown(model)),
     ]
     files += [(s.svg_name, s.svg) for s in model.bench if s.svg is not None]
     if any(s.figure for s in model.bench):
@@ -432,11 +571,13 @@ def site_files(results: Results) -> list[tuple[str, str | bytes]]:
     return files
 
 
-def write_site(results: Results, out: Path, redact: Callable[[str], str] = str) -> list[Path]:
+def write_site(
+    results: Results, out: Path, redact: Callable[[str], str] = str, trends: dict[str, Trend] | None = None
+) -> list[Path]:
     """The only side effect here: the site's files written into ``out`` (text through ``redact``)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in site_files(results):
+    for name, content in site_files(results, trends):
         path = out / name
         if isinstance(content, bytes):
             if not path.is_file() or path.read_bytes() != content:

@@ -7,12 +7,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.changes import Changes
 
 SCHEMA_VERSION = 3
 #: What changed in each version, for the migrations below.
 #: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
-#: 3: cells say whether their reader ran code from the archive (``executed_code``).
+#: 3: cells say whether their reader ran code from the archive (``executed_code``); ``changes`` since the
+#:    previous run in the history; ``run.resumed``.
 
 
 class Value(str, Enum):
@@ -215,6 +219,8 @@ class Results:
     cells: list[CellResult]
     datasets: list[DatasetResult] = field(default_factory=list)
     benchmarks: list[BenchmarkResult] = field(default_factory=list)
+    #: what changed since the previous run in the history (None: no history, or no earlier run)
+    changes: Changes | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -231,6 +237,8 @@ class Results:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Results:
         """Statuses become values again here: strings exist only in the file."""
+        from runner import changes  # it builds on these records
+
         data = migrate(data)
         return cls(
             run=RunInfo(**data["run"]),
@@ -258,6 +266,7 @@ class Results:
                 )
                 for b in data["benchmarks"]
             ],
+            changes=changes.from_dict(data.get("changes")),
         )
 
     @classmethod

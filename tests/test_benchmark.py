@@ -265,7 +265,7 @@ def test_site_carries_plotly_and_the_svg_charts(tmp_path: Path, monkeypatch: pyt
     html = (tmp_path / "site" / "index.html").read_text()
     assert '<script src="plotly.min.js">' in html and 'id="figure-int32-random"' in html
     assert "dataset unavailable" in html
-    md = (tmp_path / "site" / "matrix.md").read_text()
+    md = (tmp_path / "site" / "matrix-full.md").read_text()
     assert "![int32-random: median write and read time per store](bench-int32-random.svg)" in md
 
 

@@ -20,7 +20,12 @@ def results() -> Results:
 
 
 @pytest.mark.parametrize(
-    ("name", "render"), [("index.html", report.render_html), ("matrix.md", report.render_markdown)]
+    ("name", "render"),
+    [
+        ("index.html", report.render_html),
+        ("matrix.md", report.render_markdown),
+        ("matrix-full.md", report.render_full_markdown),
+    ],
 )
 def test_rendered_report_matches_golden(results: Results, name: str, render: object, update_golden: bool) -> None:
     text = render(results)  # type: ignore[operator]
@@ -45,7 +50,7 @@ def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results)
     notes = report.noteworthy(results)
     assert notes and all(c.status != "pass" or c.warnings for c in notes)
     html = report.render_html(results)
-    md = report.render_markdown(results)
+    md = report.render_full_markdown(results)
     for n, cell in enumerate(notes, 1):
         assert html.count(f'id="cell-{cell.id}"') == 1
         assert md.count(f"[^{n}]:") == 1
@@ -59,7 +64,7 @@ def test_html_escapes_library_messages(results: Results) -> None:
 
 def test_markdown_pipes_in_reasons_do_not_break_tables(results: Results) -> None:
     results.cells[0].status, results.cells[0].reason = "fail", "a | b\nc"
-    assert "a \\| b c" in report.render_markdown(results)
+    assert "a \\| b c" in report.render_full_markdown(results)
 
 
 def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path: Path) -> None:
@@ -89,7 +94,7 @@ def test_failed_reader_environment_is_one_note_not_a_column(results: Results) ->
     assert victim.slug not in {col.env for col in grid.columns}
     assert grid.failed_readers == [victim.slug]
     assert all(c.reader.env != victim.slug for c in report.noteworthy(results))
-    assert "their images did not build" in report.render_markdown(results)
+    assert "their images did not build" in report.render_full_markdown(results)
 
 
 def test_column_groups_follow_column_order(results: Results) -> None:
@@ -111,7 +116,7 @@ def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results
     archive.zip_checks = {"checked": False, "problems": ["the ZIP checks did not complete: timeout: no answer"]}
     html = report.render_html(results)
     assert "the ZIP checks did not complete: timeout: no answer" in html
-    assert "the ZIP checks did not complete" in report.render_markdown(results)
+    assert "the ZIP checks did not complete" in report.render_full_markdown(results)
 
 
 def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Results) -> None:
@@ -139,5 +144,5 @@ def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Res
     assert row.archives["code executed"] == [f"case-3 ({template.reader.probe})"]
     html = report.render_html(results)
     assert 'id="robustness"' in html and "code executed" in html
-    assert "## Robustness" in report.render_markdown(results)
+    assert "## Robustness" in report.render_full_markdown(results)
     assert 'id="robustness"' not in report.render_html(Results.read(GOLDEN / "results.json"))

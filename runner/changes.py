@@ -1,0 +1,160 @@
+"""Pure: what changed since the previous run in the history. Cells whose status changed (regressions:
+pass to anything else; fixes: anything to pass), cells that appeared or disappeared, environments whose
+resolved versions changed, and read-time or benchmark steps that lie outside the previous run's interval
+(asv's rule: the intervals of the two medians do not overlap; a bare ratio is not enough on a noisy
+machine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from runner import stats
+from runner.history import MEASURES, PastRun
+from runner.results import Results, Status, Value
+
+
+class Kind(Value):
+    REGRESSION = "regression"  # was pass, now anything else
+    FIX = "fix"  # now pass, was anything else
+    CHANGED = "changed"  # another status change
+    APPEARED = "appeared"
+    DISAPPEARED = "disappeared"
+
+
+@dataclass(kw_only=True)
+class CellChange:
+    id: str
+    kind: Kind
+    fixture: str
+    writer: str
+    reader: str
+    before: Status | None
+    after: Status | None
+    reason: str = ""
+
+
+@dataclass(kw_only=True)
+class VersionChange:
+    env: str
+    library: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(kw_only=True)
+class Step:
+    """A timing that moved out of the previous run's interval: (median, low, high) before and after."""
+
+    what: str  # a cell id, or "benchmark: env · dataset · store · measure"
+    before: list[float]
+    after: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return self.after[0] / self.before[0] if self.before[0] else float("inf")
+
+
+@dataclass(kw_only=True)
+class Changes:
+    since: str  # the previous run's id
+    since_started: str
+    cells: list[CellChange] = field(default_factory=list)
+    versions: list[VersionChange] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[CellChange]:
+        return [c for c in self.cells if c.kind is Kind.REGRESSION]
+
+    def __bool__(self) -> bool:
+        return bool(self.cells or self.versions or self.steps)
+
+
+def _kind(before: Status, after: Status) -> Kind:
+    if before is Status.PASS:
+        return Kind.REGRESSION
+    return Kind.FIX if after is Status.PASS else Kind.CHANGED
+
+
+def _interval(samples: list[float]) -> list[float] | None:
+    if len(samples) < 2:
+        return None
+    s = stats.summarize(samples)
+    return [s.median, s.low, s.high]
+
+
+def _apart(a: list[float], b: list[float]) -> bool:
+    return a[2] < b[1] or b[2] < a[1]
+
+
+def compare(results: Results, past: PastRun) -> Changes:
+    changes = Changes(since=past.id, since_started=past.started)
+    now = {c.id: c for c in results.cells}
+    for cell_id in sorted(set(now) | set(past.cells)):
+        cell, old = now.get(cell_id), past.cells.get(cell_id)
+        if cell is None:
+            assert old is not None
+            blank = {"fixture": "", "writer": "", "reader": ""}
+            changes.cells.append(CellChange(id=cell_id, kind=Kind.DISAPPEARED, before=old.status, after=None, **blank))
+            continue
+        where = {"fixture": cell.fixture, "writer": f"{cell.writer.env} · {cell.writer.probe}",
+                 "reader": f"{cell.reader.env} · {cell.reader.probe}"}  # fmt: skip
+        if old is None:
+            changes.cells.append(CellChange(id=cell_id, kind=Kind.APPEARED, before=None, after=cell.status, **where))
+            continue
+        if old.status is not cell.status:
+            kind = _kind(old.status, cell.status)
+            changes.cells.append(
+                CellChange(id=cell_id, kind=kind, before=old.status, after=cell.status, reason=cell.reason, **where)
+            )
+        elif cell.status is Status.PASS:
+            before, after = _interval(old.read_samples), _interval(list(cell.timings.get("read_samples", [])))
+            if before and after and _apart(before, after):
+                changes.steps.append(Step(what=cell_id, before=before, after=after))
+    for env in results.environments:
+        old_libraries = past.environments.get(env.slug)
+        if old_libraries is None:
+            continue
+        for library in sorted(set(env.libraries) | set(old_libraries)):
+            a, b = old_libraries.get(library), env.libraries.get(library)
+            if a != b:
+                changes.versions.append(VersionChange(env=env.slug, library=library, before=a, after=b))
+    for bench in results.benchmarks:
+        for timing in bench.stores:
+            for measure in MEASURES:
+                summary = getattr(timing, measure)
+                old_summary = past.benchmarks.get((bench.env, bench.dataset, timing.store, measure))
+                if not summary or old_summary is None:
+                    continue
+                after = [summary["median"], summary["low"], summary["high"]]
+                if _apart(list(old_summary), after):
+                    what = f"benchmark: {bench.env} · {bench.dataset} · {timing.store} · {measure}"
+                    changes.steps.append(Step(what=what, before=list(old_summary), after=after))
+    return changes
+
+
+def from_dict(data: dict[str, object] | None) -> Changes | None:
+    """Statuses and kinds become values again (strings live only in results.json)."""
+    if not data:
+        return None
+    raw_cells = data.get("cells") or []
+    raw_versions = data.get("versions") or []
+    raw_steps = data.get("steps") or []
+    assert isinstance(raw_cells, list) and isinstance(raw_versions, list) and isinstance(raw_steps, list)
+    return Changes(
+        since=str(data.get("since", "")),
+        since_started=str(data.get("since_started", "")),
+        cells=[
+            CellChange(
+                **{
+                    **c,
+                    "kind": Kind(c["kind"]),
+                    "before": Status(c["before"]) if c.get("before") else None,
+                    "after": Status(c["after"]) if c.get("after") else None,
+                }
+            )
+            for c in raw_cells
+        ],
+        versions=[VersionChange(**v) for v in raw_versions],
+        steps=[Step(**s) for s in raw_steps],
+    )

@@ -1,0 +1,80 @@
+"""Two runs into the same output folder, a version changed between them: the history remembers, the
+page and results.json name exactly that change and its cells, and --fail-on regression says so."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import cli, history
+from runner.results import Results, Status
+from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.test_execute import BASE, MATRIX, good
+
+
+def night(tmp_path: Path, zarr: str, behaviour: Any = good, *extra: str) -> int:
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX)
+    info = {"python": "3.11.2", "distributions": {"zarr": zarr}, "modules": {}}
+    engine = FakeEngine(images={BASE}, handler=HostHarness(behaviour, env_info=info))
+    return cli.main([str(matrix), "--out", str(tmp_path / "site"), *extra], engine=engine)
+
+
+def fsspec_breaks(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    if task["args"]["role"] == "reader" and task["args"]["method"] == "fsspec":
+        return OK_RUN, {"status": "error", "error_type": "ValueError", "message": "zip:: is broken in 9.9.10"}
+    return good(task)
+
+
+def test_the_second_night_names_exactly_what_changed(tmp_path: Path) -> None:
+    assert night(tmp_path, "9.9.9") == 0
+    first = Results.read(tmp_path / "site" / "results.json")
+    assert first.changes is None, "nothing to compare the first run with"
+    assert night(tmp_path, "9.9.10", fsspec_breaks, "--fail-on", "regression") == cli.REGRESSION_EXIT
+    second = Results.read(tmp_path / "site" / "results.json")
+    changes = second.changes
+    assert changes is not None and changes.since == first.run.id
+    assert {(v.env, v.library, v.before, v.after) for v in changes.versions} == {
+        (e.slug, "zarr", "9.9.9", "9.9.10") for e in second.environments
+    }
+    fsspec = {c.id for c in second.cells if c.reader.probe == "zarr-fsspec"}
+    assert {c.id for c in changes.regressions} == fsspec and len(fsspec) == 6
+    assert {(c.before, c.after) for c in changes.regressions} == {(Status.PASS, Status.FAIL)}
+    assert [c for c in changes.cells if c.id not in fsspec] == []
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert f"Changed since <code>{first.run.id}</code>" in html
+    assert html.count('<span class="regression">regression</span>') == 6
+    assert "zarr 9.9.9 → <strong>9.9.10</strong>" in html
+    md = (tmp_path / "site" / "matrix.md").read_text()
+    assert f"**Changed since `{first.run.id}`**" in md and "6 regression(s)" in md
+    raw = json.loads((tmp_path / "site" / "results.json").read_text())
+    assert sorted(c["kind"] for c in raw["changes"]["cells"]) == ["regression"] * 6  # strings only in the file
+
+
+def test_without_the_flag_a_regression_is_a_finding_not_a_failure(tmp_path: Path) -> None:
+    assert night(tmp_path, "9.9.9") == 0
+    assert night(tmp_path, "9.9.9", fsspec_breaks) == 0
+
+
+def test_the_history_keeps_every_night_and_the_page_shows_trends(tmp_path: Path) -> None:
+    for zarr, behaviour in (("1", good), ("2", fsspec_breaks), ("3", fsspec_breaks)):
+        assert night(tmp_path, zarr, behaviour) == 0
+    with sqlite3.connect(tmp_path / "site" / "history.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+        assert db.execute("SELECT count(DISTINCT cell_id) FROM cells").fetchone()[0] == 12
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert html.count('<span class="strip"') == 6, "each fsspec cell (a note) shows its last three runs"
+    assert '<span class="pass" title="pass"></span><span class="fail" title="fail"></span>' in html
+
+
+def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {history.SCHEMA + 1}")
+    with pytest.raises(history.HistoryError, match="newer"), history.opened(path):
+        pass
