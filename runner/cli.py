@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     with history.opened(args.history or out / "history.sqlite") as db:
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
-        history.append(db, results)
+        history.append(db, results, redact)
         trends = history.trends(db)
     checkpoint(results)
     pages = report.write_site(results, out, redact, trends)

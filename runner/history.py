@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +62,9 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
         db.commit()
 
 
-def append(db: sqlite3.Connection, results: Results) -> None:
-    """Record a run (again, if it was resumed: the newer account replaces the older)."""
+def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str] = str) -> None:
+    """Record a run (again, if it was resumed: the newer account replaces the older). The history is
+    published with the site, so its text passes through ``redact`` like every other published file."""
     run = results.run
     for table in ("environments", "cells", "benchmarks"):
         db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
@@ -88,7 +89,7 @@ def append(db: sqlite3.Connection, results: Results) -> None:
                 c.writer.version,
                 c.reader.version,
                 c.status.value,
-                c.reason[:2000],
+                redact(c.reason[:2000]),
                 c.timings.get("read_s"),
                 json.dumps(c.timings.get("read_samples", [])),
             )

@@ -42,8 +42,9 @@ def test_a_published_site_carries_no_home_path_and_no_token(tmp_path: Path, monk
     out = tmp_path / "site"
     engine = FakeEngine(images={BASE}, handler=HostHarness(leaky))
     assert cli.main([str(matrix), "--out", str(out)], engine=engine) == 0
-    published = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir() if p.is_file()}
-    assert {"results.json", "index.html", "matrix.md"} <= set(published)
-    for name, text in published.items():
-        assert str(home) not in text and TOKEN not in text, name
-    assert "cannot open ~/.netrc with token=[redacted]" in published["results.json"]
+    published = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert {"results.json", "index.html", "matrix.md", "matrix-full.md", "history.sqlite"} <= set(published)
+    for name, data in published.items():
+        assert str(home).encode() not in data and TOKEN.encode() not in data, name
+    assert b"cannot open ~/.netrc with token=[redacted]" in published["results.json"]
+    assert b"cannot open ~/.netrc with token=[redacted]" in published["history.sqlite"]
