@@ -30,7 +30,8 @@ PAYLOADS = (
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    chromium = shutil.which("chromium") or shutil.which("google-chrome")  # Debian's, or GitHub runners'
+    driver_path = shutil.which("chromedriver")
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -91,3 +92,43 @@ def test_the_page_runs_nothing_from_probes_or_archives_and_requests_nothing_outs
     assert outside == [], outside
     browser.save_screenshot(str(tmp_path / "page.png"))
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def two_readers() -> Results:
+    """The golden run with a second reader library, so the summary's filters have something to hide."""
+    results = Results.read(GOLDEN / "results.json")
+    for cell in results.cells:
+        if cell.reader.probe == "zarr-fsspec":
+            cell.reader.library, cell.reader.version = "gdal", "3.10.3"
+    return results
+
+
+def test_the_summary_answers_who_reads_whom_and_its_filters_work(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    site = tmp_path / "site"
+    report.write_site(two_readers(), site)
+    browser.get((site / "index.html").resolve().as_uri())
+    summary = browser.find_element("id", "summary")
+    cells = summary.find_elements("css selector", "td[id^='s-']")
+    assert len(cells) == 6 and all(c.is_displayed() for c in cells)  # 2 writers x 3 readers
+    Select(browser.find_element("id", "f-reader")).select_by_visible_text("gdal")
+    visible = {c.get_attribute("data-reader") for c in cells if c.value_of_css_property("visibility") == "visible"}
+    assert visible == {"gdal 3.10.3"}
+    Select(browser.find_element("id", "f-reader")).select_by_index(0)
+    browser.find_element("id", "f-search").send_keys("gdal")
+    shown = [c for c in cells if c.value_of_css_property("visibility") == "visible"]
+    assert len(shown) == 2 and {c.get_attribute("data-reader") for c in shown} == {"gdal 3.10.3"}
+    browser.find_element("id", "f-search").clear()
+    browser.execute_script("document.getElementById('f-search').dispatchEvent(new Event('input'))")
+    worst = next(c for c in cells if "mismatch" in (c.get_attribute("class") or ""))
+    worst.find_element("css selector", "a").click()
+    target = browser.execute_script("return location.hash")
+    assert target.startswith("#cell-") and browser.find_element("id", target[1:]).is_displayed()
+    for details in browser.find_elements("css selector", ".note details")[:3]:
+        details.click()
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(tmp_path / "summary.png"))
+    assert (tmp_path / "summary.png").stat().st_size > 10_000
