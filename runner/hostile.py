@@ -128,17 +128,26 @@ def _raw_zip(path: Path, plain: list[tuple[str, bytes]], name: str, deflated: by
     path.write_bytes(bytes(out))
 
 
-def _sharded_outside(path: Path) -> None:
-    """A v3 sharded array whose shard index points past the end of its shard."""
+def _v3_array(size: int, codecs: list[dict[str, object]]) -> bytes:
+    """zarr.json of a 1-D uint8 array in one chunk of ``size``."""
     meta = {
         "zarr_format": 3,
         "node_type": "array",
-        "shape": [8],
+        "shape": [size],
         "data_type": "uint8",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [8]}},
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [size]}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": 0,
-        "codecs": [
+        "codecs": codecs,
+    }
+    return json.dumps(meta).encode()
+
+
+def _sharded_outside(path: Path) -> None:
+    """A v3 sharded array whose shard index points past the end of its shard."""
+    meta = _v3_array(
+        8,
+        [
             {
                 "name": "sharding_indexed",
                 "configuration": {
@@ -149,24 +158,15 @@ def _sharded_outside(path: Path) -> None:
                 },
             }
         ],
-    }
+    )
     data = bytes(range(8))
     index = struct.pack("<QQQQ", 0, 4, 1 << 40, 4)  # the second inner chunk is a terabyte away
-    _write(path, [V3_GROUP, ("a/zarr.json", json.dumps(meta).encode()), ("a/c/0", data + index)])
+    _write(path, [V3_GROUP, ("a/zarr.json", meta), ("a/c/0", data + index)])
 
 
 def _v3_unknown_codec(path: Path) -> None:
-    meta = {
-        "zarr_format": 3,
-        "node_type": "array",
-        "shape": [16],
-        "data_type": "uint8",
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [16]}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": 0,
-        "codecs": [{"name": "bytes"}, {"name": "zipstore-no-such-codec", "configuration": {}}],
-    }
-    _write(path, [V3_GROUP, ("a/zarr.json", json.dumps(meta).encode()), ("a/c/0", bytes(16))])
+    meta = _v3_array(16, [{"name": "bytes"}, {"name": "zipstore-no-such-codec", "configuration": {}}])
+    _write(path, [V3_GROUP, ("a/zarr.json", meta), ("a/c/0", bytes(16))])
 
 
 def _many(path: Path, n: int = 100_000) -> None:

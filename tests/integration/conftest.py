@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from runner.config import load_matrix
 from runner.docker_engine import DockerEngine
+from runner.execute import Options, execute
+from runner.fixtures import catalog
+from runner.plan import make_plan
+from runner.results import Results
+
+HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +23,10 @@ def docker_engine() -> Iterator[DockerEngine]:
     engine.info()  # raises EngineUnavailableError with instructions: a failure, not a skip
     yield engine
     engine.cleanup()
+
+
+@pytest.fixture(scope="session")
+def small_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Results:
+    plan = make_plan(load_matrix(HERE / "small.yaml", catalog()))
+    out = tmp_path_factory.mktemp("site")
+    return execute(plan, docker_engine, Options(out=out, work=out / "work"), progress=print)

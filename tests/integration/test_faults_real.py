@@ -19,12 +19,10 @@ from typing import Any
 
 import pytest
 
-from runner.container import Limits, run_tasks
 from runner.docker_engine import DockerEngine
 from runner.engine import OWNER_LABEL
 from runner.results import Results, Status
-from runner.workdir import Workdir
-from tests.integration.test_real_engine import HERE, ROOT, selftest
+from tests.integration.test_real_engine import HERE, ROOT, _harness, selftest
 
 pytestmark = pytest.mark.integration
 SMALL = HERE / "small.yaml"
@@ -179,14 +177,9 @@ def test_a_signal_mid_run_saves_results_and_removes_containers(
     resume_completes(out, valid_unfinished(out))
 
 
-def test_a_container_removed_from_outside_is_that_tasks_finding(docker_engine: DockerEngine, tmp_path: Path) -> None:
-    from runner.config import load_matrix
-    from runner.fixtures import catalog
-    from runner.plan import make_plan
-
-    image = make_plan(load_matrix(SMALL, catalog())).environments[1].tag
-    assert docker_engine.has_image(image)
-
+def test_a_container_removed_from_outside_is_that_tasks_finding(
+    docker_engine: DockerEngine, small_run: Results, tmp_path: Path
+) -> None:
     def remove_soon() -> None:
         for _ in range(200):
             found = docker_engine.client.containers.list(filters={"label": "org.zipstore-matrix.phase=removed"})
@@ -198,19 +191,9 @@ def test_a_container_removed_from_outside_is_that_tasks_finding(docker_engine: D
 
     remover = threading.Thread(target=remove_soon)
     remover.start()
-    batch = run_tasks(
-        docker_engine,
-        Workdir.prepare(tmp_path / "work"),
-        image=image,
-        slug="removed",
-        phase="removed",
-        tasks=[selftest("hang", 60)],
-        mounts=(),
-        limits=Limits(memory="1g", pids_limit=256),
-        jobs=1,
-    )
+    results = _harness(docker_engine, tmp_path, [selftest("hang", 60)], memory="1g", pids_limit=256, phase="removed")
     remover.join()
-    verdict = batch.results["hang"].verdict()
+    verdict = results["hang"].verdict()
     assert verdict is not None and verdict.status is Status.CRASH, verdict
     assert "removed" in verdict.reason or "could not run" in verdict.reason, verdict.reason
 

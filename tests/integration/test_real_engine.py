@@ -15,7 +15,6 @@ from runner.config import load_matrix
 from runner.container import Limits, run_tasks
 from runner.docker_engine import DockerEngine
 from runner.engine import Mount, RunSpec
-from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import make_plan
 from runner.protocol import ProbeResult, Task
@@ -28,13 +27,6 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 Z2 = "zarr-2.18.7-numcodecs-0.15.1-pip-py3.11"
 Z3 = "zarr-3.1.6-pip-py3.11"
-
-
-@pytest.fixture(scope="module")
-def small_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Results:
-    plan = make_plan(load_matrix(HERE / "small.yaml", catalog()))
-    out = tmp_path_factory.mktemp("site")
-    return execute(plan, docker_engine, Options(out=out, work=out / "work"), progress=print)
 
 
 def cell(results: Results, writer: str, writer_probe: str, reader: str, reader_probe: str, fixture: str):  # type: ignore[no-untyped-def]
@@ -102,6 +94,7 @@ def _harness(
     memory: str = "4g",
     mounts: tuple[Mount, ...] = (),
     pids_limit: int = 1024,
+    phase: str = "selftest",
 ) -> dict[str, ProbeResult]:
     """The self-test probe through the same run_tasks every phase uses, one probe at a time."""
     image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
@@ -110,8 +103,8 @@ def _harness(
         engine,
         Workdir.prepare(tmp_path / "work"),
         image=image,
-        slug="selftest",
-        phase="selftest",
+        slug=phase,
+        phase=phase,
         tasks=tasks,
         mounts=mounts,
         limits=Limits(memory=memory, pids_limit=pids_limit),
