@@ -180,6 +180,7 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
         print(describe(plan))
         return 0
     engine = engine or _default_engine()
+    report.load_templates()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work: Path = args.work or out / "work"

@@ -507,6 +507,7 @@ def sparkline(values: list[float | None], width: int = 90, height: int = 18) -> 
 def _environment(templates: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
+        auto_reload=False,  # a run renders the templates it started with, as it runs the probes it snapshotted
         autoescape=jinja2.select_autoescape(["html", "html.j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -529,6 +530,16 @@ def _templates_dir() -> str:
 def _render(template: str, page: Results | View) -> str:
     model = page if isinstance(page, View) else view(page)
     return _environment(_templates_dir()).get_template(template).render(**model.context())
+
+
+TEMPLATES = ("index.html.j2", "matrix.md.j2", "matrix-full.md.j2")
+
+
+def load_templates() -> None:
+    """Compile every template now: edits to templates/ while a long run goes on cannot reach its page."""
+    environment = _environment(_templates_dir())
+    for name in TEMPLATES:
+        environment.get_template(name)
 
 
 def render_html(page: Results | View) -> str:

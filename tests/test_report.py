@@ -146,3 +146,19 @@ def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Res
     assert 'id="robustness"' in html and "code executed" in html
     assert "## Robustness" in report.render_full_markdown(results)
     assert 'id="robustness"' not in report.render_html(Results.read(GOLDEN / "results.json"))
+
+
+def test_a_run_renders_the_templates_it_started_with(results: Results, tmp_path: Path) -> None:
+    import shutil
+
+    from runner import resources
+
+    copy = tmp_path / "templates"
+    shutil.copytree(resources.data_dir("templates"), copy)
+    environment = report._environment(str(copy))
+    for name in report.TEMPLATES:
+        environment.get_template(name)
+    (copy / "matrix.md.j2").write_text("edited while the run went on\n")
+    assert environment.get_template("matrix.md.j2").render(**report.view(results).context()) != (
+        "edited while the run went on\n"
+    )
