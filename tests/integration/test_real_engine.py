@@ -123,7 +123,10 @@ def test_a_hostile_probe_is_contained_and_recorded(
     """No network, nothing writable outside its scratch space, a PID limit, no host paths, no host
     environment, no new privileges and no capabilities: each tried by a probe and recorded."""
     monkeypatch.setenv("ZIPSTORE_TEST_SECRET_TOKEN", "ghp_not_for_containers")
-    host_paths = [str(ROOT), str(Path.home()), "/var/run/docker.sock", str(tmp_path)]
+    secret = tmp_path / "host-only.txt"
+    secret.write_text("a file only the host has")
+    host_paths = [str(ROOT), str(secret), "/var/run/docker.sock", str(tmp_path / "work")]  # /root is in images too
+    assert all(Path(p).exists() for p in host_paths[:2])
     got = _harness(
         docker_engine,
         tmp_path,
