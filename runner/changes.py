@@ -9,8 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runner import stats
-from runner.history import MEASURES, PastRun
+from runner.history import PastRun
 from runner.results import Results, Status, Value
+
+#: A cell's read time is taken a few times, two probes at once, in milliseconds: between two nights of the same
+#: matrix on a 2-core machine 67 cells' intervals did not overlap (up to 4.5x, but never by 50 ms or more). A
+#: step must also be this large and this far apart to be named.
+READ_STEP_FACTOR = 1.5
+READ_STEP_FLOOR_S = 0.05
+#: Benchmark steps are judged on the ratios to the raw file of the same round: absolute times follow the
+#: machine (10-28 % apart on the same two nights), the paired ratios did not move.
+BENCH_MEASURES = ("write_ratio", "read_ratio")
 
 
 class Kind(Value):
@@ -84,7 +93,14 @@ def _interval(samples: list[float]) -> list[float] | None:
 
 
 def _apart(a: list[float], b: list[float]) -> bool:
+    """The intervals of the two medians do not overlap (asv's test)."""
     return a[2] < b[1] or b[2] < a[1]
+
+
+def read_step(before: list[float], after: list[float]) -> bool:
+    """A read-time step: intervals apart, and beyond what two nights of the same matrix differ by."""
+    low, high = sorted((before[0], after[0]))
+    return _apart(before, after) and high - low >= READ_STEP_FLOOR_S and high >= READ_STEP_FACTOR * low
 
 
 def compare(results: Results, past: PastRun) -> Changes:
@@ -109,7 +125,7 @@ def compare(results: Results, past: PastRun) -> Changes:
             )
         elif cell.status is Status.PASS:
             before, after = _interval(old.read_samples), _interval(list(cell.timings.get("read_samples", [])))
-            if before and after and _apart(before, after):
+            if before and after and read_step(before, after):
                 changes.steps.append(Step(what=cell_id, before=before, after=after))
     for env in results.environments:
         old_libraries = past.environments.get(env.slug)
@@ -121,7 +137,7 @@ def compare(results: Results, past: PastRun) -> Changes:
                 changes.versions.append(VersionChange(env=env.slug, library=library, before=a, after=b))
     for bench in results.benchmarks:
         for timing in bench.stores:
-            for measure in MEASURES:
+            for measure in BENCH_MEASURES:
                 summary = getattr(timing, measure)
                 old_summary = past.benchmarks.get((bench.env, bench.dataset, timing.store, measure))
                 if not summary or old_summary is None:

@@ -78,3 +78,37 @@ def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {history.SCHEMA + 1}")
     with pytest.raises(history.HistoryError, match="newer"), history.opened(path):
         pass
+
+
+def test_a_step_is_named_only_beyond_the_noise_of_two_identical_nights() -> None:
+    from runner.changes import read_step
+
+    assert not read_step([0.010, 0.009, 0.011], [0.030, 0.029, 0.031]), "3x, but 20 ms: noise here"
+    assert not read_step([0.200, 0.190, 0.210], [0.260, 0.255, 0.265]), "60 ms, but 1.3x"
+    assert not read_step([0.200, 0.100, 0.400], [0.400, 0.350, 0.450]), "2x, but the intervals overlap"
+    assert read_step([0.200, 0.190, 0.210], [0.400, 0.390, 0.420])
+    assert read_step([0.400, 0.390, 0.420], [0.200, 0.190, 0.210]), "a speed-up is a step too"
+
+
+def test_benchmark_steps_are_judged_on_ratios_to_raw_not_on_absolute_times() -> None:
+    from runner.changes import compare
+    from runner.history import PastRun
+    from runner.results import BenchmarkResult, RunInfo, StoreTiming
+
+    def summary(median: float) -> dict[str, Any]:
+        return {"median": median, "low": median * 0.98, "high": median * 1.02, "n": 7}
+
+    timing = StoreTiming(store="zipstore", status=Status.PASS, write=summary(2.0), write_ratio=summary(3.0))
+    bench = BenchmarkResult(id="b", env="e", dataset="d", status=Status.PASS, stores=[timing])
+    run = RunInfo(id="r2", started="", finished="x", engine={}, runner_version="", matrix_sha256="", matrix_path="",
+                  settings={})  # fmt: skip
+    results = Results(run=run, environments=[], archives=[], cells=[], benchmarks=[bench])
+    moved_machine = {
+        ("e", "d", "zipstore", "write"): (1.0, 0.98, 1.02),
+        ("e", "d", "zipstore", "write_ratio"): (3.0, 2.9, 3.1),
+    }
+    past = PastRun(id="r1", started="", environments={}, cells={}, benchmarks=moved_machine)
+    assert compare(results, past).steps == [], "the whole machine was twice as slow: not a step"
+    moved_store = {**moved_machine, ("e", "d", "zipstore", "write_ratio"): (1.5, 1.45, 1.55)}
+    steps = compare(results, PastRun(id="r1", started="", environments={}, cells={}, benchmarks=moved_store)).steps
+    assert [s.what for s in steps] == ["benchmark: e · d · zipstore · write_ratio"]
