@@ -60,6 +60,13 @@ def test_without_the_flag_a_regression_is_a_finding_not_a_failure(tmp_path: Path
     assert night(tmp_path, "9.9.9", fsspec_breaks) == 0
 
 
+def test_a_night_like_the_last_says_nothing_changed(tmp_path: Path) -> None:
+    assert night(tmp_path, "9.9.9") == 0
+    assert night(tmp_path, "9.9.9", good, "--fail-on", "regression") == 0
+    assert "<strong>Nothing changed</strong>" in (tmp_path / "site" / "index.html").read_text()
+    assert "): nothing." in (tmp_path / "site" / "matrix.md").read_text()
+
+
 def test_the_history_keeps_every_night_and_the_page_shows_trends(tmp_path: Path) -> None:
     for zarr, behaviour in (("1", good), ("2", fsspec_breaks), ("3", fsspec_breaks)):
         assert night(tmp_path, zarr, behaviour) == 0
