@@ -127,15 +127,20 @@ def _default_engine() -> Engine:
     return DockerEngine()
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise Interrupted("SIGTERM", 128 + signal.SIGTERM)
+def _interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name, 128 + signum)
+
+
+#: Both stop a run the same way. SIGINT too is handled explicitly: a runner started from a background job
+#: inherits SIGINT ignored, and Python then installs no KeyboardInterrupt of its own.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.verbose or args.debug)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    previous = {sig: signal.signal(sig, _interrupted) for sig in STOP_SIGNALS} if main_thread else {}
     try:
         return _run(args, engine)
     except RunnerError as exc:
@@ -155,8 +160,8 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
         log.error("internal error: %s: %s (run with --debug for the traceback)", type(exc).__name__, exc)
         return 1
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(args: argparse.Namespace, engine: Engine | None) -> int:

@@ -81,13 +81,24 @@ class SocketProxy:
         self.open = []
 
 
+def _like_a_background_job() -> None:
+    """Start the runner with SIGINT ignored, as a shell's background job (and many CI launchers) would: the
+    runner must still stop on SIGINT, by its own handler."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Run:
     """``python -m runner small.yaml`` in a subprocess, its log watched for a phase to start."""
 
     def __init__(self, out: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "runner", str(SMALL), "--out", str(out), "--no-benchmark", *extra]
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_like_a_background_job,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
