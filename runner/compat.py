@@ -15,7 +15,7 @@ from runner.engine import Mount
 from runner.plan import WriteTask, safe_id
 from runner.protocol import ProbeResult
 from runner.results import WRITTEN, ArchiveResult, Outcome, Status
-from runner.workdir import shared_dir
+from runner.workdir import sha256_file, shared_dir
 
 
 def write_archives(ctx: RunContext) -> None:
@@ -51,7 +51,7 @@ def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Map
     path = ctx.workdir.artifacts / w.archive
     if archive.status is WRITTEN and path.is_file():
         archive.path = w.archive
-        archive.sha256, archive.size = zipcheck.sha256_file(path), path.stat().st_size
+        archive.sha256, archive.size = sha256_file(path), path.stat().st_size
     elif archive.status is WRITTEN:
         archive.status, archive.reason = Status.FAIL, "the writer reported success but left no archive"
     ctx.results.archives.append(archive)
@@ -81,7 +81,7 @@ def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
         fixture=ext.fixture,
         status=WRITTEN,
         path=f"{cells.EXTERNAL}/{k}/{ext.relative}",
-        sha256=zipcheck.sha256_file(ext.path),
+        sha256=sha256_file(ext.path),
         size=ext.path.stat().st_size,
     )
 

@@ -11,9 +11,6 @@ from runner.config import Settings
 from runner.plan import safe_id
 from runner.protocol import ProbeResult, Task
 from runner.results import ArchiveResult
-from runner.workdir import sha256_file
-
-__all__ = ["apply", "check_task", "sha256_file", "unchecked"]
 
 SCRIPT = "zipcheck_probe.py"
 
