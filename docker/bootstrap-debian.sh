@@ -10,6 +10,14 @@ mirror=${2:-http://deb.debian.org/debian}
 case "$suite" in *[!a-z0-9-]*) echo "bad suite name: $suite" >&2; exit 2;; esac
 dir=$(mktemp -d "${TMPDIR:-/tmp}/zipstore-rootfs-$suite.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-debootstrap --variant=minbase "$suite" "$dir" "$mirror" >&2
+# debootstrap knows a suite by its script; a suite newer than this debootstrap (bookworm's has no
+# "forky") is bootstrapped with the script of sid, which every testing suite shares.
+scripts=${DEBOOTSTRAP_DIR:-/usr/share/debootstrap}/scripts
+script=()
+if [ ! -e "$scripts/$suite" ]; then
+  echo "debootstrap has no script named $suite: using the sid script" >&2
+  script=("$scripts/sid")
+fi
+debootstrap --variant=minbase "$suite" "$dir" "$mirror" "${script[@]}" >&2
 rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb
 tar --numeric-owner -C "$dir" -c .

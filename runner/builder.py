@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from runner.bases import ensure_base
@@ -106,7 +107,11 @@ class ImageBuilder:
             channel=env.channel,
             packages=list(env.packages + env.pip),
             image=tag,
+            resolved=[asdict(r) for r in env.resolved],
         )
+        if env.unresolved:
+            result.status, result.reason = EnvStatus.INSTALL_FAILED, f"version not resolved: {env.unresolved}"
+            return result
         base_ref = self.base(env.base)
         if isinstance(base_ref, BaseImageError):
             result.status, result.reason = EnvStatus.INSTALL_FAILED, f"base image unavailable: {base_ref}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 import runner
-from runner import changes, history, hostile, report
-from runner.config import BenchmarkSettings, Matrix, load_matrix
+from runner import changes, history, hostile, report, resolve
+from runner.config import BenchmarkSettings, Matrix, Resolution, load_matrix
 from runner.engine import Engine
 from runner.errors import ConfigError, Interrupted, NothingSelectedError, RunnerError
 from runner.execute import Options, execute
@@ -136,13 +137,13 @@ def _interrupted(signum: int, frame: object) -> None:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int:
+def main(argv: Sequence[str] | None = None, engine: Engine | None = None, index: resolve.Index | None = None) -> int:
     args = parser().parse_args(argv)
     _setup_logging(args.verbose or args.debug)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, _interrupted) for sig in STOP_SIGNALS} if main_thread else {}
     try:
-        return _run(args, engine)
+        return _run(args, engine, index)
     except RunnerError as exc:
         log.error("error: %s", exc)
         return exc.exit_code
@@ -164,12 +165,21 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None) -> int
             signal.signal(sig, handler)
 
 
-def _run(args: argparse.Namespace, engine: Engine | None) -> int:
+def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index | None) -> int:
     matrix = load_matrix(args.matrix, known_fixtures=catalog())
     for directory in args.external:
         if not directory.is_dir():
             raise ConfigError(f"--external {directory}: not a directory of archives")
     matrix = _benchmark_overrides(matrix, args)
+    make_plan(matrix, args.only)  # a selection that matches nothing is refused before any index is asked
+    history_path: Path = args.history or args.out / "history.sqlite"
+    resume = _previous(args.out / "results.json") if args.resume else None
+    recorded = resolve.recorded_in(resume.environments) if resume else history.resolutions(history_path)
+    mirror = os.environ.get("ZIPSTORE_DEBIAN_MIRROR", resolve.DEFAULT_MIRROR)
+    matrix, answers = resolve.resolve(
+        matrix, index or resolve.PackageIndex(mirror), recorded, only=args.only, keep=resume is not None
+    )
+    _say_resolved(answers)
     plan = make_plan(matrix, args.only)
     phases: Literal["all", "compat", "benchmark"] = "all"
     if args.benchmark_only:
@@ -207,11 +217,11 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
     def checkpoint(results: Results) -> None:
         results.write(out / "results.json", redact)
 
-    resume = _previous(out / "results.json") if args.resume else None
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=resume)
     checkpoint(results)
-    with history.opened(args.history or out / "history.sqlite") as db:
+    with history.opened(history_path) as db:
+        history.record_resolutions(db, answers)
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
         history.append(db, results, redact)
@@ -237,6 +247,18 @@ def _run(args: argparse.Namespace, engine: Engine | None) -> int:
             log.error("regression: %s → %s (%s): %s → %s %s", c.writer, c.reader, c.fixture, c.before, c.after, why)
         return REGRESSION_EXIT
     return 0
+
+
+def _say_resolved(answers: dict[str, Resolution]) -> None:
+    """Tracked versions are news; a recorded or missing answer is a warning the log must show."""
+    for r in answers.values():
+        if r.version is None:
+            log.warning("%s (%s, %s): not resolved: %s", r.package, r.asked, r.source, r.note)
+        elif r.recorded:
+            log.warning("%s %s -> %s (%s): %s", r.package, r.asked, r.version, r.source, r.note)
+        elif r.asked != "suite":
+            when = f", released {r.released}" if r.released else ""
+            log.info("%s %s -> %s (%s%s)", r.package, r.asked, r.version, r.source, when)
 
 
 def _previous(path: Path) -> Results:

@@ -16,6 +16,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +33,47 @@ from runner.resources import schema_path
 YamlPath = tuple[str | int, ...]
 
 #: Python of each Debian suite's ``python3`` package: used for slugs and to refuse impossible pins.
-DEBIAN_PYTHON = {"buster": "3.7", "bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13", "forky": "3.13"}
+#: testing (forky) and unstable (sid) moved to 3.14 in 2026.
+DEBIAN_PYTHON = {
+    "buster": "3.7",
+    "bullseye": "3.9",
+    "bookworm": "3.11",
+    "trixie": "3.13",
+    "forky": "3.14",
+    "testing": "3.14",
+    "sid": "3.14",
+    "unstable": "3.14",
+}
+
+
+class Track(str, Enum):
+    """An axis value that names no version but asks the index for one when the plan is made."""
+
+    LATEST = "latest"  # the newest final release
+    LATEST_PRE = "latest-pre"  # the newest release, pre-releases included
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+#: ``NAME=={axis}``: the only place a tracked axis value may stand (it becomes ``NAME==VERSION``).
+_TRACKED_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,\s-]*\])?)\s*==\s*\{(\w+)\}\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolution:
+    """A version an index gave for a package of an environment, when the plan was made."""
+
+    package: str  # as installed: ``zarr`` (pip) or ``python3-zarr`` (apt)
+    asked: str  # ``latest`` / ``latest-pre`` (pip), or ``suite`` (apt: whatever the suite ships)
+    version: str | None  # None: no index answered and nothing was recorded
+    source: str  # ``PyPI, Python 3.13`` / ``Debian forky main amd64``
+    released: str | None = None  # the index's date for this version (PyPI upload time), if it gives one
+    resolved_at: str = ""  # when the index said so (UTC, ISO 8601)
+    recorded: bool = False  # True: the index was unreachable; this is the last resolution recorded
+    stale: bool = False  # True: the index answered but its validity had lapsed (an expired Debian Release)
+    note: str = ""  # why a recorded resolution was used, why there is none, or how the index was stale
+
 
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,100}$")
@@ -63,6 +104,7 @@ class Settings:
     read_repeats: int = 3
     scale: int = 1
     jobs: int = 0  # probe processes at once per container; 0 = one per CPU
+    fork: bool = True  # fork each probe from a process that imported its library once (harness.py)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +153,17 @@ class EnvironmentSpec:
     probes: tuple[str, ...] = ()  # globs over probe ids; empty = every probe of the declared libraries
     python: str | None = None
     source: Location | None = field(default=None, compare=False)
+    #: pip packages whose version an index decides when the plan is made (``zarr=={zarr}``, zarr: latest)
+    tracks: tuple[tuple[str, Track], ...] = ()
+    #: what the indexes answered (filled by ``runner.resolve``; apt packages are always resolved)
+    resolved: tuple[Resolution, ...] = ()
+    #: why this environment cannot be built as asked (a tracked version no index gave, none recorded)
+    unresolved: str | None = None
+
+    @property
+    def asked(self) -> dict[str, str]:
+        """Package -> what was asked for where an index decides (``{"zarr": "latest"}``)."""
+        return {name: str(track) for name, track in self.tracks}
 
     @property
     def libraries(self) -> frozenset[str]:
@@ -240,9 +293,7 @@ def decode_matrix(raw: bytes, filename: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{filename}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-        ) from None
+        raise ConfigError(f"{filename}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
     return text
 
 
@@ -485,20 +536,32 @@ def _placeholder_problems(env: Mapping[str, Any], here: YamlPath, axes: set[str]
 
 def _check_values(env: Mapping[str, Any], combo: Mapping[str, str], here: YamlPath) -> Iterator[_Problem]:
     channel = env["channel"]
+    for name in sorted(_placeholders(env["base"])):
+        if combo.get(name) in _TRACK_VALUES:
+            yield _Problem((*here, "base"), f"{combo[name]!r} picks a package version, not a base image")
+            return
     base = env["base"].format(**combo)
     if not _IMAGE_REF.match(base):
         yield _Problem((*here, "base"), f"{base!r} is not a valid image reference")
     if channel == "apt" and debian_suite(base) is None:
         yield _Problem((*here, "base"), f"channel 'apt' needs a Debian base (debian:SUITE), got {base!r}")
-    for i, template in enumerate(env["packages"]):
-        value = template.format(**combo)
-        if channel == "apt":
-            if not _DEBIAN_PACKAGE.match(value):
-                yield _Problem((*here, "packages", i), f"{value!r} is not a Debian package name")
-        else:
-            yield from _check_requirement(value, (*here, "packages", i))
-    for i, template in enumerate(env.get("pip", [])):
-        yield from _check_requirement(template.format(**combo), (*here, "pip", i))
+    for key in ("packages", "pip"):
+        apt = channel == "apt" and key == "packages"
+        for i, template in enumerate(env.get(key, [])):
+            path = (*here, key, i)
+            if apt:
+                tracked = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
+                if tracked:
+                    yield _Problem(path, f"{tracked[0]!r}: a Debian package's version is the suite's; name no version")
+                elif not _DEBIAN_PACKAGE.match(value := template.format(**combo)):
+                    yield _Problem(path, f"{value!r} is not a Debian package name")
+                continue
+            try:
+                tracked_pip = _tracked(template, combo, path)
+            except _Problem as problem:
+                yield problem
+                continue
+            yield from _check_requirement(tracked_pip[0] if tracked_pip else template.format(**combo), path)
 
 
 def _check_requirement(value: str, path: YamlPath) -> Iterator[_Problem]:
@@ -524,13 +587,55 @@ def _expand_all(envs: list[dict[str, Any]], filename: str, lines: _Lines) -> Ite
             yield _expand_one(env, combo, location)
 
 
+def _tracked(template: str, combo: Mapping[str, str], path: YamlPath) -> tuple[str, Track] | None:
+    """``zarr=={zarr}`` with zarr: latest -> (``zarr``, LATEST); None when no tracked value is used."""
+    used = [combo[name] for name in _placeholders(template) if combo.get(name) in _TRACK_VALUES]
+    if not used:
+        return None
+    match = _TRACKED_REQUIREMENT.match(template)
+    if match is None:
+        raise _Problem(
+            path,
+            f"{used[0]!r} stands for a version an index picks: write the requirement as NAME=={{axis}}, "
+            f"not {template!r}",
+        )
+    return match.group(1).strip(), Track(combo[match.group(2)])
+
+
+_TRACK_VALUES = {t.value for t in Track}
+
+
+def _packages(env: Mapping[str, Any], key: str, combo: Mapping[str, str], here: YamlPath) -> Iterator[tuple[str, str]]:
+    """(requirement as the plan knows it, as the slug shows it): a tracked one is the bare name until
+    resolved, and ``name==latest`` in a default slug."""
+    for i, template in enumerate(env.get(key, [])):
+        tracked = _tracked(template, combo, (*here, key, i))
+        if tracked is None:
+            value = template.format(**combo)
+            yield value, value
+        else:
+            yield tracked[0], f"{tracked[0]}=={tracked[1]}"
+
+
 def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Location) -> EnvironmentSpec:
     base = env["base"].format(**combo)
     channel = env["channel"]
-    packages = tuple(p.format(**combo) for p in env["packages"])
-    pip = tuple(p.format(**combo) for p in env.get("pip", []))
+    both = (
+        list(_packages(env, "packages", combo, location.path))
+        if channel == "pip"
+        else [(p.format(**combo), p.format(**combo)) for p in env["packages"]]
+    )
+    extra = list(_packages(env, "pip", combo, location.path))
+    packages = tuple(p for p, _ in both)
+    pip = tuple(p for p, _ in extra)
+    tracks = tuple(
+        (canonicalize_name(Requirement(t).name), Track(shown.rpartition("==")[2]))
+        for t, shown in both + extra
+        if shown != t
+    )
     python = _python_of(base)
-    slug = env["name"].format(**combo) if "name" in env else default_slug(packages, channel, base, python)
+    shown_packages = tuple(shown for _, shown in both)
+    slug = env["name"].format(**combo) if "name" in env else default_slug(shown_packages, channel, base, python)
     if not _SLUG.match(slug):
         raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
     return EnvironmentSpec(
@@ -542,6 +647,7 @@ def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Loca
         probes=tuple(env.get("probes", ())),
         python=python,
         source=location,
+        tracks=tracks,
     )
 
 
@@ -559,8 +665,12 @@ def default_slug(packages: tuple[str, ...], channel: str, base: str, python: str
     if channel == "apt":
         head = first
     else:
-        req = Requirement(first)
-        pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
+        name, _, track = first.partition("==")
+        if track in _TRACK_VALUES:  # not yet resolved: the slug names the track, and stays the same
+            req, pins = Requirement(name), [track]
+        else:
+            req = Requirement(first)
+            pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
         head = canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
     suite = debian_suite(base)
     where = suite if channel == "apt" and suite else (f"py{python}" if python else base)

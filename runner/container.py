@@ -53,6 +53,7 @@ def run_tasks(
     mounts: Sequence[Mount],
     limits: Limits,
     jobs: int,
+    fork: bool = True,
     tmpfs_size: int = 0,
 ) -> Batch:
     """Run ``tasks`` through the harness in one container of ``image``; ``jobs`` probes at once."""
@@ -64,7 +65,7 @@ def run_tasks(
             "--resume to complete the run."
         )
     job, out = workdir.job_dirs(phase, slug)
-    (job / "tasks.json").write_text(job_file(list(tasks), jobs), encoding="utf-8")
+    (job / "tasks.json").write_text(job_file(list(tasks), jobs, fork), encoding="utf-8")
     timeout = sum(t.timeout for t in tasks) + CONTAINER_SLACK
     spec = RunSpec(
         image=image,

@@ -89,22 +89,30 @@ class RunContext:
         workdir = Workdir.prepare(options.work)
         jobs = plan.settings.jobs or os.cpu_count() or 1
         engine_info = asdict(engine.info())
-        results = _resumed(resume, plan, workdir, progress) if resume is not None else Results(
-            run=RunInfo(
-                id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
-                started=now(),
-                finished="",
-                engine=engine_info,
-                runner_version=runner.__version__,
-                matrix_sha256=plan.matrix.sha256,
-                matrix_path=plan.matrix.path,
-                settings={**asdict(plan.settings), "benchmark": _bench_settings(plan), "jobs": jobs},
-                host={"machine": platform.machine(), "cpus": os.cpu_count() or 0, "python": platform.python_version()},
-                probes_sha256=workdir.probes_sha256,
-            ),
-            environments=[],
-            archives=[],
-            cells=[],
+        results = (
+            _resumed(resume, plan, workdir, progress)
+            if resume is not None
+            else Results(
+                run=RunInfo(
+                    id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6],
+                    started=now(),
+                    finished="",
+                    engine=engine_info,
+                    runner_version=runner.__version__,
+                    matrix_sha256=plan.matrix.sha256,
+                    matrix_path=plan.matrix.path,
+                    settings={**asdict(plan.settings), "benchmark": _bench_settings(plan), "jobs": jobs},
+                    host={
+                        "machine": platform.machine(),
+                        "cpus": os.cpu_count() or 0,
+                        "python": platform.python_version(),
+                    },
+                    probes_sha256=workdir.probes_sha256,
+                ),
+                environments=[],
+                archives=[],
+                cells=[],
+            )
         )
         results.run.engine = engine_info
         builder = ImageBuilder(
@@ -172,6 +180,7 @@ class RunContext:
             mounts=mounts,
             limits=Limits(memory=self.plan.settings.memory, pids_limit=self.plan.settings.pids_limit),
             jobs=jobs or self.jobs,
+            fork=self.plan.settings.fork,
             tmpfs_size=tmpfs_size,
         )
         if batch.env_info is not None:
@@ -200,7 +209,9 @@ def _resumed(previous: Results, plan: Plan, workdir: Workdir, progress: Progress
     gone = {
         a.id
         for a in previous.archives
-        if a.status is WRITTEN and a.path and not a.path.startswith(cells.EXTERNAL + "/")
+        if a.status is WRITTEN
+        and a.path
+        and not a.path.startswith(cells.EXTERNAL + "/")
         and not (workdir.artifacts / a.path).is_file()
     }
     if gone:

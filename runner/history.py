@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.config import Resolution
 from runner.results import Results, Status
 
-SCHEMA = 1
+SCHEMA = 2
 #: version reached -> the statements that reach it from the version before
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -36,6 +37,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             run_id TEXT NOT NULL REFERENCES runs(id), env TEXT NOT NULL, dataset TEXT NOT NULL,
             store TEXT NOT NULL, measure TEXT NOT NULL, median REAL NOT NULL, low REAL NOT NULL,
             high REAL NOT NULL, PRIMARY KEY (run_id, env, dataset, store, measure))""",
+    ),
+    # the last answer of each index question (runner.resolve), used when no index answers
+    2: (
+        """CREATE TABLE resolutions (
+            key TEXT PRIMARY KEY, package TEXT NOT NULL, asked TEXT NOT NULL, version TEXT NOT NULL,
+            source TEXT NOT NULL, released TEXT, resolved_at TEXT NOT NULL)""",
     ),
 }
 MEASURES = ("write", "read", "write_ratio", "read_ratio")
@@ -60,6 +67,32 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
         db.commit()
         yield db
         db.commit()
+
+
+def resolutions(path: Path) -> dict[str, Resolution]:
+    """The last recorded answer to each index question; empty when there is no history (read-only)."""
+    if not path.is_file():
+        return {}
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        if db.execute("PRAGMA user_version").fetchone()[0] < 2:
+            return {}
+        rows = db.execute("SELECT key, package, asked, version, source, released, resolved_at FROM resolutions")
+        return {
+            k: Resolution(package=p, asked=a, version=v, source=s, released=r, resolved_at=t)
+            for k, p, a, v, s, r, t in rows
+        }
+
+
+def record_resolutions(db: sqlite3.Connection, answers: Mapping[str, Resolution]) -> None:
+    """Keep what the indexes answered this run (a recorded or missing answer changes nothing)."""
+    db.executemany(
+        "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (k, r.package, r.asked, r.version, r.source, r.released, r.resolved_at)
+            for k, r in answers.items()
+            if r.version is not None and not r.recorded
+        ],
+    )
 
 
 def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str] = str) -> None:

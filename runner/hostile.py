@@ -227,9 +227,7 @@ def _pickle(path: Path) -> None:
 CASES: dict[str, Callable[[Path], object]] = {
     "truncated": _truncated,
     "bad-crc": _bad_crc,
-    "duplicate-differing": lambda p: _write(
-        p, [*_good(), ("data/.zarray", _zarray([32], [16]))]
-    ),
+    "duplicate-differing": lambda p: _write(p, [*_good(), ("data/.zarray", _zarray([32], [16]))]),
     "deflate-bomb": _bomb,
     "dot-dot-names": lambda p: _write(p, [*_good(), ("../../evil", b"x"), ("data/../../../escape", b"y")]),
     "absolute-names": lambda p: _write(p, [*_good(), ("/etc/evil", b"x"), ("C:/windows/evil", b"y")]),

@@ -53,7 +53,7 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
         autoescape=False,
     )
     jenv.filters["shell"] = shlex.quote
-    apt = list(env.packages) if env.channel == "apt" else []
+    apt = list(_apt_packages(env)) if env.channel == "apt" else []
     if apt:
         apt = ["python3", "python3-venv", *apt]
     pip = list(env.packages) if env.channel == "pip" else []
@@ -63,13 +63,29 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
         base=base_ref,
         ca_bundle=with_ca,
         apt_packages=apt,
+        # an expired Release file (a mirror that stopped syncing) is used as resolved, and said so
+        apt_update="apt-get update" + (" -o Acquire::Check-Valid-Until=false" if _stale(env) else ""),
         pip_requirements=pip,
         system_site_packages=env.channel == "apt",
     )
 
 
+def _apt_versions(env: EnvironmentSpec) -> dict[str, str]:
+    return {r.package: r.version for r in env.resolved if r.asked == "suite" and r.version}
+
+
+def _stale(env: EnvironmentSpec) -> bool:
+    return any(r.stale for r in env.resolved)
+
+
+def _apt_packages(env: EnvironmentSpec) -> list[str]:
+    """Debian packages as the image installs them: at the version the suite's index gave at plan time."""
+    versions = _apt_versions(env)
+    return [f"{p}={versions[p]}" if p in versions else p for p in env.packages]
+
+
 def content_hash(env: EnvironmentSpec) -> str:
-    payload = {
+    payload: dict[str, object] = {
         "format": IMAGE_FORMAT,
         "base": env.base,
         "channel": env.channel,
@@ -78,6 +94,8 @@ def content_hash(env: EnvironmentSpec) -> str:
         "template": _template_source(),
         "inspect_env.py": hashlib.sha256(_inspect_script()).hexdigest(),
     }
+    if _apt_versions(env):  # a new Debian upload rebuilds exactly the images it is in
+        payload["apt_versions"] = _apt_versions(env)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from runner import probes
+from runner import probes, resolve
 from runner.config import EnvironmentSpec, Matrix, Settings
 from runner.errors import NothingSelectedError
 from runner.fixtures import Fixture, select
@@ -159,6 +159,8 @@ def describe(plan: Plan) -> str:
         lines.append(f"  {ep.slug}")
         lines.append(f"      base {ep.env.base}, {ep.env.channel}: {' '.join(ep.env.packages + ep.env.pip)}")
         lines.append(f"      image {ep.tag}")
+        if ep.env.resolved:
+            lines.append(f"      resolved: {resolve.describe(ep.env)}")
         lines.append(f"      writers: {', '.join(p.id for p in ep.writers) or '-'}")
         lines.append(f"      readers: {', '.join(p.id for p in ep.readers) or '-'}")
         if ep.benchmarks:

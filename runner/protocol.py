@@ -38,9 +38,10 @@ class Task:
         return {"id": self.id, "script": self.script, "timeout": self.timeout, "args": dict(self.args)}
 
 
-def job_file(tasks: list[Task], jobs: int) -> str:
-    """The ``tasks.json`` the harness reads: how many probes at once, and the tasks."""
-    return json.dumps({"jobs": jobs, "tasks": [t.to_json() for t in tasks]}, indent=1)
+def job_file(tasks: list[Task], jobs: int, fork: bool = True) -> str:
+    """The ``tasks.json`` the harness reads: how many probes at once, whether children may be forked from
+    a process that imported the library once (else a fresh interpreter per task), and the tasks."""
+    return json.dumps({"jobs": jobs, "fork": fork, "tasks": [t.to_json() for t in tasks]}, indent=1)
 
 
 @dataclass(frozen=True, kw_only=True)

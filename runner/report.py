@@ -93,9 +93,7 @@ class Row:
     @property
     def unread_css(self) -> str:
         """The class of the row's cells when there was no archive to read."""
-        return (
-            Status.INSTALL_FAILED.value if self.archive.status is Status.INSTALL_FAILED else Status.SKIPPED.value
-        )
+        return Status.INSTALL_FAILED.value if self.archive.status is Status.INSTALL_FAILED else Status.SKIPPED.value
 
 
 def env_css(env: EnvironmentResult) -> str:

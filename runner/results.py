@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from runner.changes import Changes
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: What changed in each version, for the migrations below.
 #: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
 #: 3: cells say whether their reader ran code from the archive (``executed_code``); ``changes`` since the
 #:    previous run in the history; ``run.resumed``.
+#: 4: environments say which versions an index decided at plan time (``resolved``: asked, version, source,
+#:    release date, and whether the index answered or a recorded answer was used).
 
 
 class Value(str, Enum):
@@ -82,6 +84,8 @@ class EnvironmentResult:
     build_seconds: float | None = None
     cached: bool | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: versions an index decided when the plan was made (``runner.config.Resolution`` as a dict)
+    resolved: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -296,6 +300,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if version == 2:  # no cell of an older run knew to look for executed code
         data = {**data, "schema_version": 3, "cells": [{**c, "executed_code": False} for c in data["cells"]]}
         version = 3
+    if version == 3:  # nothing was resolved at plan time before
+        data = {**data, "schema_version": 4, "environments": [{**e, "resolved": []} for e in data["environments"]]}
+        version = 4
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
     return data

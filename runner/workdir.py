@@ -18,16 +18,19 @@ CA_BUNDLE_CANDIDATES = (
 )
 
 
-def read_ca_bundle() -> bytes | None:
-    """The host's CA bundle (what pip/requests are told to trust), handed to image builds."""
+def ca_bundle_path() -> Path | None:
+    """The host's CA bundle: what pip/requests are told to trust, else the system's."""
     for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
         value = os.environ.get(var)
         if value and Path(value).is_file():
-            return Path(value).read_bytes()
-    for candidate in CA_BUNDLE_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate).read_bytes()
-    return None
+            return Path(value)
+    return next((Path(c) for c in CA_BUNDLE_CANDIDATES if Path(c).is_file()), None)
+
+
+def read_ca_bundle() -> bytes | None:
+    """The host's CA bundle, handed to image builds."""
+    path = ca_bundle_path()
+    return path.read_bytes() if path else None
 
 
 def sha256_file(path: Path) -> str:

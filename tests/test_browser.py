@@ -22,7 +22,7 @@ GOLDEN = Path(__file__).parent / "golden"
 #: What a hostile archive or library could put in front of the page; each sets a flag if it ever runs.
 PAYLOADS = (
     '<script>window.__zipstore_pwned = "script"</script>',
-    '<img src=x onerror="window.__zipstore_pwned = \'img\'">',
+    "<img src=x onerror=\"window.__zipstore_pwned = 'img'\">",
     '"><svg onload="window.__zipstore_pwned = \'attr\'">',
     "javascript:window.__zipstore_pwned='link'",
 )

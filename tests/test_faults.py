@@ -27,8 +27,10 @@ class Flaky(FakeEngine):
 
     def run(self, spec: RunSpec) -> RunResult:
         labels = spec.labels
-        if self.fail is not None and labels.get("org.zipstore-matrix.phase") == "read" and self.at in labels.get(
-            "org.zipstore-matrix.env", ""
+        if (
+            self.fail is not None
+            and labels.get("org.zipstore-matrix.phase") == "read"
+            and self.at in labels.get("org.zipstore-matrix.env", "")
         ):
             fail, self.fail = self.fail, None
             raise fail

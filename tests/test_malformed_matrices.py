@@ -14,13 +14,7 @@ from runner.config import MAX_DEPTH, MAX_MATRIX_BYTES, load_matrix
 from runner.errors import ConfigError
 from runner.fixtures import catalog
 
-GOOD = (
-    "version: 1\n"
-    "environments:\n"
-    "  - base: debian:bookworm\n"
-    "    channel: pip\n"
-    '    packages: ["zarr==3.1.6"]\n'
-)
+GOOD = 'version: 1\nenvironments:\n  - base: debian:bookworm\n    channel: pip\n    packages: ["zarr==3.1.6"]\n'
 ENV = '  - {base: "debian:bookworm", channel: pip, packages: ["zarr==3.1.6"]}\n'
 
 
@@ -65,11 +59,21 @@ CORPUS: list[tuple[str, bytes, int | None, str]] = [
     ("negative timeout", ("version: 1\nsettings: {probe_timeout: -1}\nenvironments:\n" + ENV).encode(), 2, "timeout"),
     ("unknown fixture", ("version: 1\nfixtures: [nope]\nenvironments:\n" + ENV).encode(), 2, "unknown fixture 'nope'"),
     ("undefined axis", GOOD.replace("zarr==3.1.6", "zarr=={zarr}").encode(), 5, "{zarr}"),
-    ("huge matrix axis", ("version: 1\nenvironments:\n  - base: debian:bookworm\n    channel: pip\n"
-                          "    packages: [\"zarr=={z}\"]\n    matrix: {z: [" + ",".join(f'"{i}"' for i in range(5000))
-                          + "]}\n").encode(), None, "matrix"),
-    ("debian name with shell", b"version: 1\nenvironments:\n  - {base: debian:trixie, channel: apt, "
-                               b"packages: [\"python3-zarr; reboot\"]}\n", 3, "Debian package name"),
+    (
+        "huge matrix axis",
+        (
+            "version: 1\nenvironments:\n  - base: debian:bookworm\n    channel: pip\n"
+            '    packages: ["zarr=={z}"]\n    matrix: {z: [' + ",".join(f'"{i}"' for i in range(5000)) + "]}\n"
+        ).encode(),
+        None,
+        "matrix",
+    ),
+    (
+        "debian name with shell",
+        b'version: 1\nenvironments:\n  - {base: debian:trixie, channel: apt, packages: ["python3-zarr; reboot"]}\n',
+        3,
+        "Debian package name",
+    ),
 ]
 
 

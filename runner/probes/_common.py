@@ -25,6 +25,8 @@ CANARY = "zipstore-pickle-canary"
 
 #: What a probe noticed on the way (e.g. how a control read went); kept in the record even on failure.
 OBSERVATIONS: list[str] = []
+#: Warnings its library gave while a fork server imported it (harness.py), kept in every child's record.
+PRELOAD_WARNINGS: list[str] = []
 
 
 class Unsupported(Exception):
@@ -49,7 +51,7 @@ def main(handler: Callable[[dict], dict]) -> None:
                 message=first_line_words(exc),
                 traceback=traceback.format_exc()[-6000:],
             )
-    record["warnings"] = dedupe(f"{w.category.__name__}: {w.message}" for w in caught)
+    record["warnings"] = dedupe([*PRELOAD_WARNINGS, *(f"{w.category.__name__}: {w.message}" for w in caught)])
     if os.path.exists(os.path.join(args.get("scratch") or os.getcwd(), CANARY)):
         record["executed_code"] = True
     if OBSERVATIONS:

@@ -23,6 +23,9 @@ import time
 
 import _common as c
 
+#: Imported once per container by the harness's fork server; each task is a child forked after it.
+PRELOAD = ("numpy", "zarr", "numcodecs", "fsspec")
+
 STORES = ("raw", "zipstore", "directory", "memory", "fsspec-memory")
 IN_MEMORY = ("memory", "fsspec-memory")
 

@@ -10,6 +10,9 @@ import hashlib
 
 import _common as c
 
+#: Imported once per container by the harness's fork server; each task is a child forked after it.
+PRELOAD = ("fsspec", "fsspec.implementations.zip")
+
 
 def read(args: dict) -> dict:
     import fsspec

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import _common as c
 
+#: Imported once per container by the harness's fork server; each task is a child forked after it.
+PRELOAD = ("numpy", "osgeo.gdal")
+
 
 def gdal_module():
     from osgeo import gdal

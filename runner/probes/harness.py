@@ -4,11 +4,19 @@ Standard library only; nothing from ``runner`` (this file is mounted into images
 
     python harness.py TASKS.json OUT_DIR
 
-TASKS.json: {"jobs": N, "tasks": [{"id", "script", "args", "timeout"}]}. Up to ``jobs`` probes run at once,
-each in its own process (a crash takes down nothing but itself). Each probe writes its own record to
-OUT_DIR/<id>.probe.json; the harness then writes OUT_DIR/<id>.run.json with the process outcome (exit
-code, signal, timeout, OOM kill, seconds, output tails). Each file is written as soon as its task ends,
-so a container killed half-way loses nothing that already finished.
+TASKS.json: {"jobs": N, "fork": bool, "tasks": [{"id", "script", "args", "timeout"}]}. Up to ``jobs``
+probes run at once, each in its own process (a crash takes down nothing but itself). Each probe writes its
+own record to OUT_DIR/<id>.probe.json; the harness then writes OUT_DIR/<id>.run.json with the process
+outcome (exit code, signal, timeout, OOM kill, seconds, output tails). Each file is written as soon as its
+task ends, so a container killed half-way loses nothing that already finished.
+
+Imports are paid once per container (asv's ForkServer is the model): for each probe script a fork server
+(``harness.py --serve SCRIPT``) imports the modules the script names in ``PRELOAD`` and then forks one
+child per task, which runs the script as ``__main__`` in its own session, scratch directory and output
+files; the harness times it, kills it on timeout and reads its exit status like any process's. A script
+that says ``FORK_SAFE = False``, or whose imports start a thread (a forked child would inherit a copy of
+the process with that thread missing), gets a fresh interpreter per task instead, as does every task when
+``fork`` is false or a server cannot start.
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import runpy
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import warnings
 
 TAIL = 4000
 ENV_INFO = "/opt/zipstore/env.json"
@@ -58,12 +70,11 @@ def tail(path: str) -> str:
 
 
 class Running:
-    """One probe process and the scratch space it owns."""
+    """One probe process (a fresh interpreter, or a child of a fork server) and the scratch space it owns."""
 
-    def __init__(self, task: dict, out_dir: str) -> None:
+    def __init__(self, task: dict, out_dir: str, server: ForkServer | None = None) -> None:
         self.task = task
         self.scratch = tempfile.mkdtemp(prefix="probe-")
-        probes = os.path.dirname(os.path.abspath(__file__))
         args = dict(task["args"], record=os.path.join(out_dir, task["id"] + ".probe.json"), scratch=self.scratch)
         args_path = os.path.join(self.scratch, "args.json")
         write_json(args_path, args)
@@ -72,29 +83,46 @@ class Running:
         self.started = time.perf_counter()
         self.deadline = self.started + float(task["timeout"])
         self.timed_out = False
+        self.server = server
+        self.returncode: int | None = None
+        if server is not None:
+            self.pid = server.fork(task["id"], args_path, self.scratch, self.stdout, self.stderr)
+            self.proc = None
+            return
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, os.path.join(probes, task["script"]), args_path],
+                [sys.executable, script_path(task["script"]), args_path],
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # so a timeout can kill the probe's children too
                 cwd=self.scratch,
             )
+        self.pid = self.proc.pid
+
+    def ended(self) -> bool:
+        if self.proc is not None:
+            self.returncode = self.proc.poll()
+        elif self.server is not None:
+            self.returncode = self.server.returncode(self.task["id"])
+        return self.returncode is not None
 
     def poll(self) -> bool:
         """True once the process has ended (killing it first if it overran its timeout)."""
-        if self.proc.poll() is not None:
+        if self.ended():
             return True
         if time.perf_counter() > self.deadline:
             self.timed_out = True
             with contextlib.suppress(ProcessLookupError):  # it may have just ended by itself
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+                os.killpg(self.pid, signal.SIGKILL)
+            if self.proc is not None:
+                self.proc.wait()
+            while not self.ended():  # the server reaps its child and reports
+                time.sleep(POLL)
             return True
         return False
 
     def outcome(self, oom: bool) -> dict:
-        code = self.proc.returncode
+        code = self.returncode
         died_by = signal.Signals(-code).name if code is not None and code < 0 and not self.timed_out else None
         result = {
             "id": self.task["id"],
@@ -105,35 +133,252 @@ class Running:
             "seconds": round(time.perf_counter() - self.started, 6),
             "stdout_tail": tail(self.stdout),
             "stderr_tail": tail(self.stderr),
+            "process": "forked" if self.server is not None else "fresh",
         }
         shutil.rmtree(self.scratch, ignore_errors=True)
         return result
 
 
+def script_path(script: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
+
+
+#: An exit status the fork server reports for a child it lost (it died itself): the task crashed.
+LOST = -int(signal.SIGKILL)
+
+
+class ForkServer:
+    """The harness's side of one ``--serve SCRIPT`` process: ask it to fork, read what became of each child."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        fd, self.log = tempfile.mkstemp(prefix="fork-server-", suffix=".txt")
+        with os.fdopen(fd, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "--serve", script_path(script)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.codes: dict[str, int] = {}
+        self.pids: dict[str, int] = {}
+        self.buffer = b""
+        hello = self._message(timeout=600.0)  # imports can be slow on a loaded machine
+        self.usable = bool(hello and hello.get("ready"))
+        self.why_not = "" if self.usable else (hello or {}).get("why") or f"no answer: {self._log_tail()}"
+
+    def _log_tail(self) -> str:
+        return tail(self.log).strip()[-300:] or "(nothing on stderr)"
+
+    def _message(self, timeout: float) -> dict | None:
+        """The next line the server writes, parsed; None when it ends (or says nothing before ``timeout``)."""
+        assert self.proc.stdout is not None
+        deadline = time.perf_counter() + timeout
+        while b"\n" not in self.buffer:
+            left = max(0.0, deadline - time.perf_counter())
+            if not select.select([self.proc.stdout], [], [], left)[0]:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        message: dict = json.loads(line)
+        return message
+
+    def _drain(self) -> None:
+        """Take every report the server has written so far; when it has died, its children are lost."""
+        while True:
+            message = self._message(timeout=0.0)
+            if message is None:
+                break
+            if "exited" in message:
+                self.codes[message["exited"]] = int(message["code"])
+        if self.proc.poll() is not None and b"\n" not in self.buffer:
+            for task_id, pid in self.pids.items():
+                if task_id not in self.codes:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pid, signal.SIGKILL)
+                    self.codes[task_id] = LOST
+            self.usable = False
+            self.why_not = f"the fork server ended: {self._log_tail()}"
+
+    def fork(self, task_id: str, args_path: str, scratch: str, stdout: str, stderr: str) -> int:
+        assert self.proc.stdin is not None
+        request = {"id": task_id, "args": args_path, "scratch": scratch, "stdout": stdout, "stderr": stderr}
+        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+        self.proc.stdin.flush()
+        while True:
+            message = self._message(timeout=60.0)
+            if message is None:
+                raise OSError(f"the fork server for {self.script} did not fork: {self._log_tail()}")
+            if "exited" in message:
+                self.codes[message["exited"]] = int(message["code"])
+            elif message.get("forked") == task_id:
+                self.pids[task_id] = int(message["pid"])
+                return self.pids[task_id]
+
+    def returncode(self, task_id: str) -> int | None:
+        self._drain()
+        return self.codes.get(task_id)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log)
+
+
+def threads() -> int:
+    """Threads of this process, native ones included (Linux); 1 when it cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def serve(script: str) -> int:
+    """The fork server: import what ``script`` preloads, then fork a child per request on stdin.
+
+    Protocol, one JSON object per line. Out: {"ready": true} or {"ready": false, "why"}; {"forked": id,
+    "pid"}; {"exited": id, "code"} (negative: the signal). In: {"id", "args", "scratch", "stdout",
+    "stderr"}. Stdin closing ends the server once its children have ended.
+    """
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+
+    def say(message: dict) -> None:
+        replies.write(json.dumps(message).encode() + b"\n")
+        replies.flush()
+
+    sys.path.insert(0, os.path.dirname(script))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            names = runpy.run_path(script, run_name="__zipstore_preload__")
+            fork_safe = names.get("FORK_SAFE", True)
+            for module in names.get("PRELOAD", ()):
+                with contextlib.suppress(Exception):  # the probe itself reports a library that fails to import
+                    __import__(module)
+        common = sys.modules.get("_common")
+        if common is not None:  # what importing said belongs in every record, as in a fresh process
+            common.PRELOAD_WARNINGS[:] = [f"{w.category.__name__}: {w.message}" for w in caught]
+    except BaseException as exc:  # whatever the import did, the harness falls back
+        say({"ready": False, "why": f"preloading failed: {type(exc).__name__}: {exc}"})
+        return 0
+    if not fork_safe:
+        say({"ready": False, "why": "the probe says its library is not fork-safe (FORK_SAFE = False)"})
+        return 0
+    if threads() > 1:
+        say({"ready": False, "why": f"importing its library started {threads() - 1} thread(s): not fork-safe"})
+        return 0
+    say({"ready": True})
+    children: dict[int, str] = {}
+    pending = b""
+    open_input = True
+    while open_input or children:
+        if open_input and select.select([requests], [], [], POLL)[0]:
+            chunk = os.read(requests.fileno(), 65536)  # unbuffered: select must see every byte not yet read
+            open_input = bool(chunk)
+            pending += chunk
+            while b"\n" in pending:
+                line, _, pending = pending.partition(b"\n")
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(script, request)  # never returns
+                children[pid] = request["id"]
+                say({"forked": request["id"], "pid": pid})
+        elif not open_input:
+            time.sleep(POLL)
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            if pid in children:
+                say({"exited": children.pop(pid), "code": os.waitstatus_to_exitcode(status)})
+    return 0
+
+
+def _child(script: str, request: dict) -> None:
+    """In the forked child: become the probe process a fresh interpreter would have been, then run."""
+    code = 0
+    try:
+        os.setsid()  # its own process group, so a timeout kills whatever it starts
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+        os.chdir(request["scratch"])
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        sys.argv = [script, request["args"]]
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # as an uncaught exception ends an interpreter
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[1] == "--serve":
+        return serve(argv[2])
     tasks_path, out_dir = argv[1], argv[2]
     with open(tasks_path, encoding="utf-8") as fh:
         spec = json.load(fh)
     tasks, jobs = spec["tasks"], max(1, int(spec.get("jobs", 1)))
+    use_fork = bool(spec.get("fork", False))
     if os.path.exists(ENV_INFO):
         shutil.copyfile(ENV_INFO, os.path.join(out_dir, "env.json"))
     pending, running, done = list(tasks), [], 0
+    servers: dict[str, ForkServer] = {}
     kills = oom_kills()
-    while pending or running:
-        while pending and len(running) < jobs:
-            running.append(Running(pending.pop(0), out_dir))
-        time.sleep(POLL)
-        for probe in [p for p in running if p.poll()]:
-            running.remove(probe)
-            now_kills = oom_kills()
-            oom = kills is not None and now_kills is not None and now_kills > kills
-            kills = now_kills
-            outcome = probe.outcome(oom)
-            write_json(os.path.join(out_dir, probe.task["id"] + ".run.json"), outcome)
-            done += 1
-            state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"
-            print(f"[{done}/{len(tasks)}] {probe.task['id']}: {state} in {outcome['seconds']:.2f}s", flush=True)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop(0)
+                running.append(Running(task, out_dir, _server(servers, task["script"]) if use_fork else None))
+            time.sleep(POLL)
+            for probe in [p for p in running if p.poll()]:
+                running.remove(probe)
+                now_kills = oom_kills()
+                oom = kills is not None and now_kills is not None and now_kills > kills
+                kills = now_kills
+                outcome = probe.outcome(oom)
+                write_json(os.path.join(out_dir, probe.task["id"] + ".run.json"), outcome)
+                done += 1
+                state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"
+                print(f"[{done}/{len(tasks)}] {probe.task['id']}: {state} in {outcome['seconds']:.2f}s", flush=True)
+    finally:
+        for server in servers.values():
+            server.close()
     return 0
+
+
+def _server(servers: dict[str, ForkServer], script: str) -> ForkServer | None:
+    """The script's fork server (started on first use), or None when its tasks need fresh processes."""
+    if script not in servers:
+        servers[script] = ForkServer(script)
+        if not servers[script].usable:
+            print(f"{script}: a fresh process per task ({servers[script].why_not})", flush=True)
+    server = servers[script]
+    if not server.usable:
+        return None
+    server._drain()  # a server that died since is noticed before it is asked again
+    return server if server.usable else None
 
 
 if __name__ == "__main__":

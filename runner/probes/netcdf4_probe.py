@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import _common as c
 
+#: Imported once per container by the harness's fork server; each task is a child forked after it.
+PRELOAD = ("numpy", "netCDF4")
+
 
 def open_dataset(netCDF4, mode: str, archive: str, scratch: str):
     if mode == "zarr-file":

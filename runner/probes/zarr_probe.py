@@ -12,6 +12,9 @@ import zipfile
 
 import _common as c
 
+#: Imported once per container by the harness's fork server; each task is a child forked after it.
+PRELOAD = ("numpy", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip")
+
 
 def major(zarr) -> int:
     return int(zarr.__version__.split(".")[0])

@@ -156,9 +156,7 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
             metadata[info.filename] = head
     duplicates = sorted(n for n, k in counts.items() if k > 1)
     differing = [
-        name
-        for name in duplicates
-        if len({hashes.get(i) for i, info in enumerate(infos) if info.filename == name}) > 1
+        name for name in duplicates if len({hashes.get(i) for i, info in enumerate(infos) if info.filename == name}) > 1
     ]
     last = {info.filename: i for i, info in enumerate(infos)}  # zipfile reads the last copy
     out["manifest"] = {name: hashes.get(i) for name, i in last.items() if not _is_dir(infos[i])}
@@ -177,8 +175,7 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
         unreadable=unreadable[:100],
         capped=capped[:100],
         zip64=any(
-            i.file_size >= 0xFFFFFFFF or i.compress_size >= 0xFFFFFFFF or i.header_offset >= 0xFFFFFFFF
-            for i in infos
+            i.file_size >= 0xFFFFFFFF or i.compress_size >= 0xFFFFFFFF or i.header_offset >= 0xFFFFFFFF for i in infos
         )
         or len(infos) >= 0xFFFF
         or _has_zip64_end(path),
