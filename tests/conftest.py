@@ -32,6 +32,17 @@ def _no_accidental_engine(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     monkeypatch.setattr(docker.api.client.APIClient, "__init__", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _no_package_index(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests resolve versions against a fixed fake index, never PyPI or a Debian mirror."""
+    if request.node.get_closest_marker("integration"):
+        return
+    from runner import resolve
+    from tests.fake_index import DEFAULT
+
+    monkeypatch.setattr(resolve, "PackageIndex", lambda *args, **kwargs: DEFAULT)
+
+
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))

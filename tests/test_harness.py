@@ -17,10 +17,10 @@ from runner.resources import probes_dir
 from runner.results import Status
 
 
-def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2) -> dict[str, ProbeResult]:
+def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2, fork: bool = True) -> dict[str, ProbeResult]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     job = tmp_path / "tasks.json"
-    job.write_text(job_file(list(tasks), jobs))
+    job.write_text(job_file(list(tasks), jobs, fork))
     out = tmp_path / "out"
     out.mkdir()
     done = subprocess.run(
@@ -38,7 +38,8 @@ def selftest(action: str, timeout: float = 30.0) -> Task:
     return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action})
 
 
-def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path, fork: bool) -> None:
     results = run_harness(
         tmp_path,
         selftest("ok"),
@@ -47,7 +48,9 @@ def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path) -> None:
         selftest("unsupported"),
         selftest("silent-exit"),
         selftest("no-such-action"),
+        fork=fork,
     )
+    assert {r.run["process"] for r in results.values() if r.run} == {"forked" if fork else "fresh"}
     assert results["ok"].verdict() is None
     assert results["ok"].data["record_version"] == RECORD_VERSION
     verdicts = {name: r.verdict() for name, r in results.items() if name != "ok"}
@@ -143,3 +146,78 @@ def test_a_probe_that_unpickles_the_canary_reports_executed_code(tmp_path: Path)
     assert result.verdict() is None and result.data["executed_code"] is True
     clean = run_harness(tmp_path / "clean", selftest("ok"))["ok"]
     assert "executed_code" not in clean.data
+
+
+def _library_probe(tmp_path: Path, library: str, preload: str = "", extra: str = "") -> Path:
+    """A probe script whose handler imports ``library`` (a module written beside it)."""
+    script = tmp_path / "library_probe.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(probes_dir())!r})\n"
+        "import _common as c\n"
+        f"PRELOAD = ({preload!r},)\n" * bool(preload) + extra + "\n"
+        "def handler(args):\n"
+        f"    import {library}\n"
+        f"    return {{'library': {library!r}, 'imports': {library}.IMPORTS}}\n"
+        "if __name__ == '__main__':\n"
+        "    c.main(handler)\n"
+    )
+    return script
+
+
+def _tasks(script: Path, n: int) -> list[Task]:
+    return [Task(id=f"t{i}", script=str(script), timeout=30) for i in range(n)]
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_a_preloaded_library_is_imported_once_per_container_when_forking(tmp_path: Path, fork: bool) -> None:
+    counter = tmp_path / "imports.txt"
+    (tmp_path / "counted.py").write_text(
+        f"with open({str(counter)!r}, 'a') as fh:\n    fh.write('x')\nIMPORTS = 1\n"
+        "import warnings\nwarnings.warn('counted is deprecated', DeprecationWarning)\n"
+    )
+    script = _library_probe(tmp_path, "counted", preload="counted")
+    results = run_harness(tmp_path / "run", *_tasks(script, 5), fork=fork)
+    assert all(r.verdict() is None for r in results.values())
+    assert counter.read_text() == ("x" if fork else "xxxxx")
+    # what the library said as it was imported is in every record, however it was imported
+    assert all("DeprecationWarning: counted is deprecated" in r.data["warnings"] for r in results.values())
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "why"),
+    [
+        (
+            "import threading, time\n"
+            "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\nIMPORTS = 1\n",
+            "",
+            "importing its library started 1 thread(s): not fork-safe",
+        ),
+        ("IMPORTS = 1\n", "FORK_SAFE = False", "the probe says its library is not fork-safe"),
+        ("raise SystemExit('no such library here')\n", "", "preloading failed: SystemExit: no such library here"),
+    ],
+    ids=["starts-a-thread", "declared", "preload-fails"],
+)
+def test_a_library_that_cannot_be_forked_gets_a_fresh_process_per_task(
+    tmp_path: Path, module: str, extra: str, why: str
+) -> None:
+    (tmp_path / "lib.py").write_text(module)
+    script = _library_probe(tmp_path, "lib", preload="lib", extra=extra)
+    job = tmp_path / "tasks.json"
+    job.write_text(job_file(_tasks(script, 2), 2, True))
+    (tmp_path / "out").mkdir()
+    done = subprocess.run(
+        [sys.executable, str(probes_dir() / "harness.py"), str(job), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert why in done.stdout
+    results = {t.id: collect(tmp_path / "out", t) for t in _tasks(script, 2)}
+    assert {r.run["process"] for r in results.values() if r.run} == {"fresh"}
+    if "preloading" not in why:
+        assert all(r.verdict() is None for r in results.values())
+    else:  # the probe itself then meets the failing import, in its own words
+        verdict = results["t0"].verdict()
+        assert verdict is not None and "no such library here" in verdict.reason

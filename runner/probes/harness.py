@@ -139,6 +139,12 @@ class Running:
         return result
 
 
+#: numpy's OpenBLAS starts a worker thread per CPU as it is imported, and a process with threads is not
+#: forked (see ``serve``). No probe does linear algebra, so a fork server asks for one BLAS thread (unless
+#: the image says otherwise): with that, none of the libraries measured here starts a thread on import.
+SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def script_path(script: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
 
@@ -160,6 +166,7 @@ class ForkServer:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
+                env={**SINGLE_THREADED_BLAS, **os.environ},
             )
         self.codes: dict[str, int] = {}
         self.pids: dict[str, int] = {}

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""What a warm run spends besides the work it measures: fork server on and off, side by side.
+
+    python bench/overhead.py matrix.yaml                          # every environment, 2 runs per mode
+    python bench/overhead.py matrix.yaml --only 'zarr-*' --runs 3
+
+Each run is ``python -m runner MATRIX --no-benchmark`` (images already built: run the matrix once first)
+with ``settings.fork`` true, then false, interleaved, each into its own folder under --out. Per run it
+reads the probes' own accounts: every task's process time (``*.run.json``) and the work its probe timed
+(a reader's open and timed reads, a writer's write), and prints one ``name=value`` line per figure:
+
+- ``warm_vs_work_<mode>``: the run's wall time / the work its probes measured (goal ≤ 1.5);
+- ``per_probe_overhead_s_<mode>``: read-phase process time minus timed work, per task (goal ≤ 0.05);
+- ``read_phase_s_<mode>``: the read phase's summed process time;
+- ``fork_speedup``: median wall time without the fork server / with it.
+
+Medians over the runs, with the range. Exit status 0 whatever the numbers; 1 if a run itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner import cli
+from runner.results import Results
+
+
+def _records(work: Path, phase: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    out = []
+    for run_path in sorted((work / "records" / phase).glob("*/*.run.json")):
+        probe_path = run_path.with_name(run_path.name.replace(".run.json", ".probe.json"))
+        run = json.loads(run_path.read_text())
+        probe = json.loads(probe_path.read_text()) if probe_path.is_file() else {}
+        out.append((run, probe))
+    return out
+
+
+def _timed(probe: dict[str, Any]) -> float:
+    t = probe.get("timings") or {}
+    return float(t.get("open_s") or 0) + sum(t.get("read_samples") or []) + float(t.get("write_s") or 0)
+
+
+def measure(out: Path) -> dict[str, float]:
+    results = Results.read(out / "results.json")
+    work_dir = out / "work"
+    reads = _records(work_dir, "read")
+    writes = _records(work_dir, "write")
+    read_process = sum(float(r.get("seconds") or 0) for r, _ in reads)
+    read_work = sum(_timed(p) for _, p in reads)
+    work = read_work + sum(_timed(p) for _, p in writes)
+    return {
+        "wall_s": results.run.seconds,
+        "work_s": work,
+        "warm_vs_work": results.run.seconds / work if work else float("nan"),
+        "read_phase_s": read_process,
+        "per_probe_overhead_s": (read_process - read_work) / len(reads) if reads else float("nan"),
+        "tasks": float(len(reads)),
+        "forked_share": sum(1 for r, _ in reads if r.get("process") == "forked") / len(reads) if reads else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("matrix", type=Path)
+    p.add_argument("--out", type=Path, default=Path("bench-out/overhead"))
+    p.add_argument("--runs", type=int, default=2, help="runs per mode, interleaved (default 2)")
+    p.add_argument("--only", action="append", default=[], metavar="GLOB")
+    args = p.parse_args(argv)
+
+    data = yaml.safe_load(args.matrix.read_text(encoding="utf-8"))
+    figures: dict[str, list[dict[str, float]]] = {"fork": [], "fresh": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in range(1, args.runs + 1):
+            for mode in ("fork", "fresh"):
+                variant = {**data, "settings": {**data.get("settings", {}), "fork": mode == "fork"}}
+                matrix = Path(tmp) / f"{mode}.yaml"
+                matrix.write_text(yaml.safe_dump(variant, sort_keys=False), encoding="utf-8")
+                out = args.out / f"{mode}-{n}"
+                argv_run = [str(matrix), "--no-benchmark", "--out", str(out), *[f"--only={g}" for g in args.only]]
+                print(f"# {mode} run {n}: python -m runner {' '.join(argv_run)}", flush=True)
+                if cli.main(argv_run) != 0:
+                    print(f"{mode} run {n} failed", file=sys.stderr)
+                    return 1
+                figures[mode].append(measure(out))
+                print(f"#   {json.dumps({k: round(v, 3) for k, v in figures[mode][-1].items()})}", flush=True)
+
+    def med(mode: str, key: str) -> str:
+        values = [f[key] for f in figures[mode]]
+        return f"{statistics.median(values):.3f}  # range {min(values):.3f}..{max(values):.3f}, n={len(values)}"
+
+    for mode in ("fork", "fresh"):
+        for key in ("warm_vs_work", "per_probe_overhead_s", "read_phase_s", "wall_s", "work_s", "forked_share"):
+            print(f"{key}_{mode}={med(mode, key)}")
+    walls = {mode: statistics.median(f["wall_s"] for f in figures[mode]) for mode in figures}
+    print(f"fork_speedup={walls['fresh'] / walls['fork']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Versions resolved from the real indexes (PyPI through pip, Debian's Packages files), built and read
+through the real engine: what was resolved is what the image has, and what it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner import history
+from runner.cli import main
+from runner.docker_engine import DockerEngine
+from runner.results import EnvironmentResult, Results
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def today(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
+    out = tmp_path_factory.mktemp("today")
+    assert main([str(HERE / "today.yaml"), "--out", str(out), "--no-benchmark"], engine=docker_engine) == 0
+    return Results.read(out / "results.json"), out
+
+
+def env(results: Results, slug: str) -> EnvironmentResult:
+    return next(e for e in results.environments if e.slug == slug)
+
+
+def resolved(e: EnvironmentResult, package: str) -> dict[str, object]:
+    return next(r for r in e.resolved if r["package"] == package)
+
+
+def test_latest_is_resolved_from_pypi_and_is_what_the_image_has(today: tuple[Results, Path]) -> None:
+    results, out = today
+    latest = env(results, "zarr-latest-pip-py3.13")
+    assert latest.status == "ok", latest.reason
+    zarr = resolved(latest, "zarr")
+    assert zarr["asked"] == "latest" and zarr["source"] == "PyPI, Python 3.13, wheels" and not zarr["recorded"]
+    assert latest.libraries["zarr"] == zarr["version"]  # the image reports the version that was resolved
+    assert f"zarr=={zarr['version']}" in latest.packages
+    assert str(zarr["released"]).startswith("20")  # PyPI's upload date
+    assert int(str(zarr["version"]).split(".")[0]) >= 3
+    recorded = history.resolutions(out / "history.sqlite")
+    assert recorded["pypi zarr py3.13 latest"].version == zarr["version"]
+
+
+@pytest.mark.parametrize("suite", ["trixie", "forky"])
+def test_debians_own_zarr_is_installed_at_the_index_version_and_reads_its_archives(
+    today: tuple[Results, Path], suite: str
+) -> None:
+    results, _ = today
+    debian = env(results, f"debian-{suite}-apt")
+    assert debian.status == "ok", debian.reason
+    zarr = resolved(debian, "python3-zarr")
+    assert zarr["asked"] == "suite" and zarr["source"] == f"Debian {suite} main amd64"
+    upstream = str(zarr["version"]).split(":")[-1].rsplit("-", 1)[0].split("+")[0]
+    assert debian.libraries["zarr"] == upstream
+    assert debian.info["os"].startswith("Debian GNU/Linux")
+    for writer in ("zarr-v2", "zarr-v3"):
+        cell = next(
+            c
+            for c in results.cells
+            if (c.writer.env, c.writer.probe, c.reader.env, c.reader.probe)
+            == (debian.slug, writer, debian.slug, "zarr-zipstore")
+        )
+        assert cell.status == "pass", (writer, cell.reason)
+    assert {"gdal", "netcdf4", "xarray", "numcodecs"} <= set(debian.libraries)
+
+
+def test_newest_zarr_archives_are_read_by_debians_builds(today: tuple[Results, Path]) -> None:
+    """Not a claim about compatibility (that is the page's job): every such cell has a verdict with words."""
+    results, _ = today
+    cells = [
+        c for c in results.cells if c.writer.env == "zarr-latest-pip-py3.13" and c.reader.env.startswith("debian-")
+    ]
+    assert len(cells) > 20
+    assert all(c.status == "pass" or c.reason for c in cells)
