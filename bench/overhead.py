@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""What a warm run spends besides the work it measures: fork server on and off, side by side.
+"""What a warm run spends besides the work it measures: fork server on and off, one container at a time
+or two, side by side.
 
     python bench/overhead.py matrix.yaml                          # every environment, 2 runs per mode
     python bench/overhead.py matrix.yaml --only 'zarr-*' --runs 3
 
 Each run is ``python -m runner MATRIX --no-benchmark`` (images already built: run the matrix once first)
-with ``settings.fork`` true, then false, interleaved, each into its own folder under --out. Per run it
+in three modes, interleaved, each into its own folder under --out: ``fork`` (the fork server, ``--jobs
+1``), ``fresh`` (``settings.fork: false``, ``--jobs 1``) and ``jobs2`` (the fork server, ``--jobs 2``). Per run it
 reads the probes' own accounts: every task's process time (``*.run.json``) and the work its probe timed
 (a reader's open and timed reads, a writer's write), and prints one ``name=value`` line per figure:
 
 - ``warm_vs_work_<mode>``: the run's wall time / the work its probes measured (goal ≤ 1.5);
 - ``per_probe_overhead_s_<mode>``: read-phase process time minus timed work, per task (goal ≤ 0.05);
 - ``read_phase_s_<mode>``: the read phase's summed process time;
-- ``fork_speedup``: median wall time without the fork server / with it.
+- ``fork_speedup``: median wall time without the fork server / with it (both ``--jobs 1``);
+- ``jobs2_speedup``: median wall time with ``--jobs 1`` / with ``--jobs 2`` (both with the fork server).
 
 Medians over the runs, with the range. Exit status 0 whatever the numbers; 1 if a run itself failed.
 """
@@ -78,15 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     data = yaml.safe_load(args.matrix.read_text(encoding="utf-8"))
-    figures: dict[str, list[dict[str, float]]] = {"fork": [], "fresh": []}
+    modes = {"fork": (True, 1), "fresh": (False, 1), "jobs2": (True, 2)}
+    figures: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(1, args.runs + 1):
-            for mode in ("fork", "fresh"):
-                variant = {**data, "settings": {**data.get("settings", {}), "fork": mode == "fork"}}
+            for mode, (fork, jobs) in modes.items():
+                variant = {**data, "settings": {**data.get("settings", {}), "fork": fork}}
                 matrix = Path(tmp) / f"{mode}.yaml"
                 matrix.write_text(yaml.safe_dump(variant, sort_keys=False), encoding="utf-8")
                 out = args.out / f"{mode}-{n}"
-                argv_run = [str(matrix), "--no-benchmark", "--out", str(out), *[f"--only={g}" for g in args.only]]
+                argv_run = [str(matrix), "--no-benchmark", "--out", str(out), f"--jobs={jobs}"]
+                argv_run += [f"--only={g}" for g in args.only]
                 print(f"# {mode} run {n}: python -m runner {' '.join(argv_run)}", flush=True)
                 if cli.main(argv_run) != 0:
                     print(f"{mode} run {n} failed", file=sys.stderr)
@@ -98,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         values = [f[key] for f in figures[mode]]
         return f"{statistics.median(values):.3f}  # range {min(values):.3f}..{max(values):.3f}, n={len(values)}"
 
-    for mode in ("fork", "fresh"):
+    for mode in modes:
         for key in ("warm_vs_work", "per_probe_overhead_s", "read_phase_s", "wall_s", "work_s", "forked_share"):
             print(f"{key}_{mode}={med(mode, key)}")
     walls = {mode: statistics.median(f["wall_s"] for f in figures[mode]) for mode in figures}
     print(f"fork_speedup={walls['fresh'] / walls['fork']:.2f}")
+    print(f"jobs2_speedup={walls['fork'] / walls['jobs2']:.2f}")
     return 0
 
 

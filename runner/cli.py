@@ -105,6 +105,14 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="exit 8 when a cell that passed in the previous run does not pass now (for scheduled jobs)",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run up to N environments' containers at once in the write and read phases (default 0: one per "
+        "two CPUs; the benchmark always runs alone)",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
@@ -171,6 +179,8 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
         if not directory.is_dir():
             raise ConfigError(f"--external {directory}: not a directory of archives")
     matrix = _benchmark_overrides(matrix, args)
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs {args.jobs}: must be 0 (one per two CPUs) or more")
     make_plan(matrix, args.only)  # a selection that matches nothing is refused before any index is asked
     history_path: Path = args.history or args.out / "history.sqlite"
     resume = _previous(args.out / "results.json") if args.resume else None
@@ -210,6 +220,7 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
         allow_bootstrap=not args.no_bootstrap,
         external=tuple(external),
         phases=phases,
+        containers=args.jobs or max(1, (os.cpu_count() or 1) // 2),
     )
 
     redact = Redactor.from_environment()

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner import cells, external, zipcheck
-from runner.context import RunContext
+from runner.context import ContainerJob, RunContext
 from runner.engine import Mount
-from runner.plan import WriteTask, safe_id
+from runner.plan import EnvPlan, ReadTask, WriteTask, safe_id
 from runner.protocol import ProbeResult
 from runner.results import WRITTEN, ArchiveResult, Outcome, Status
 from runner.workdir import sha256_file, shared_dir
@@ -24,7 +24,8 @@ def write_archives(ctx: RunContext) -> None:
     for task in ctx.plan.writes:
         if task.id not in done:
             by_env.setdefault(task.env, []).append(task)
-    for n, (slug, writes) in enumerate(by_env.items(), 1):
+    runnable: list[tuple[str, list[WriteTask]]] = []
+    for slug, writes in by_env.items():
         down = ctx.unavailable(slug)
         if down is not None:
             for w in writes:
@@ -36,10 +37,14 @@ def write_archives(ctx: RunContext) -> None:
         writes = [w for w in writes if not w.skip_reason]
         for w in writes:
             shared_dir((ctx.workdir.artifacts / w.archive).parent)
+        runnable.append((slug, writes))
+    artifacts = Mount(source=str(ctx.workdir.artifacts), target="/artifacts", read_only=False)
+    jobs = []
+    for n, (slug, writes) in enumerate(runnable, 1):
+        label = f"[write {n}/{len(runnable)}] {slug}: {len(writes)} archive(s) ..."
         tasks = [cells.write_task(w, ctx.plan.settings) for w in writes]
-        ctx.progress(f"[write {n}/{len(by_env)}] {slug}: {len(tasks)} archive(s) ...")
-        artifacts = Mount(source=str(ctx.workdir.artifacts), target="/artifacts", read_only=False)
-        batch = ctx.run(slug, "write", tasks, (artifacts,))
+        jobs.append(ContainerJob(slug=slug, phase="write", tasks=tasks, mounts=(artifacts,), label=label))
+    for (_, writes), batch in zip(runnable, ctx.run_each(jobs), strict=True):
         for w in writes:
             result = batch.results[w.id]
             _record_archive(ctx, w, result.verdict() or Outcome(status=Status.PASS), result.data)
@@ -118,20 +123,26 @@ def read_archives(ctx: RunContext) -> None:
     readers = [ep for ep in ctx.plan.environments if ep.readers]
     mounts = _archive_mounts(ctx)
     done = {c.id for c in ctx.results.cells}  # a resumed run's cells stand
+    planned: list[tuple[EnvPlan, list[ReadTask], list[tuple[ReadTask, str]]]] = []
+    jobs: list[ContainerJob] = []
     for n, ep in enumerate(readers, 1):
-        down = ctx.unavailable(ep.slug)
         tasks, skipped = cells.split_reads(ep, archives)
         tasks = [t for t in tasks if t.cell_id not in done]
-        skipped = [(t, why) for t, why in skipped if t.cell_id not in done]
+        planned.append((ep, tasks, [(t, why) for t, why in skipped if t.cell_id not in done]))
+        if ctx.unavailable(ep.slug) is None and tasks:
+            label = f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ..."
+            read_tasks = [cells.read_task(t, ctx.plan.settings) for t in tasks]
+            jobs.append(ContainerJob(slug=ep.slug, phase="read", tasks=read_tasks, mounts=mounts, label=label))
+    batches = ctx.run_each(jobs)
+    for ep, tasks, skipped in planned:
+        down = ctx.unavailable(ep.slug)
+        # the container first: then every cell of this reader names the version its image reported,
+        # however many containers ran at once
+        results: dict[str, ProbeResult] = dict(next(batches).results) if down is None and tasks else {}
         for task, reason in skipped:
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
             outcome = Outcome(status=Status.SKIPPED, reason=reason)
             ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome))
-        results: dict[str, ProbeResult] = {}
-        if down is None and tasks:
-            ctx.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ...")
-            batch = ctx.run(ep.slug, "read", [cells.read_task(t, ctx.plan.settings) for t in tasks], mounts)
-            results = dict(batch.results)
         for task in tasks:
             archive = by_id[task.archive.id]
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))

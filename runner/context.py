@@ -10,7 +10,8 @@ import os
 import platform
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,19 @@ from runner.results import WRITTEN, EnvironmentResult, Outcome, Results, RunInfo
 from runner.workdir import Workdir, read_ca_bundle
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerJob:
+    """One container's worth of probes for :meth:`RunContext.run_each`."""
+
+    slug: str
+    phase: str
+    tasks: Sequence[Task]
+    mounts: Sequence[Mount] = ()
+    label: str = ""  # said as the container starts
+
+
 Checkpoint = Callable[[Results], None]
 
 
@@ -44,6 +58,8 @@ class Options:
     phases: Literal["all", "compat", "benchmark"] = "all"
     #: where downloaded datasets are kept between runs
     cache: Path = Path("~/.cache/zipstore-matrix")
+    #: environments' containers run at once in the compatibility phases (``--jobs``; timing phases: one)
+    containers: int = 1
 
     def resolved(self) -> Options:
         """Bind mounts need absolute paths; ``--out`` defaults to the relative "site"."""
@@ -158,6 +174,28 @@ class RunContext:
     def version(self, slug: str, library: str) -> str:
         """Resolved version from inside the image, else the exact pin, else '?'."""
         return self.envs[slug].libraries.get(library) or self.plan.env(slug).env.pins.get(library) or "?"
+
+    def run_each(self, batches: Sequence[ContainerJob]) -> Iterator[Batch]:
+        """Run each job's container, up to ``options.containers`` at once, and yield their batches in the
+        order given (so results are recorded in the same order whatever finishes first)."""
+
+        def one(job: ContainerJob) -> Batch:
+            if job.label:
+                self.progress(job.label)
+            return self.run(job.slug, job.phase, job.tasks, job.mounts)
+
+        if self.options.containers <= 1 or len(batches) <= 1:
+            for job in batches:
+                yield one(job)
+            return
+        with ThreadPoolExecutor(max_workers=self.options.containers) as pool:
+            futures = [pool.submit(one, job) for job in batches]
+            try:
+                for future in futures:
+                    yield future.result()
+            finally:  # a run stopped half-way starts nothing more (those started are the engine's to stop)
+                for future in futures:
+                    future.cancel()
 
     def run(
         self,

@@ -8,6 +8,7 @@ tests); ``HostHarness`` runs the real probe harness on the host for pipeline tes
 from __future__ import annotations
 
 import json
+import threading
 import subprocess
 import sys
 import time
@@ -136,6 +137,7 @@ class HostHarness:
         self.tasks: list[dict[str, Any]] = []
         self.jobs: list[int] = []  # the "jobs" of each container's tasks.json, in order
         self.mounts: dict[str, Path] = {}  # the last container's mounts: target -> host path
+        self._lock = threading.Lock()
 
     def host_path(self, container_path: str) -> Path:
         """Where a path inside the current container lives on the host (through its mounts)."""
@@ -145,37 +147,38 @@ class HostHarness:
         raise ValueError(f"{container_path} is not under any mount")
 
     def __call__(self, spec: RunSpec, mounts: dict[str, Path]) -> RunResult:
-        self.mounts = mounts
-        job = json.loads((mounts["/job"] / "tasks.json").read_text())
-        self.jobs.append(job["jobs"])
-        out = mounts["/out"]
-        (out / "env.json").write_text(json.dumps(self.env_info))
-        scripted = []
-        for task in job["tasks"]:
-            self.tasks.append(task)
-            if task["args"]["role"] == "checker":  # the real ZIP checks, on the archive's host path
-                args = {**task["args"], "archive": str(self.host_path(task["args"]["archive"]))}
-                scripted.append({**task, "args": args})
-                continue
-            run, record = self.behaviour(task)
-            if record is not None and task["args"]["role"] == "writer" and record.get("status") == "ok":
-                with zipfile.ZipFile(self.host_path(task["args"]["archive"]), "w") as zf:
-                    zf.writestr(".zgroup", '{"zarr_format": 2}')
-                    zf.writestr("data/.zarray", "{}")
-            if run is None:  # the container died before this task reported
-                continue
-            act = {
-                "record": record,
-                "stderr": run.get("stderr_tail", ""),
-                "signal": run.get("signal"),
-                "hang": bool(run.get("timed_out")),
-                "exit_code": run.get("exit_code"),
-            }
-            timeout = HANG_TIMEOUT if act["hang"] else task["timeout"]
-            args = {"act": act, "probes": str(mounts["/probes"])}
-            scripted.append({"id": task["id"], "script": str(SCRIPTED_PROBE), "timeout": timeout, "args": args})
-        tasks_file = out / "host-harness-tasks.json"
-        tasks_file.write_text(json.dumps({"jobs": job["jobs"], "tasks": scripted}))
+        with self._lock:  # --jobs runs containers from threads: prepare one at a time, run together
+            self.mounts = mounts
+            job = json.loads((mounts["/job"] / "tasks.json").read_text())
+            self.jobs.append(job["jobs"])
+            out = mounts["/out"]
+            (out / "env.json").write_text(json.dumps(self.env_info))
+            scripted = []
+            for task in job["tasks"]:
+                self.tasks.append(task)
+                if task["args"]["role"] == "checker":  # the real ZIP checks, on the archive's host path
+                    args = {**task["args"], "archive": str(self.host_path(task["args"]["archive"]))}
+                    scripted.append({**task, "args": args})
+                    continue
+                run, record = self.behaviour(task)
+                if record is not None and task["args"]["role"] == "writer" and record.get("status") == "ok":
+                    with zipfile.ZipFile(self.host_path(task["args"]["archive"]), "w") as zf:
+                        zf.writestr(".zgroup", '{"zarr_format": 2}')
+                        zf.writestr("data/.zarray", "{}")
+                if run is None:  # the container died before this task reported
+                    continue
+                act = {
+                    "record": record,
+                    "stderr": run.get("stderr_tail", ""),
+                    "signal": run.get("signal"),
+                    "hang": bool(run.get("timed_out")),
+                    "exit_code": run.get("exit_code"),
+                }
+                timeout = HANG_TIMEOUT if act["hang"] else task["timeout"]
+                args = {"act": act, "probes": str(mounts["/probes"])}
+                scripted.append({"id": task["id"], "script": str(SCRIPTED_PROBE), "timeout": timeout, "args": args})
+            tasks_file = out / "host-harness-tasks.json"
+            tasks_file.write_text(json.dumps({"jobs": job["jobs"], "tasks": scripted}))
         harness = mounts["/probes"] / "harness.py"
         started = time.monotonic()
         done = subprocess.run(

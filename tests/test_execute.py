@@ -262,3 +262,19 @@ def test_probes_are_snapshotted_per_run_and_hashed(tmp_path: Path) -> None:
     assert Path(probes.source) == tmp_path / "work" / "probes"
     assert (tmp_path / "work" / "probes" / "harness.py").is_file()
     assert len(results.run.probes_sha256) == 64
+
+
+def test_containers_at_once_record_the_same_cells_in_the_same_order(tmp_path: Path) -> None:
+    """--jobs 2: containers of two environments run together; the results are those of one at a time."""
+    text = MATRIX.replace('["2.18.7", "3.1.6"]', '["2.18.7", "3.0.10", "3.1.6"]')
+    plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
+    outcomes = []
+    for containers in (1, 2):
+        sim = HostHarness(good)
+        out = tmp_path / str(containers)
+        options = Options(out=out, work=out / "work", containers=containers)
+        results = execute(plan, FakeEngine(images={BASE}, handler=sim), options, lambda m: None)
+        outcomes.append([(c.id, c.status, c.reason, c.reader.version) for c in results.cells])
+        assert len(sim.jobs) == 1 + 3 + 3  # the checks, a write and a read container per environment
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0]) == 5 * 6 and {s for _, s, _, _ in outcomes[0]} == {Status.PASS}
