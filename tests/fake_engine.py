@@ -8,9 +8,9 @@ tests); ``HostHarness`` runs the real probe harness on the host for pipeline tes
 from __future__ import annotations
 
 import json
-import threading
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable
