@@ -23,6 +23,7 @@ from typing import Literal
 
 import runner
 from runner import changes, history, hostile, report, resolve
+from runner import shard as shard_mod
 from runner.config import BenchmarkSettings, Matrix, Resolution, load_matrix
 from runner.engine import Engine
 from runner.errors import ConfigError, Interrupted, NothingSelectedError, RunnerError
@@ -31,6 +32,7 @@ from runner.fixtures import catalog
 from runner.plan import describe, make_plan
 from runner.redact import Redactor
 from runner.results import Results
+from runner.shard import WHOLE, Shard
 
 log = logging.getLogger("runner")
 REGRESSION_EXIT = 8  # --fail-on regression: a cell that passed in the previous run does not pass now
@@ -113,6 +115,14 @@ def parser() -> argparse.ArgumentParser:
         help="run up to N environments' containers at once in the write and read phases (default 0: one per "
         "two CPUs; the benchmark always runs alone)",
     )
+    p.add_argument(
+        "--shard",
+        type=Shard.parse,
+        default=WHOLE,
+        metavar="K/N",
+        help="do share K of N of the work (the archives of some writers, read by every reader; merge the N "
+        "results with 'python -m runner merge')",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
@@ -146,6 +156,14 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None, engine: Engine | None = None, index: resolve.Index | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        _setup_logging(verbose=False)
+        try:
+            return _merge(argv[1:])
+        except RunnerError as exc:
+            log.error("error: %s", exc)
+            return exc.exit_code
     args = parser().parse_args(argv)
     _setup_logging(args.verbose or args.debug)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -183,6 +201,7 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
         raise ConfigError(f"--jobs {args.jobs}: must be 0 (one per two CPUs) or more")
     make_plan(matrix, args.only)  # a selection that matches nothing is refused before any index is asked
     history_path: Path = args.history or args.out / "history.sqlite"
+    costs = history.writer_costs(history_path) if args.shard.count > 1 else None
     resume = _previous(args.out / "results.json") if args.resume else None
     recorded = resolve.recorded_in(resume.environments) if resume else history.resolutions(history_path)
     mirror = os.environ.get("ZIPSTORE_DEBIAN_MIRROR", resolve.DEFAULT_MIRROR)
@@ -190,7 +209,7 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
         matrix, index or resolve.PackageIndex(mirror), recorded, only=args.only, keep=resume is not None
     )
     _say_resolved(answers)
-    plan = make_plan(matrix, args.only)
+    plan = make_plan(matrix, args.only, args.shard, costs)
     phases: Literal["all", "compat", "benchmark"] = "all"
     if args.benchmark_only:
         phases = "benchmark"
@@ -231,13 +250,31 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=resume)
     checkpoint(results)
+    if plan.shard.count > 1:  # a share of a run: its results wait for 'merge'; no history, no page yet
+        log.info(
+            "shard %s: %d cells in %.0fs; wrote %s",
+            plan.shard,
+            len(results.cells),
+            time.monotonic() - started,
+            out / "results.json",
+        )
+        return 0
     with history.opened(history_path) as db:
         history.record_resolutions(db, answers)
+    return _publish(results, out, history_path, redact, args.fail_on, started)
+
+
+def _publish(
+    results: Results, out: Path, history_path: Path, redact: Redactor, fail_on: str | None, started: float
+) -> int:
+    """What a finished run (or a merged one) leaves: results.json, the history, the page; the exit code."""
+    results.write(out / "results.json", redact)
+    with history.opened(history_path) as db:
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
         history.append(db, results, redact)
         trends = history.trends(db)
-    checkpoint(results)
+    results.write(out / "results.json", redact)
     pages = report.write_site(results, out, redact, trends)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
@@ -252,12 +289,44 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
             len(found.steps),
         )
     log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
-    if args.fail_on == "regression" and results.changes is not None and results.changes.regressions:
+    if fail_on == "regression" and results.changes is not None and results.changes.regressions:
         for c in results.changes.regressions[:20]:
             why = c.reason[:200]
             log.error("regression: %s → %s (%s): %s → %s %s", c.writer, c.reader, c.fixture, c.before, c.after, why)
         return REGRESSION_EXIT
     return 0
+
+
+def merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m runner merge",
+        description="Combine the results.json of the shards of one run (--shard K/N) into one results.json, "
+        "history entry and page, as if one machine had run it all.",
+    )
+    p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="one per shard, any order")
+    p.add_argument("--out", type=Path, default=Path("site"), help="where the page and results go (default: site)")
+    p.add_argument("--history", type=Path, default=None, metavar="PATH", help="default: OUT/history.sqlite")
+    p.add_argument("--fail-on", choices=["regression"], default=None)
+    return p
+
+
+def _merge(argv: Sequence[str]) -> int:
+    args = merge_parser().parse_args(argv)
+    started = time.monotonic()
+    parts = []
+    for path in args.results:
+        try:
+            parts.append((str(path), Results.read(path)))
+        except FileNotFoundError:
+            raise ConfigError(f"merge: {path} does not exist") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"merge: {path} is not a results file this runner reads ({exc})") from exc
+    merged = shard_mod.merge(parts)
+    report.load_templates()
+    args.out.mkdir(parents=True, exist_ok=True)
+    log.info("merged %d shard(s) of run %s: %d cells", len(parts), merged.run.id, len(merged.cells))
+    history_path: Path = args.history or args.out / "history.sqlite"
+    return _publish(merged, args.out, history_path, Redactor.from_environment(), args.fail_on, started)
 
 
 def _say_resolved(answers: dict[str, Resolution]) -> None:

@@ -68,11 +68,10 @@ def add_external_archives(ctx: RunContext) -> None:
     done = {a.id for a in ctx.results.archives}
     for k, directory in enumerate(ctx.options.external):
         found = external.discover(directory)
-        ctx.progress(f"external: {len(found)} archive(s) from {directory}")
-        for ext in found:
-            archive = _external_archive(ext, k)
-            if archive.id not in done:
-                ctx.results.archives.append(archive)
+        mine = [a for a in (_external_archive(ext, k) for ext in found) if ctx.plan.reads_external(a.id)]
+        share = f" ({len(mine)} of them this shard's)" if len(mine) != len(found) else ""
+        ctx.progress(f"external: {len(found)} archive(s) from {directory}{share}")
+        ctx.results.archives.extend(a for a in mine if a.id not in done)
 
 
 def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:

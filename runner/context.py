@@ -124,6 +124,8 @@ class RunContext:
                         "python": platform.python_version(),
                     },
                     probes_sha256=workdir.probes_sha256,
+                    shard=str(plan.shard) if plan.shard.count > 1 else "",
+                    split=dict(plan.split),
                 ),
                 environments=[],
                 archives=[],
@@ -234,6 +236,12 @@ def _resumed(previous: Results, plan: Plan, workdir: Workdir, progress: Progress
     an archive whose file is gone from the work directory is written again, with its cells.
     """
     run = previous.run
+    shard = str(plan.shard) if plan.shard.count > 1 else ""
+    if run.shard != shard:
+        raise ConfigError(
+            f"--resume: the results to complete are of shard {run.shard or 'none (the whole run)'}, "
+            f"this run is {'shard ' + shard if shard else 'the whole run'}: give the same --shard"
+        )
     if run.matrix_sha256 != plan.matrix.sha256:
         raise ConfigError(
             f"--resume: the results to complete are of another matrix (sha256 {run.matrix_sha256[:12]}, "

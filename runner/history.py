@@ -83,6 +83,25 @@ def resolutions(path: Path) -> dict[str, Resolution]:
         }
 
 
+def writer_costs(path: Path) -> dict[str, float] | None:
+    """Seconds the previous run spent on each writer environment's cells (its reads, plus a fixed cost a
+    cell), for balancing ``--shard``; None when there is no history to go by (read-only)."""
+    from runner.shard import CELL_SECONDS
+
+    if not path.is_file():
+        return None
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        last = db.execute("SELECT id FROM runs ORDER BY finished DESC LIMIT 1").fetchone()
+        if last is None:
+            return None
+        rows = db.execute(
+            "SELECT writer_env, SUM(COALESCE(read_s, 0)) + COUNT(*) * ? FROM cells WHERE run_id = ? "
+            "GROUP BY writer_env",
+            (CELL_SECONDS, last[0]),
+        )
+        return {env: float(seconds) for env, seconds in rows}
+
+
 def record_resolutions(db: sqlite3.Connection, answers: Mapping[str, Resolution]) -> None:
     """Keep what the indexes answered this run (a recorded or missing answer changes nothing)."""
     db.executemany(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from runner import probes, resolve
 from runner.config import EnvironmentSpec, Matrix, Settings
@@ -17,6 +17,7 @@ from runner.errors import NothingSelectedError
 from runner.fixtures import Fixture, select
 from runner.images import image_tag
 from runner.probes import Probe
+from runner.shard import CELL_SECONDS, WHOLE, Shard, assign, of_external
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +96,13 @@ class Plan:
     environments: tuple[EnvPlan, ...]
     fixtures: tuple[Fixture, ...]
     writes: tuple[WriteTask, ...]
+    #: this machine's share (``--shard``): its writers' archives and its external archives, read by all
+    shard: Shard = WHOLE
+    #: every writer environment's shard: the same on every machine, or the shards do not merge
+    split: Mapping[str, int] = field(default_factory=dict)
+
+    def reads_external(self, archive_id: str) -> bool:
+        return self.shard.count == 1 or of_external(archive_id, self.shard.count) == self.shard.index
 
     def env(self, slug: str) -> EnvPlan:
         return next(e for e in self.environments if e.slug == slug)
@@ -118,7 +126,32 @@ def _chosen(candidates: tuple[Probe, ...], globs: tuple[str, ...]) -> tuple[Prob
     return tuple(p for p in candidates if any(fnmatch.fnmatch(p.id, g) for g in globs))
 
 
-def make_plan(matrix: Matrix, only: Sequence[str] = ()) -> Plan:
+def make_plan(
+    matrix: Matrix, only: Sequence[str] = (), shard: Shard = WHOLE, costs: Mapping[str, float] | None = None
+) -> Plan:
+    """The plan; with a ``shard``, only its share of the writes and benchmarks (``costs``: the expected
+    seconds of each writer environment's cells, from the history; cell counts when None)."""
+    plan = _whole_plan(matrix, only)
+    return plan if shard.count == 1 else _share(plan, shard, costs or {})
+
+
+def _share(plan: Plan, shard: Shard, costs: Mapping[str, float]) -> Plan:
+    readers = sum(len(ep.readers) for ep in plan.environments)
+    writes: dict[str, int] = {}
+    for w in plan.writes:
+        writes[w.env] = writes.get(w.env, 0) + 1
+    expected = {slug: costs.get(slug, n * readers * CELL_SECONDS) for slug, n in writes.items()}
+    split = assign(expected, shard.count)
+    mine = {slug for slug, k in split.items() if k == shard.index}
+    benched = assign({ep.slug: 1.0 for ep in plan.environments if ep.benchmarks}, shard.count)
+    environments = tuple(
+        ep if benched.get(ep.slug) == shard.index else replace(ep, benchmarks=()) for ep in plan.environments
+    )
+    writes_mine = tuple(w for w in plan.writes if w.env in mine)
+    return replace(plan, environments=environments, writes=writes_mine, shard=shard, split=split)
+
+
+def _whole_plan(matrix: Matrix, only: Sequence[str]) -> Plan:
     selected = [e for e in matrix.environments if not only or any(fnmatch.fnmatch(e.slug, g) for g in only)]
     if not selected:
         known = ", ".join(e.slug for e in matrix.environments)
@@ -155,6 +188,9 @@ def read_tasks(env_plan: EnvPlan, archives: Iterable[Archive]) -> tuple[ReadTask
 def describe(plan: Plan) -> str:
     """The plan as text, for ``--list``: nothing is built or run."""
     lines = [f"{len(plan.environments)} environment(s), {len(plan.fixtures)} fixture(s):"]
+    if plan.shard.count > 1:
+        mine = sorted({w.env for w in plan.writes})
+        lines.insert(0, f"shard {plan.shard}: the archives of {', '.join(mine) or 'no writer'}, read by every reader")
     for ep in plan.environments:
         lines.append(f"  {ep.slug}")
         lines.append(f"      base {ep.env.base}, {ep.env.channel}: {' '.join(ep.env.packages + ep.env.pip)}")

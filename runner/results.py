@@ -18,7 +18,8 @@ SCHEMA_VERSION = 4
 #: 3: cells say whether their reader ran code from the archive (``executed_code``); ``changes`` since the
 #:    previous run in the history; ``run.resumed``.
 #: 4: environments say which versions an index decided at plan time (``resolved``: asked, version, source,
-#:    release date, and whether the index answered or a recorded answer was used).
+#:    release date, and whether the index answered or a recorded answer was used); ``run.shard`` (the
+#:    share of a ``--shard`` run) and ``run.shards`` (the shards a merged run was made of).
 
 
 class Value(str, Enum):
@@ -213,6 +214,9 @@ class RunInfo:
     seconds: float = 0.0
     probes_sha256: str = ""  # the probe scripts this run used
     resumed: list[str] = field(default_factory=list)  # when an interrupted run was completed (--resume)
+    shard: str = ""  # "K/N" when this run did one share of the work (--shard)
+    split: dict[str, int] = field(default_factory=dict)  # with --shard: every writer environment's shard
+    shards: list[dict[str, Any]] = field(default_factory=list)  # a merged run: the shards it was made of
 
 
 @dataclass(kw_only=True)

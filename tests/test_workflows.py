@@ -99,18 +99,25 @@ def load(name: str) -> dict[str, object]:
     return data
 
 
-def test_the_nightly_runs_the_matrix_publishes_with_least_privilege_and_alerts() -> None:
+def test_the_nightly_runs_shards_merges_publishes_with_least_privilege_and_alerts() -> None:
     nightly = load("nightly.yml")
     triggers = nightly[True]  # YAML 1.1 reads the key "on" as true
     assert isinstance(triggers, dict) and {"schedule", "workflow_dispatch"} <= set(triggers)
     assert nightly["permissions"] == {} and "concurrency" in nightly
     jobs = nightly["jobs"]
     assert isinstance(jobs, dict)
-    assert jobs["matrix"]["permissions"] == {"contents": "read"}
+    shard, merge = jobs["shard"], jobs["merge"]
+    assert shard["permissions"] == merge["permissions"] == {"contents": "read"}
     assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
-    steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in jobs["matrix"]["steps"])
-    assert "python -m runner matrix.yaml" in steps and "--fail-on regression" in steps
-    assert "actions/upload-pages-artifact@" in steps and "history.sqlite" in steps and "docker save" in steps
+    shards = shard["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1)) and nightly["env"]["SHARDS"] == str(len(shards))
+    steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in shard["steps"])
+    assert "python -m runner matrix.yaml --shard" in steps and "history.sqlite" in steps and "docker save" in steps
+    assert "actions/upload-artifact@" in steps
+    steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in merge["steps"])
+    assert "python -m runner merge" in steps and "--fail-on regression" in steps and "history.sqlite" in steps
+    assert "actions/download-artifact@" in steps and "actions/upload-pages-artifact@" in steps
+    assert merge["needs"] == "shard" and jobs["deploy"]["needs"] == "merge"
     assert "actions/deploy-pages@" in str(jobs["deploy"]["steps"])
 
 
