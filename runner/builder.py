@@ -123,7 +123,10 @@ class ImageBuilder:
         self.progress(f"[{label}] {env.slug}: building {tag} ...")
         built = self.engine.build(build_context(image_plan(env, self.ca, base_ref=base_ref)))
         result.cached, result.build_seconds = False, round(built.seconds, 2)
-        if not built.ok:
+        if built.skipped:
+            result.status, result.reason = EnvStatus.SKIPPED, built.skipped
+            self.progress(f"[{label}] {env.slug}: skipped: {built.skipped}")
+        elif not built.ok:
             result.status, result.reason = EnvStatus.INSTALL_FAILED, install_error(built.log, built.error)
             self.progress(f"[{label}] {env.slug}: install failed: {result.reason.splitlines()[-1]}")
         else:

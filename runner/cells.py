@@ -33,6 +33,8 @@ def unavailable(env: EnvironmentResult) -> Outcome | None:
     """The one answer for every cell, archive and benchmark of an environment whose image did not build."""
     if env.status is EnvStatus.OK:
         return None
+    if env.status is EnvStatus.SKIPPED:
+        return Outcome(status=Status.SKIPPED, reason=env.reason)
     return Outcome(status=Status.INSTALL_FAILED, reason=env.reason)
 
 

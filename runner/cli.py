@@ -26,7 +26,7 @@ from runner import changes, history, hostile, report, resolve
 from runner import shard as shard_mod
 from runner.config import BenchmarkSettings, Matrix, Resolution, load_matrix
 from runner.engine import Engine
-from runner.errors import ConfigError, Interrupted, NothingSelectedError, RunnerError
+from runner.errors import ConfigError, EngineUnavailableError, Interrupted, NothingSelectedError, RunnerError
 from runner.execute import Options, execute
 from runner.fixtures import catalog
 from runner.plan import describe, make_plan
@@ -123,6 +123,18 @@ def parser() -> argparse.ArgumentParser:
         help="do share K of N of the work (the archives of some writers, read by every reader; merge the N "
         "results with 'python -m runner merge')",
     )
+    p.add_argument(
+        "--engine",
+        choices=["auto", "docker", "local"],
+        default="auto",
+        help="where probes run: docker (containers), local (pip environments in uv virtual environments on "
+        "this host: no sandbox), auto (default: docker when it answers, else local, said plainly)",
+    )
+    p.add_argument(
+        "--trust-external",
+        action="store_true",
+        help="let the local engine open --external/--hostile archives (it is not a sandbox)",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
@@ -140,10 +152,29 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
-def _default_engine() -> Engine:
+def _choose_engine(choice: str) -> Engine:
+    """docker, local, or auto: Docker when it answers, else the local engine, said plainly."""
     from runner.docker_engine import DockerEngine
+    from runner.local_engine import LocalEngine
 
-    return DockerEngine()
+    if choice == "local":
+        return LocalEngine()
+    docker = DockerEngine()
+    if choice == "docker":
+        return docker
+    try:
+        docker.info()
+        return docker
+    except EngineUnavailableError as exc:
+        docker.close()
+        reason = str(exc).splitlines()[0]
+        log.warning(
+            "%s\nUsing the local engine instead (--engine local): the pip environments run on this host in "
+            "virtual environments made with uv; apt environments and Pythons this host lacks are skipped. "
+            "It is not a sandbox. Start Docker for the full matrix.",
+            reason,
+        )
+        return LocalEngine()
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -223,7 +254,12 @@ def _run(args: argparse.Namespace, engine: Engine | None, index: resolve.Index |
     if args.list:
         print(describe(plan))
         return 0
-    engine = engine or _default_engine()
+    engine = engine or _choose_engine(args.engine)
+    if engine.info().name == "local" and (args.external or args.hostile) and not args.trust_external:
+        raise ConfigError(
+            "the local engine is not a sandbox: archives from --external (or --hostile) would be opened by "
+            "libraries running as you, on this host. Start Docker, or add --trust-external if you trust them."
+        )
     report.load_templates()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

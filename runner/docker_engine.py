@@ -68,6 +68,13 @@ class DockerEngine:
                 raise EngineUnavailableError(f"No Docker engine is reachable ({exc}).\n{HOW_TO_START}") from exc
         return self._client
 
+    def close(self) -> None:
+        """Let go of the connection (an engine that did not answer is not used further)."""
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
     def info(self) -> EngineInfo:
         _echo("version")
         try:

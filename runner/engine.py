@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 #: Label on everything the runner creates, so leftovers of a crashed run can be found and removed.
 LABEL = "org.zipstore-matrix.runner"
@@ -65,6 +65,9 @@ class BuildContext:
     files: Mapping[str, bytes] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     buildargs: Mapping[str, str] = field(default_factory=dict)
+    #: what the Dockerfile installs, for an engine without Docker (``local_engine``): channel, python,
+    #: requirements
+    recipe: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +77,8 @@ class BuildResult:
     seconds: float
     image_id: str | None = None
     error: str | None = None
+    #: not built because this engine cannot build it (not a failure of the packages): why
+    skipped: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -124,4 +124,9 @@ def build_context(plan: ImagePlan) -> BuildContext:
         dockerfile=plan.dockerfile,
         files=plan.files,
         labels={"org.zipstore-matrix.env": plan.env.slug, "org.zipstore-matrix.hash": plan.content_hash},
+        recipe={
+            "channel": plan.env.channel,
+            "python": plan.env.python,
+            "requirements": list(plan.env.packages + plan.env.pip) if plan.env.channel == "pip" else [],
+        },
     )

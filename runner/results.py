@@ -46,6 +46,7 @@ class Status(Value):
 class EnvStatus(Value):
     OK = "ok"
     INSTALL_FAILED = "install-failed"
+    SKIPPED = "skipped"  # this engine cannot build it (the local engine and an apt environment)
 
 
 class Written(Value):

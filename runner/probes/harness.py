@@ -36,12 +36,15 @@ import traceback
 import warnings
 
 TAIL = 4000
-ENV_INFO = "/opt/zipstore/env.json"
+#: the image's own account of itself (the local engine, which has no image, says where it keeps it)
+ENV_INFO = os.environ.get("ZIPSTORE_ENV_INFO", "/opt/zipstore/env.json")
 POLL = 0.01
 
 
 def oom_kills() -> int | None:
     """Kernel OOM kills in this container's memory cgroup so far (v2, then v1), or None if unreadable."""
+    if os.environ.get("ZIPSTORE_NO_CGROUP"):  # not in a container of its own: the counts are not ours
+        return None
     for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
         try:
             with open(path, encoding="ascii") as fh:
