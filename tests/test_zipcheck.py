@@ -5,7 +5,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from runner.probes.zipinspect import inspect
+import pytest
+
+from runner.probes.zipinspect import inspect, rfc9
 from tests.conftest import require_external_zips
 
 
@@ -25,7 +27,7 @@ def make(path: Path, entries: list[tuple[str, bytes]], method: int = zipfile.ZIP
 
 def test_clean_v3_archive(tmp_path: Path) -> None:
     facts = check_archive(make(tmp_path / "a.zip", [("zarr.json", b"{}"), ("a/zarr.json", b"{}"), ("a/c/0", b"x")]))
-    assert facts["problems"] == [] and facts["notes"] == []
+    assert facts["problems"] == [] and facts["notes"] == ["RFC-9: meets the MUSTs; no ZIP64; no RFC-9 archive comment"]
     assert facts["crc_ok"] and facts["root_metadata"] == ["zarr.json"] and facts["root_metadata_first"]
     assert facts["compression"] == {"stored": 3} and facts["entries"] == 3 and not facts["zip64"]
 
@@ -55,8 +57,8 @@ def test_bad_crc_and_layout_notes(tmp_path: Path) -> None:
     path = make(tmp_path / "c.zip", [("data/0", b"A" * 100), (".zgroup", b"{}")], zipfile.ZIP_DEFLATED)
     facts = check_archive(path)
     assert facts["notes"] == [
-        "ZIP-level compression used (deflate)",
-        "root metadata is not the first entry (first: 'data/0')",
+        "RFC-9: not RFC-9: no zarr.json at the archive root (MUST); ZIP-level compression used (SHOULD be STORED); "
+        "no ZIP64; no RFC-9 archive comment"
     ]
     raw = bytearray(make(tmp_path / "s.zip", [(".zgroup", b"{}"), ("data/0", b"A" * 100)]).read_bytes())
     raw[raw.index(b"A" * 100)] = ord("B")
@@ -82,3 +84,42 @@ def test_real_archives_from_other_projects() -> None:
     assert facts["crc_ok"] and facts["duplicates"] == []
     ome = next(zarr_dir.glob("google+neuroglancer__*simple_0.5.zip"))
     assert check_archive(ome)["root_metadata_first"]
+
+
+RFC9_COMMENT = b'{"ome": {"version": "0.5", "zipFile": {"centralDirectory": {"jsonFirst": true}}}}'
+CONFORMANT = [
+    ("zarr.json", b"{}"),
+    ("s0/zarr.json", b"{}"),
+    ("s1/zarr.json", b"{}"),
+    ("s0/c/0", b"x"),
+    ("s1/c/0", b"y"),
+]
+
+
+def rfc9_of(path: Path, comment: bytes = RFC9_COMMENT, zip64: bool = True) -> dict[str, Any]:
+    with zipfile.ZipFile(path) as zf:
+        return rfc9(zf.infolist(), comment, zip64)
+
+
+@pytest.mark.parametrize(
+    ("entries", "method", "comment", "differs"),
+    [
+        (CONFORMANT, zipfile.ZIP_STORED, RFC9_COMMENT, []),
+        (CONFORMANT[1:3] + CONFORMANT[:1] + CONFORMANT[3:], zipfile.ZIP_STORED, RFC9_COMMENT,
+         ["the root zarr.json is not the first entry", "the root zarr.json is not the first central-directory record",
+          "the zarr.json files do not lead the central directory breadth-first"]),
+        (CONFORMANT[:2] + CONFORMANT[3:4] + CONFORMANT[2:3] + CONFORMANT[4:], zipfile.ZIP_STORED, RFC9_COMMENT,
+         ["the zarr.json files do not lead the central directory breadth-first"]),
+        (CONFORMANT, zipfile.ZIP_DEFLATED, b'{"ome": {"version": "0.5"}}',
+         ["ZIP-level compression used (SHOULD be STORED)", "no RFC-9 archive comment"]),
+        ([*CONFORMANT, ("inner.zip", b"PK")], zipfile.ZIP_STORED, RFC9_COMMENT, ["a zip inside the zip (MUST NOT)"]),
+    ],
+    ids=["conformant", "root-not-first", "json-not-leading", "deflated-no-comment", "nested"],
+)  # fmt: skip
+def test_rfc9_says_what_differs(
+    tmp_path: Path, entries: list[tuple[str, bytes]], method: int, comment: bytes, differs: list[str]
+) -> None:
+    facts = rfc9_of(make(tmp_path / "o.ozx", entries, method), comment)
+    assert facts["differs"] == differs
+    assert facts["verdict"] == ("RFC-9 conformant" if not differs else facts["verdict"])
+    assert facts["conformant"] is (not differs) and facts["musts"] is ("a zip inside the zip (MUST NOT)" not in differs)

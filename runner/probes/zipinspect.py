@@ -201,11 +201,68 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
         problems.append(f"entry {line} (a decompression bomb?)")
     if not root_meta:
         problems.append("no Zarr metadata at the archive root (zarr.json / .zgroup / .zarray)")
-    if any(m != "stored" for m in facts["compression"]):
-        notes.append(f"ZIP-level compression used ({', '.join(facts['compression'])})")
-    if root_meta and not facts["root_metadata_first"]:
-        notes.append(f"root metadata is not the first entry (first: {first_file!r})")
+    facts["rfc9"] = rfc9(infos, zf.comment, facts["zip64"])
+    notes.append(f"RFC-9: {facts['rfc9']['verdict']}")
     out["zarr_format"], out["arrays"] = zarr_arrays(metadata, problems)
+
+
+#: Names that mark an archive inside the archive (RFC-9: no nested zips).
+NESTED = (".zip", ".ozx", ".zarr.zip")
+
+
+def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool) -> dict[str, Any]:
+    """How an archive meets OME-Zarr RFC-9 (single-file OME-Zarr, ome/ngff ``rfc/9``), for any archive.
+
+    MUST: the root ``zarr.json`` at the archive root; no nested zips. SHOULD: the root ``zarr.json`` the
+    first entry and first central-directory record, the other ``zarr.json`` following breadth-first; every
+    entry STORED; ZIP64; the archive comment ``{"ome": {"version": ..., "zipFile": {"centralDirectory":
+    {"jsonFirst": true}}}}``. ``differs`` says what is not so, in that order; the verdict sums it up.
+    """
+    files = [i for i in infos if not _is_dir(i)]
+    by_offset = sorted(files, key=lambda i: i.header_offset)
+    metadata = [i.filename for i in files if i.filename.rsplit("/", 1)[-1] == "zarr.json"]
+    checks = {
+        "root_zarr_json": "zarr.json" in metadata,
+        "no_nested_zip": not any(i.filename.lower().endswith(NESTED) for i in files),
+        "root_first_entry": bool(by_offset) and by_offset[0].filename == "zarr.json",
+        "root_first_record": bool(files) and files[0].filename == "zarr.json",
+        "json_breadth_first": [i.filename for i in files[: len(metadata)]] == metadata
+        and [m.count("/") for m in metadata] == sorted(m.count("/") for m in metadata),
+        "stored": all(i.compress_type == zipfile.ZIP_STORED for i in files),
+        "zip64": zip64,
+        "comment": _rfc9_comment(comment),
+    }
+    words = {
+        "root_zarr_json": "no zarr.json at the archive root (MUST)",
+        "no_nested_zip": "a zip inside the zip (MUST NOT)",
+        "root_first_entry": "the root zarr.json is not the first entry",
+        "root_first_record": "the root zarr.json is not the first central-directory record",
+        "json_breadth_first": "the zarr.json files do not lead the central directory breadth-first",
+        "stored": "ZIP-level compression used (SHOULD be STORED)",
+        "zip64": "no ZIP64",
+        "comment": "no RFC-9 archive comment",
+    }
+    consequences = ("root_first_entry", "root_first_record", "json_breadth_first")
+    differs = [
+        words[name]
+        for name, ok in checks.items()
+        if not ok and (checks["root_zarr_json"] or name not in consequences)  # said once: no root zarr.json
+    ]
+    must = checks["root_zarr_json"] and checks["no_nested_zip"]
+    if not differs:
+        verdict = "RFC-9 conformant"
+    else:
+        verdict = ("meets the MUSTs; " if must else "not RFC-9: ") + "; ".join(differs)
+    return {"conformant": not differs, "musts": must, "checks": checks, "differs": differs, "verdict": verdict}
+
+
+def _rfc9_comment(comment: bytes) -> bool:
+    try:
+        data = json.loads(comment[:65536].decode("utf-8"))
+        ome = data["ome"]
+        return isinstance(ome.get("version"), str) and ome["zipFile"]["centralDirectory"]["jsonFirst"] is True
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return False
 
 
 def zarr_arrays(metadata: dict[str, bytes], problems: list[str]) -> tuple[int | None, dict[str, dict[str, Any]]]:
