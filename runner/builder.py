@@ -60,6 +60,12 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
         out["netcdf-c"] = modules["netCDF4"].get("__netcdf4libversion__", "?")
     if "h5py" in modules and "version.hdf5_version" in modules["h5py"]:
         out["hdf5"] = modules["h5py"]["version.hdf5_version"]
+    npm = info.get("npm", {})
+    for name in ("zarrita", "@zarrita/storage", "numcodecs"):
+        if name in npm:
+            out[name.lstrip("@").replace("/", "-") + (" (npm)" if name == "numcodecs" else "")] = npm[name]
+    if npm and "nodejs" in info.get("debian", {}):
+        out["node"] = info["debian"]["nodejs"]
     return out
 
 

@@ -76,6 +76,10 @@ class Resolution:
 
 
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+#: an npm package at an exact version: ``zarrita@0.7.5``, ``@zarrita/storage@0.2.0``
+_NPM_SPEC = re.compile(
+    r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*@[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$"
+)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,100}$")
 # Docker reference grammar (distribution/reference), restricted to what we need: [host/]name[:tag].
 _IMAGE_REF = re.compile(
@@ -147,7 +151,7 @@ class EnvironmentSpec:
 
     slug: str
     base: str
-    channel: Literal["pip", "apt"]
+    channel: Literal["pip", "apt", "npm"]
     packages: tuple[str, ...]
     pip: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()  # globs over probe ids; empty = every probe of the declared libraries
@@ -177,7 +181,9 @@ class EnvironmentSpec:
         for package, channel in [(p, self.channel) for p in self.packages] + [(p, "pip") for p in self.pip]:
             name = library_name(package, channel)
             exact = None
-            if channel == "pip":
+            if channel == "npm":
+                exact = package.rpartition("@")[2]
+            elif channel == "pip":
                 exact = next(
                     (
                         s.version
@@ -219,7 +225,10 @@ def debian_suite(base: str) -> str | None:
 
 
 def library_name(package: str, channel: str) -> str:
-    """The library a package provides: ``zarr==2.18.7`` -> ``zarr``, ``python3-netcdf4`` -> ``netcdf4``."""
+    """The library a package provides: ``zarr==2.18.7`` -> ``zarr``, ``python3-netcdf4`` -> ``netcdf4``,
+    ``zarrita@0.7.5`` -> ``zarrita``, ``@zarrita/storage@0.2.0`` -> ``zarrita-storage``."""
+    if channel == "npm":
+        return package.rpartition("@")[0].lstrip("@").replace("/", "-")
     if channel == "apt":
         return package.removeprefix("python3-")
     return canonicalize_name(Requirement(package).name)
@@ -543,12 +552,16 @@ def _check_values(env: Mapping[str, Any], combo: Mapping[str, str], here: YamlPa
     base = env["base"].format(**combo)
     if not _IMAGE_REF.match(base):
         yield _Problem((*here, "base"), f"{base!r} is not a valid image reference")
-    if channel == "apt" and debian_suite(base) is None:
-        yield _Problem((*here, "base"), f"channel 'apt' needs a Debian base (debian:SUITE), got {base!r}")
+    if channel in ("apt", "npm") and debian_suite(base) is None:
+        yield _Problem((*here, "base"), f"channel {channel!r} needs a Debian base (debian:SUITE), got {base!r}")
     for key in ("packages", "pip"):
         apt = channel == "apt" and key == "packages"
         for i, template in enumerate(env.get(key, [])):
             path = (*here, key, i)
+            if channel == "npm" and key == "packages":
+                if not _NPM_SPEC.match(value := template.format(**combo)):
+                    yield _Problem(path, f"{value!r} is not an exact npm package version (NAME@X.Y.Z)")
+                continue
             if apt:
                 tracked = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
                 if tracked:
@@ -664,6 +677,9 @@ def default_slug(packages: tuple[str, ...], channel: str, base: str, python: str
     first = packages[0]
     if channel == "apt":
         head = first
+    elif channel == "npm":
+        name, _, version = first.rpartition("@")
+        head = f"{name.lstrip('@').replace('/', '-')}-{version}"
     else:
         name, _, track = first.partition("==")
         if track in _TRACK_VALUES:  # not yet resolved: the slug names the track, and stays the same
@@ -673,6 +689,6 @@ def default_slug(packages: tuple[str, ...], channel: str, base: str, python: str
             pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
         head = canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
     suite = debian_suite(base)
-    where = suite if channel == "apt" and suite else (f"py{python}" if python else base)
+    where = suite if channel in ("apt", "npm") and suite else (f"py{python}" if python else base)
     raw = f"{head}-{channel}-{where}".lower()
     return re.sub(r"[^a-z0-9._-]+", "-", raw).strip("-")

@@ -56,6 +56,9 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
     apt = list(_apt_packages(env)) if env.channel == "apt" else []
     if apt:
         apt = ["python3", "python3-venv", *apt]
+    npm = list(env.packages) if env.channel == "npm" else []
+    if npm:  # Debian's Node, and npm to install the packages; Python for the harness
+        apt = ["python3", "python3-venv", "nodejs", "npm"]
     pip = list(env.packages) if env.channel == "pip" else []
     pip += list(env.pip)
     return jenv.from_string(_template_source()).render(
@@ -66,6 +69,7 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
         # an expired Release file (a mirror that stopped syncing) is used as resolved, and said so
         apt_update="apt-get update" + (" -o Acquire::Check-Valid-Until=false" if _stale(env) else ""),
         pip_requirements=pip,
+        npm_packages=npm,
         system_site_packages=env.channel == "apt",
     )
 

@@ -62,7 +62,7 @@ def snapshot_probes(target: Path) -> tuple[Path, str]:
         shutil.rmtree(target)
     shutil.copytree(probes_dir(), target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     digest = hashlib.sha256()
-    for path in sorted(target.glob("*.py")):
+    for path in sorted([*target.glob("*.py"), *target.glob("*.mjs")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     if os.getuid() == 0:
         target.chmod(0o755)

@@ -161,3 +161,27 @@ def test_repository_matrix_is_valid() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml", catalog())
     assert matrix.environments
     assert len({e.slug for e in matrix.environments}) == len(matrix.environments)
+
+
+def test_an_npm_environment_is_node_on_debian_with_exact_npm_versions() -> None:
+    from runner.images import image_plan
+
+    text = """
+version: 1
+environments:
+  - base: debian:trixie
+    channel: npm
+    packages: ["zarrita@0.7.5", "@zarrita/storage@0.2.0"]
+"""
+    env = parse_matrix(text, "m.yaml").environments[0]
+    assert env.slug == "zarrita-0.7.5-npm-trixie" and env.python == "3.13"
+    assert env.pins == {"zarrita": "0.7.5", "zarrita-storage": "0.2.0"}
+    dockerfile = image_plan(env, ca_bundle=b"x").dockerfile
+    assert "python3 python3-venv nodejs npm" in dockerfile
+    assert "NODE_EXTRA_CA_CERTS=/etc/zipstore/ca-bundle.crt npm install --prefix /opt/npm" in dockerfile
+    assert "zarrita@0.7.5 @zarrita/storage@0.2.0" in dockerfile
+    for bad in ("zarrita@^0.7", "zarrita", "zarrita@latest", "zarrita@0.7.5; rm -rf /"):
+        with pytest.raises(ConfigError, match="is not an exact npm package version"):
+            parse_matrix(text.replace("zarrita@0.7.5", bad), "m.yaml")
+    with pytest.raises(ConfigError, match="channel 'npm' needs a Debian base"):
+        parse_matrix(text.replace("debian:trixie", "python:3.13-slim"), "m.yaml")

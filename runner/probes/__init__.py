@@ -86,6 +86,13 @@ READERS: tuple[Probe, ...] = (
     ),
     _reader("h5py", "h5py", "h5py_probe.py", "h5py File()"),
     _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
+    _reader(
+        "zarrita-zip",
+        "zarrita",
+        "zarrita_probe.mjs",
+        "zarrita.js ZipFileStore.fromBlob (Node)",
+        needs_arrays=True,
+    ),
 )
 
 #: Timed alone, after the compatibility phases, in every environment that has zarr (and this probe's id

@@ -94,7 +94,7 @@ class Running:
             return
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, script_path(task["script"]), args_path],
+                [*interpreter(task["script"]), script_path(task["script"]), args_path],
                 stdout=out,
                 stderr=err,
                 start_new_session=True,  # so a timeout can kill the probe's children too
@@ -146,6 +146,11 @@ class Running:
 #: forked (see ``serve``). No probe does linear algebra, so a fork server asks for one BLAS thread (unless
 #: the image says otherwise): with that, none of the libraries measured here starts a thread on import.
 SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def interpreter(script: str) -> list[str]:
+    """What runs a probe script: Python, or Node for the JavaScript probes (``.mjs``) of npm images."""
+    return ["node"] if script.endswith((".mjs", ".js")) else [sys.executable]
 
 
 def script_path(script: str) -> str:
@@ -380,6 +385,8 @@ def main(argv: list[str]) -> int:
 
 def _server(servers: dict[str, ForkServer], script: str) -> ForkServer | None:
     """The script's fork server (started on first use), or None when its tasks need fresh processes."""
+    if not script.endswith(".py"):
+        return None  # a Node probe: its runtime has no fork server here; a fresh process each
     if script not in servers:
         servers[script] = ForkServer(script)
         if not servers[script].usable:

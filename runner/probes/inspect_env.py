@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -26,7 +27,8 @@ MODULES = {
     "osgeo.gdal": ["__version__"],
     "tensorstore": ["__version__"],
 }
-DEBIAN_PREFIXES = ("python3", "libgdal", "libnetcdf", "libhdf5", "libzip", "libblosc", "gdal", "netcdf")
+DEBIAN_PREFIXES = ("python3", "libgdal", "libnetcdf", "libhdf5", "libzip", "libblosc", "gdal", "netcdf", "nodejs")
+NPM_MODULES = "/opt/npm/node_modules"
 
 
 def attribute(module: object, dotted: str) -> object:
@@ -73,6 +75,26 @@ def debian_packages() -> dict:
     return out
 
 
+def npm_packages() -> dict:
+    """Installed npm packages (name -> version) of an npm image, from their package.json files."""
+    out = {}
+    if not os.path.isdir(NPM_MODULES):
+        return out
+    for name in sorted(os.listdir(NPM_MODULES)):
+        folders = (
+            [os.path.join(name, sub) for sub in sorted(os.listdir(os.path.join(NPM_MODULES, name)))]
+            if name.startswith("@")
+            else [name]
+        )
+        for folder in folders:
+            try:
+                with open(os.path.join(NPM_MODULES, folder, "package.json"), encoding="utf-8") as fh:
+                    out[folder] = json.load(fh).get("version", "?")
+            except (OSError, ValueError):
+                continue
+    return out
+
+
 def main() -> None:
     dists = {}
     for dist in importlib.metadata.distributions():
@@ -87,6 +109,9 @@ def main() -> None:
         "modules": modules(),
         "debian": debian_packages(),
     }
+    npm = npm_packages()
+    if npm:
+        info["npm"] = npm
     try:
         with open("/etc/os-release", encoding="utf-8") as fh:
             release = dict(line.rstrip().split("=", 1) for line in fh if "=" in line)

@@ -77,3 +77,19 @@ def test_newest_zarr_archives_are_read_by_debians_builds(today: tuple[Results, P
     ]
     assert len(cells) > 20
     assert all(c.status == "pass" or c.reason for c in cells)
+
+
+def test_zarrita_js_reads_zarr_archives_under_node(today: tuple[Results, Path]) -> None:
+    """The browser's reader, through the real engine: v2 and v3, zipped by ZipStore and from a directory."""
+    results, _ = today
+    zarrita = env(results, "zarrita-0.7.5-npm-trixie")
+    assert zarrita.status == "ok", zarrita.reason
+    assert zarrita.libraries["zarrita"] == "0.7.5" and zarrita.libraries["node"].startswith("20.")
+    for writer in ("zarr-v2", "zarr-v3", "zarr-zipdir-v2", "zarr-zipdir-v3"):
+        cell = next(
+            c
+            for c in results.cells
+            if (c.writer.env, c.writer.probe, c.reader.env) == ("zarr-latest-pip-py3.13", writer, zarrita.slug)
+        )
+        assert cell.status == "pass", (writer, cell.reason)
+        assert cell.reader.library == "zarrita" and cell.timings["read_s"] > 0
