@@ -151,6 +151,22 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
                 ],
             },
         ),
+        Fixture(
+            name="ome-image",
+            description="OME-Zarr image: uint16 y×x, a 3-level pyramid, axes with scale and translation "
+            "(OME-Zarr writers only; single-file .ozx, RFC-9)",
+            spec={
+                "needs": {"ome": True, "why": "an OME-Zarr multiscale image"},
+                "ome": {
+                    "version": "0.5",
+                    "scale_factors": [2, 4],
+                    "scale": {"y": 0.5, "x": 0.25},
+                    "translation": {"y": 1.0, "x": 2.0},
+                },
+                "attrs": {},
+                "arrays": [_array("image", [64 * s, 48], [32, 24], "uint16", ["y", "x"])],
+            },
+        ),
     ]
     return {f.name: f for f in fixtures}
 

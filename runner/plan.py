@@ -50,6 +50,10 @@ class WriteTask:
         wanted = needs.get("zarr_format")
         if wanted is not None and self.probe.options.get("zarr_format") != wanted:
             return f"the fixture needs Zarr format {wanted} ({needs.get('why', 'format feature')})"
+        if needs.get("ome") and not self.probe.options.get("ome"):
+            return f"the fixture is {needs.get('why', 'OME-Zarr')}: OME-Zarr writers only"
+        if self.probe.options.get("ome") and not needs.get("ome"):
+            return f"{self.probe.library} writes OME-Zarr images; this fixture is not one"
         return None
 
     @property

@@ -58,6 +58,15 @@ WRITERS: tuple[Probe, ...] = (
     ),
     _writer("xarray-v2", "xarray", "xarray_probe.py", "xarray to_zarr into a ZipStore, format 2", 2),
     _writer("xarray-v3", "xarray", "xarray_probe.py", "xarray to_zarr into a ZipStore, format 3", 3),
+    _writer(
+        "ngff-zarr-ozx",
+        "ngff-zarr",
+        "ngff_probe.py",
+        "ngff-zarr to_ngff_zarr('x.ozx'): OME-Zarr 0.5 in one file (RFC-9)",
+        3,
+        ome=True,
+        requires={},
+    ),
 )
 
 READERS: tuple[Probe, ...] = (
@@ -86,6 +95,7 @@ READERS: tuple[Probe, ...] = (
     ),
     _reader("h5py", "h5py", "h5py_probe.py", "h5py File()"),
     _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
+    _reader("ngff-zarr-ozx", "ngff-zarr", "ngff_probe.py", "ngff-zarr from_ngff_zarr('x.ozx')", needs_arrays=True),
     _reader(
         "zarrita-zip",
         "zarrita",

@@ -178,6 +178,7 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
             i.file_size >= 0xFFFFFFFF or i.compress_size >= 0xFFFFFFFF or i.header_offset >= 0xFFFFFFFF for i in infos
         )
         or len(infos) >= 0xFFFF
+        or any(_has_zip64_extra(i.extra) for i in infos)
         or _has_zip64_end(path),
         compression=dict(Counter(METHODS.get(i.compress_type, str(i.compress_type)) for i in infos)),
         root_metadata=root_meta,
@@ -349,6 +350,20 @@ def _v3_chunks(meta: dict[str, Any]) -> list[int] | None:
     if isinstance(grid, dict) and isinstance(grid.get("configuration"), dict):
         return list(grid["configuration"].get("chunk_shape", [])) or None
     return None
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    """A ZIP64 extended-information field (header id 0x0001) among an entry's extra fields."""
+    offset = 0
+    while offset + 4 <= len(extra):
+        header, size = (
+            int.from_bytes(extra[offset : offset + 2], "little"),
+            int.from_bytes(extra[offset + 2 : offset + 4], "little"),
+        )
+        if header == 0x0001:
+            return True
+        offset += 4 + size
+    return False
 
 
 def _has_zip64_end(path: str) -> bool:

@@ -93,3 +93,25 @@ def test_zarrita_js_reads_zarr_archives_under_node(today: tuple[Results, Path]) 
         )
         assert cell.status == "pass", (writer, cell.reason)
         assert cell.reader.library == "zarrita" and cell.timings["read_s"] > 0
+
+
+def test_an_ozx_written_by_ngff_zarr_is_read_by_zarr_zarrita_gdal_and_ngff_zarr(today: tuple[Results, Path]) -> None:
+    results, _ = today
+    archive = next(a for a in results.archives if a.probe == "ngff-zarr-ozx" and a.fixture == "ome-image")
+    assert archive.status == "written", archive.reason
+    assert set(archive.expected["arrays"]) == {"scale0/image", "scale1/image", "scale2/image"}
+    assert archive.zip_checks["rfc9"]["musts"] and archive.zip_checks["rfc9"]["checks"]["comment"]
+    assert "ome" in archive.expected["attrs"]  # OME-Zarr 0.5 metadata at the root
+    readers = {
+        ("zarr-latest-pip-py3.13", "zarr-zipstore"),
+        ("zarrita-0.7.5-npm-trixie", "zarrita-zip"),
+        ("debian-forky-apt", "gdal-multidim"),
+        ("ngff-zarr-latest-pip-py3.13", "ngff-zarr-ozx"),
+    }
+    cells = {
+        (c.reader.env, c.reader.probe): c
+        for c in results.cells
+        if c.writer.probe == "ngff-zarr-ozx" and c.fixture == "ome-image"
+    }
+    for key in readers:
+        assert cells[key].status == "pass", (key, cells[key].reason)
