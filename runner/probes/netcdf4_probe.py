@@ -111,6 +111,13 @@ def read(args: dict) -> dict:
         if lacking:
             raise c.Unsupported(lacking) from exc
         raise
+    for p in paths:
+        codec = c.undecoded(values[p])
+        if codec:
+            c.OBSERVATIONS.append(
+                f"{p}: the values read begin with a {codec} stream header: netcdf-c returned the chunks "
+                f"undecoded, without an error (no {codec} filter in this build?)"
+            )
     return {
         "library": "netcdf4",
         "version": version,
