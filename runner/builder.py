@@ -45,7 +45,18 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
     """Resolved versions of the libraries under test (and the C libraries under them)."""
     out: dict[str, str] = {}
     dists = info.get("distributions", {})
-    for name in ("zarr", "numcodecs", "numpy", "xarray", "fsspec", "h5py", "netcdf4", "gdal", "tensorstore"):
+    for name in (
+        "zarr",
+        "numcodecs",
+        "numpy",
+        "xarray",
+        "fsspec",
+        "h5py",
+        "netcdf4",
+        "gdal",
+        "tensorstore",
+        "ngff-zarr",
+    ):
         if name in dists:
             out[name] = dists[name]
     modules = info.get("modules", {})
