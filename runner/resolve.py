@@ -15,6 +15,7 @@ another version.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import lzma
@@ -154,7 +155,7 @@ class PackageIndex:
     def debian_versions(self, suite: str, arch: str) -> DebianIndex:
         release = _get(f"{self.mirror}/dists/{suite}/InRelease", cap=4 << 20)
         url = f"{self.mirror}/dists/{suite}/main/binary-{arch}/Packages.xz"
-        versions = parse_packages(_inflate_xz(_get(url, cap=64 << 20), url))
+        versions = parse_packages(_inflated_lines(_get(url, cap=64 << 20), url))
         return DebianIndex(versions=versions, **release_dates(release))
 
 
@@ -181,30 +182,41 @@ def _file_version(filename: str) -> Version | None:
         return None
 
 
-def _inflate_xz(data: bytes, where: str) -> bytes:
-    inflater = lzma.LZMADecompressor()
+def _inflated_lines(data: bytes, where: str) -> Iterator[bytes]:
+    """The lines of an xz file, inflated as they are read (a suite's index is ~70 MB inflated: it is never
+    held whole), capped at :data:`MAX_PACKAGES_BYTES` in all and 1 MiB a line."""
+    seen = 0
     try:
-        text = inflater.decompress(data, max_length=MAX_PACKAGES_BYTES + 1)
-    except lzma.LZMAError as exc:
+        with lzma.open(io.BytesIO(data)) as fh:
+            while line := fh.readline(1 << 20):
+                seen += len(line)
+                if seen > MAX_PACKAGES_BYTES:
+                    raise IndexUnavailable(f"{where}: inflates past {MAX_PACKAGES_BYTES:,} bytes")
+                yield line.rstrip(b"\n")
+    except (lzma.LZMAError, EOFError) as exc:
         raise IndexUnavailable(f"{where}: not an xz file ({exc})") from exc
-    if len(text) > MAX_PACKAGES_BYTES:
-        raise IndexUnavailable(f"{where}: inflates past {MAX_PACKAGES_BYTES:,} bytes")
-    return text
 
 
-def parse_packages(text: bytes) -> dict[str, str]:
-    """A Debian ``Packages`` index -> package -> version (the highest listed, should one appear twice)."""
+def parse_packages(lines: Iterable[bytes]) -> dict[str, str]:
+    """A Debian ``Packages`` index, line by line -> package -> version (the highest, should one appear
+    twice)."""
     out: dict[str, str] = {}
-    for stanza in text.split(b"\n\n"):
-        name = version = None
-        for line in stanza.split(b"\n"):
-            if line.startswith(b"Package: "):
-                name = line[9:].strip().decode("utf-8", "replace")
-            elif line.startswith(b"Version: "):
-                version = line[9:].strip().decode("utf-8", "replace")
-        if name and version:
-            out[name] = version if name not in out else max(out[name], version, key=_debian_key)
+    name = version = None
+    for line in _ended(lines):
+        if not line.strip():
+            if name and version:
+                out[name] = version if name not in out else max(out[name], version, key=_debian_key)
+            name = version = None
+        elif line.startswith(b"Package: "):
+            name = line[9:].strip().decode("utf-8", "replace")
+        elif line.startswith(b"Version: "):
+            version = line[9:].strip().decode("utf-8", "replace")
     return out
+
+
+def _ended(lines: Iterable[bytes]) -> Iterator[bytes]:
+    yield from lines
+    yield b""
 
 
 def _debian_key(version: str) -> tuple[int, str]:
