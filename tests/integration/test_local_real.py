@@ -12,21 +12,7 @@ from runner.results import EnvStatus, Results, Status
 
 pytestmark = pytest.mark.integration
 
-MATRIX = """\
-version: 1
-settings: {probe_timeout: 120, read_repeats: 1}
-fixtures: [int32-random, edge-chunks]
-environments:
-  - base: debian:bookworm
-    channel: pip
-    packages: ["zarr=={zarr}", "fsspec==2026.9.0"]
-    probes: ["zarr-*"]
-    matrix:
-      zarr: ["2.18.7", "3.1.6"]
-  - base: debian:bookworm
-    channel: apt
-    packages: [python3-gdal]
-"""
+MATRIX = (Path(__file__).parent / "local.yaml").read_text()
 
 
 # docker-py leaves the socket of its failed version probe (DockerClient.from_env) for the collector
