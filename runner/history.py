@@ -69,11 +69,16 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
         db.commit()
 
 
+def _read_only(path: Path) -> closing[sqlite3.Connection]:
+    """The history opened for reading only: planning (``--list`` included) never creates or migrates it."""
+    return closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
 def resolutions(path: Path) -> dict[str, Resolution]:
     """The last recorded answer to each index question; empty when there is no history (read-only)."""
     if not path.is_file():
         return {}
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+    with _read_only(path) as db:
         if db.execute("PRAGMA user_version").fetchone()[0] < 2:
             return {}
         rows = db.execute("SELECT key, package, asked, version, source, released, resolved_at FROM resolutions")
@@ -90,7 +95,7 @@ def writer_costs(path: Path) -> dict[str, float] | None:
 
     if not path.is_file():
         return None
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+    with _read_only(path) as db:
         last = db.execute("SELECT id FROM runs ORDER BY finished DESC LIMIT 1").fetchone()
         if last is None:
             return None

@@ -238,6 +238,14 @@ def key(kind: str, package: str, where: str, asked: str) -> str:
     return " ".join((kind, package, where, asked))
 
 
+def pypi_key(name: str, python: str | None, asked: str) -> str:
+    return key("pypi", name, f"py{python or '3'}", asked)
+
+
+def debian_key(package: str, suite: str | None, arch: str) -> str:
+    return key("debian", package, f"{suite}/{arch}", "suite")
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Question:
     key: str
@@ -264,7 +272,7 @@ def _questions(env: EnvironmentSpec, index: Index, suites: Suites) -> Iterator[_
                 return index.pypi_newest(name, python, pre)
 
             yield _Question(
-                key=key("pypi", name, f"py{python}", str(track)),
+                key=pypi_key(name, python, str(track)),
                 package=name,
                 asked=str(track),
                 source=f"PyPI, Python {python}, wheels",
@@ -283,7 +291,7 @@ def _questions(env: EnvironmentSpec, index: Index, suites: Suites) -> Iterator[_
                 return Newest(version=found.versions[package], stale=found.stale(datetime.now(timezone.utc)))
 
             yield _Question(
-                key=key("debian", package, f"{suite}/{arch}", "suite"),
+                key=debian_key(package, suite, arch),
                 package=package,
                 asked="suite",
                 source=f"Debian {suite} main {arch}",
@@ -406,10 +414,9 @@ def recorded_in(environments: Iterable[EnvironmentResult]) -> dict[str, Resoluti
         for raw in env.resolved:
             r = Resolution(**raw)
             if r.asked == "suite":
-                where = f"{debian_suite(env.base)}/{debian_arch()}"
-                out[key("debian", r.package, where, r.asked)] = r
+                out[debian_key(r.package, debian_suite(env.base), debian_arch())] = r
             else:
-                out[key("pypi", r.package, f"py{env.python or '3'}", r.asked)] = r
+                out[pypi_key(r.package, env.python, r.asked)] = r
     return out
 
 
