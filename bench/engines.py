@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner import cli
-from runner.results import Results
+from runner.results.model import Results
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "tests" / "integration" / "local.yaml"  # pip environments and one apt: skipped locally

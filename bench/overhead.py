@@ -35,7 +35,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner import cli
-from runner.results import Results
+from runner.results.model import Results
 
 
 def _records(work: Path, phase: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:

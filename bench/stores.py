@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner import benchmark, cli
-from runner.results import Results
+from runner import cli
+from runner.results import benchmark
+from runner.results.model import Results
 
 
 def fmt(seconds: float) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import classify
-from runner.results import Outcome, Status
+from runner.results import classify
+from runner.results.model import Outcome, Status
 
 #: The record format the host reads; ``probes/_common.py`` writes the same number (a test holds them equal).
 RECORD_VERSION = 1

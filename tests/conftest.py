@@ -37,10 +37,10 @@ def _no_package_index(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     """Unit tests resolve versions against a fixed fake index, never PyPI or a Debian mirror."""
     if request.node.get_closest_marker("integration"):
         return
-    from runner import resolve
+    from runner.versions import index
     from tests.fake_index import DEFAULT
 
-    monkeypatch.setattr(resolve, "PackageIndex", lambda *args, **kwargs: DEFAULT)
+    monkeypatch.setattr(index, "PackageIndex", lambda *args, **kwargs: DEFAULT)
 
 
 @pytest.fixture

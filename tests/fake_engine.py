@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from runner.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec, check_environment
+from runner.engines.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec, check_environment
 from runner.errors import EngineUnavailableError
 
 Handler = Callable[[RunSpec, dict[str, Path]], RunResult]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from runner.resolve import DebianIndex, IndexUnavailable, Newest
+from runner.versions.index import DebianIndex, IndexUnavailable, Newest
 
 
 @dataclass

@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from runner import benchmark, charts, datasets, report
-from runner.config import parse_matrix
-from runner.execute import Options, execute
-from runner.fixtures import catalog
-from runner.plan import make_plan
-from runner.results import Results
+from runner.matrix import datasets
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.phases.execute import Options, execute
+from runner.plan.planner import make_plan
+from runner.report import charts, render
+from runner.results import benchmark
+from runner.results.model import Results
 from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 BASE = "zipstore-matrix/debian:bookworm"
@@ -93,7 +95,7 @@ def test_a_failed_store_keeps_its_words_and_gets_no_numbers() -> None:
 
 def test_compare_pairs_runs_and_says_where_they_disagree() -> None:
     def result(scale: float) -> Any:
-        from runner.results import BenchmarkResult
+        from runner.results.model import BenchmarkResult
 
         r = BenchmarkResult(id="b", env="e", dataset="d", status="pass")
         samples = [0.010, 0.011, 0.012, 0.010, 0.011, 0.012]
@@ -260,7 +262,7 @@ def test_charts_draw_every_passing_store_with_its_interval(tmp_path: Path, monke
 def test_site_carries_plotly_and_the_svg_charts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datasets, "KERAS_CACHE", tmp_path / "none.npz")
     results, _, _ = run_bench(tmp_path)
-    written = {p.name for p in report.write_site(results, tmp_path / "site")}
+    written = {p.name for p in render.write_site(results, tmp_path / "site")}
     assert {"index.html", "matrix.md", "plotly.min.js", "bench-int32-random.svg"} <= written
     html = (tmp_path / "site" / "index.html").read_text()
     assert '<script src="plotly.min.js">' in html and 'id="figure-int32-random"' in html
@@ -270,7 +272,7 @@ def test_site_carries_plotly_and_the_svg_charts(tmp_path: Path, monkeypatch: pyt
 
 
 def test_results_of_schema_1_are_migrated_not_misread() -> None:
-    from runner.results import SCHEMA_VERSION, migrate
+    from runner.results.model import SCHEMA_VERSION, migrate
 
     golden = json.loads((Path(__file__).parent / "golden" / "results.json").read_text())
     old = {k: v for k, v in golden.items() if k not in ("datasets", "benchmarks")}

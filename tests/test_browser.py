@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner import report
-from runner.results import Results, Status
+from runner.report import render
+from runner.results.model import Results, Status
 from tests.conftest import in_ci
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -73,7 +73,7 @@ def test_the_page_runs_nothing_from_probes_or_archives_and_requests_nothing_outs
     browser: Any, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
-    report.write_site(hostile_results(), site)
+    render.write_site(hostile_results(), site)
     page = (site / "index.html").resolve().as_uri()
     browser.get(page)
     browser.find_element("css selector", "h1")
@@ -107,7 +107,7 @@ def test_the_summary_answers_who_reads_whom_and_its_filters_work(browser: Any, t
     from selenium.webdriver.support.ui import Select
 
     site = tmp_path / "site"
-    report.write_site(two_readers(), site)
+    render.write_site(two_readers(), site)
     browser.get((site / "index.html").resolve().as_uri())
     summary = browser.find_element("id", "summary")
     cells = summary.find_elements("css selector", "td[id^='s-']")

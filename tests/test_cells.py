@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
-from runner import cells
-from runner.config import Settings, parse_matrix
-from runner.engine import ContainerError, RunResult, RunSpec
-from runner.execute import build_images, steps
-from runner.fixtures import catalog
-from runner.plan import Archive, make_plan
+from runner.engines.engine import ContainerError, RunResult, RunSpec
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.matrix.model import Settings
+from runner.phases.execute import build_images, steps
+from runner.plan import cells
+from runner.plan.planner import Archive, make_plan
 from runner.protocol import ProbeResult
-from runner.results import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
+from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
 
 MATRIX = """\
 version: 1
@@ -120,7 +121,7 @@ def test_a_read_cell_carries_the_archives_and_readers_warnings_and_the_version_r
 
 
 def test_an_engine_error_is_that_containers_finding_not_the_runs_end(tmp_path: Any) -> None:
-    from runner.execute import Options, execute
+    from runner.phases.execute import Options, execute
     from tests.fake_engine import FakeEngine
 
     class Refusing(FakeEngine):

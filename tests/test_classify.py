@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.classify import compare, process_outcome
 from runner.protocol import RECORD_VERSION, ProbeResult
-from runner.results import Outcome, Status
+from runner.results.classify import compare, process_outcome
+from runner.results.model import Outcome, Status
 from tests.fake_engine import OK_RUN
 
 EXPECTED: dict[str, Any] = {

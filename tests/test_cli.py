@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.results import SCHEMA_VERSION
+from runner.results.model import SCHEMA_VERSION
 from tests.fake_engine import FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 
@@ -36,7 +36,7 @@ def test_nothing_selected_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_no_engine_exits_4_and_says_how_to_start_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from runner.docker_engine import DockerEngine
+    from runner.engines.docker_engine import DockerEngine
     from runner.errors import EngineUnavailableError
 
     class Down(DockerEngine):
@@ -69,7 +69,7 @@ def test_internal_error_exits_1_without_traceback(tmp_path: Path, capsys: pytest
 
 
 def test_unit_tests_cannot_reach_the_real_engine() -> None:
-    from runner.docker_engine import DockerEngine
+    from runner.engines.docker_engine import DockerEngine
 
     with pytest.raises(AssertionError, match=r"mark it @pytest\.mark\.integration"):
         DockerEngine().info()
@@ -100,7 +100,7 @@ def test_benchmark_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_benchmark_only_runs_no_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner import datasets
+    from runner.matrix import datasets
     from tests.fake_engine import OK_RUN
 
     monkeypatch.setattr(datasets, "KERAS_CACHE", tmp_path / "none.npz")

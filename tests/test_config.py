@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_matrix, parse_matrix
 from runner.errors import ConfigError
-from runner.fixtures import catalog
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import load_matrix, parse_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +164,7 @@ def test_repository_matrix_is_valid() -> None:
 
 
 def test_an_npm_environment_is_node_on_debian_with_exact_npm_versions() -> None:
-    from runner.images import image_plan
+    from runner.engines.images import image_plan
 
     text = """
 version: 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import BuildContext, Engine, Mount, RunSpec
+from runner.engines.engine import BuildContext, Engine, Mount, RunSpec
 from tests.fake_engine import FakeEngine
 
 BASE_FAKE = "zipstore-matrix/debian:bookworm"
@@ -19,8 +19,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[tuple[Engine, str]]:
     if request.param == "fake":
         yield FakeEngine(images={BASE_FAKE}), BASE_FAKE
         return
-    from runner.bases import ensure_base
-    from runner.docker_engine import DockerEngine
+    from runner.engines.bases import ensure_base
+    from runner.engines.docker_engine import DockerEngine
 
     real = DockerEngine()
     real.info()

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from runner.builder import install_error
-from runner.config import parse_matrix
+from runner.engines.builder import install_error
 from runner.errors import BaseImageError
-from runner.execute import Options, execute
-from runner.fixtures import catalog
-from runner.plan import make_plan
-from runner.results import EnvStatus, Results, Status
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.phases.execute import Options, execute
+from runner.plan.planner import make_plan
+from runner.results.model import EnvStatus, Results, Status
 from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 MATRIX = """\
@@ -196,7 +196,7 @@ def test_unwritten_archives_give_skipped_cells_with_the_writer_reason(tmp_path: 
 
 
 def test_bootstrap_is_tried_after_local_and_pull(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from runner import bases
+    from runner.engines import bases
 
     calls: list[str] = []
     monkeypatch.setattr(

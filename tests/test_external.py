@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from runner.classify import consensus
-from runner.external import discover
 from runner.probes.zipinspect import inspect, normalise_dtype
-from runner.results import Status
+from runner.results.classify import consensus
+from runner.results.external import discover
+from runner.results.model import Status
 from tests.conftest import require_external_zips
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from runner import cli, container
-from runner.engine import RunResult, RunSpec
+from runner import cli
+from runner.engines import container
+from runner.engines.engine import RunResult, RunSpec
 from runner.errors import EngineLostError
-from runner.results import Results
+from runner.results.model import Results
 from tests.fake_engine import FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 

@@ -14,7 +14,7 @@ import pytest
 from runner.probes import harness
 from runner.protocol import RECORD_VERSION, ProbeResult, Task, collect, job_file, load_json
 from runner.resources import probes_dir
-from runner.results import Status
+from runner.results.model import Status
 
 
 def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2, fork: bool = True) -> dict[str, ProbeResult]:
@@ -117,7 +117,7 @@ def test_a_record_over_the_cap_is_not_parsed(tmp_path: Path) -> None:
 
 
 def test_the_canary_the_hostile_corpus_plants_is_the_one_probes_look_for() -> None:
-    from runner import hostile
+    from runner.phases import hostile
 
     sys.path.insert(0, str(probes_dir()))
     try:
@@ -131,7 +131,7 @@ def test_a_probe_that_unpickles_the_canary_reports_executed_code(tmp_path: Path)
     """The pickle of the hostile corpus, unpickled by a probe process under the real harness."""
     import pickle as host_pickle
 
-    from runner import hostile
+    from runner.phases import hostile
 
     payload = tmp_path / "payload.pickle"
     payload.write_bytes(host_pickle.dumps([hostile._Canary()], protocol=2))

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import BuildContext, Mount, RunSpec
-from runner.images import PYTHON, REPOSITORY
-from runner.local_engine import LocalEngine, _translate, find_python, memory_bytes
+from runner.engines.engine import BuildContext, Mount, RunSpec
+from runner.engines.images import PYTHON, REPOSITORY
+from runner.engines.local_engine import LocalEngine, _translate, find_python, memory_bytes
 from runner.protocol import Task, collect, job_file
 from runner.resources import probes_dir
-from runner.results import Status
+from runner.results.model import Status
 
 
 def test_memory_sizes_are_read_as_docker_reads_them() -> None:

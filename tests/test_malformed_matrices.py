@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.config import MAX_DEPTH, MAX_MATRIX_BYTES, load_matrix
 from runner.errors import ConfigError
-from runner.fixtures import catalog
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import MAX_DEPTH, MAX_MATRIX_BYTES, load_matrix
 
 GOOD = 'version: 1\nenvironments:\n  - base: debian:bookworm\n    channel: pip\n    packages: ["zarr==3.1.6"]\n'
 ENV = '  - {base: "debian:bookworm", channel: pip, packages: ["zarr==3.1.6"]}\n'

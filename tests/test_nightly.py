@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from runner import cli, history
-from runner.results import Results, Status
+from runner import cli
+from runner.errors import ExitCode
+from runner.results import history
+from runner.results.model import Results, Status
 from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 
@@ -34,7 +36,7 @@ def test_the_second_night_names_exactly_what_changed(tmp_path: Path) -> None:
     assert night(tmp_path, "9.9.9") == 0
     first = Results.read(tmp_path / "site" / "results.json")
     assert first.changes is None, "nothing to compare the first run with"
-    assert night(tmp_path, "9.9.10", fsspec_breaks, "--fail-on", "regression") == cli.REGRESSION_EXIT
+    assert night(tmp_path, "9.9.10", fsspec_breaks, "--fail-on", "regression") == ExitCode.REGRESSION
     second = Results.read(tmp_path / "site" / "results.json")
     changes = second.changes
     assert changes is not None and changes.since == first.run.id
@@ -88,7 +90,7 @@ def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_step_is_named_only_beyond_the_noise_of_two_identical_nights() -> None:
-    from runner.changes import read_step
+    from runner.results.changes import read_step
 
     assert not read_step([0.010, 0.009, 0.011], [0.030, 0.029, 0.031]), "3x, but 20 ms: noise here"
     assert not read_step([0.200, 0.190, 0.210], [0.260, 0.255, 0.265]), "60 ms, but 1.3x"
@@ -98,9 +100,9 @@ def test_a_step_is_named_only_beyond_the_noise_of_two_identical_nights() -> None
 
 
 def test_benchmark_steps_are_judged_on_ratios_to_raw_not_on_absolute_times() -> None:
-    from runner.changes import compare
-    from runner.history import PastRun
-    from runner.results import BenchmarkResult, RunInfo, StoreTiming
+    from runner.results.changes import compare
+    from runner.results.history import PastRun
+    from runner.results.model import BenchmarkResult, RunInfo, StoreTiming
 
     def summary(median: float) -> dict[str, Any]:
         return {"median": median, "low": median * 0.98, "high": median * 1.02, "n": 7}

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 
 from runner import probes
-from runner.config import parse_matrix
+from runner.engines.images import content_hash, image_plan, image_tag
 from runner.errors import ConfigError, NothingSelectedError
-from runner.fixtures import catalog
-from runner.images import content_hash, image_plan, image_tag
-from runner.plan import Archive, describe, make_plan, read_tasks
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.plan.planner import Archive, describe, make_plan, read_tasks
 
 MATRIX = """\
 version: 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner import cli
-from runner.redact import REDACTED, Redactor
+from runner.results.redact import REDACTED, Redactor
 from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
 from tests.test_execute import BASE, MATRIX, good
 

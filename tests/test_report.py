@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import report
-from runner.fixtures import catalog
-from runner.results import SCHEMA_VERSION, Results
+from runner.matrix.fixtures import catalog
+from runner.report import format, render
+from runner.report import view as report
+from runner.results.model import SCHEMA_VERSION, Results
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -22,9 +23,9 @@ def results() -> Results:
 @pytest.mark.parametrize(
     ("name", "render"),
     [
-        ("index.html", report.render_html),
-        ("matrix.md", report.render_markdown),
-        ("matrix-full.md", report.render_full_markdown),
+        ("index.html", render.render_html),
+        ("matrix.md", render.render_markdown),
+        ("matrix-full.md", render.render_full_markdown),
     ],
 )
 def test_rendered_report_matches_golden(results: Results, name: str, render: object, update_golden: bool) -> None:
@@ -49,8 +50,8 @@ def test_grids_put_writers_in_rows_and_readers_in_columns(results: Results) -> N
 def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results) -> None:
     notes = report.noteworthy(results)
     assert notes and all(c.status != "pass" or c.warnings for c in notes)
-    html = report.render_html(results)
-    md = report.render_full_markdown(results)
+    html = render.render_html(results)
+    md = render.render_full_markdown(results)
     for n, cell in enumerate(notes, 1):
         assert html.count(f'id="cell-{cell.id}"') == 1
         assert md.count(f"[^{n}]:") == 1
@@ -58,13 +59,13 @@ def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results)
 
 def test_html_escapes_library_messages(results: Results) -> None:
     results.cells[0].status, results.cells[0].reason = "fail", "<script>alert(1)</script>"
-    html = report.render_html(results)
+    html = render.render_html(results)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
 def test_markdown_pipes_in_reasons_do_not_break_tables(results: Results) -> None:
     results.cells[0].status, results.cells[0].reason = "fail", "a | b\nc"
-    assert "a \\| b c" in report.render_full_markdown(results)
+    assert "a \\| b c" in render.render_full_markdown(results)
 
 
 def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path
 
 @pytest.mark.parametrize(("value", "text"), [(2.5, "2.50 s"), (0.0123, "12.3 ms"), (0.0000042, "4.2 µs"), (None, "")])
 def test_format_seconds(value: object, text: str) -> None:
-    assert report.format_seconds(value) == text
+    assert format.format_seconds(value) == text
 
 
 def test_failed_reader_environment_is_one_note_not_a_column(results: Results) -> None:
@@ -94,7 +95,7 @@ def test_failed_reader_environment_is_one_note_not_a_column(results: Results) ->
     assert victim.slug not in {col.env for col in grid.columns}
     assert grid.failed_readers == [victim.slug]
     assert all(c.reader.env != victim.slug for c in report.noteworthy(results))
-    assert "their images did not build" in report.render_full_markdown(results)
+    assert "their images did not build" in render.render_full_markdown(results)
 
 
 def test_column_groups_follow_column_order(results: Results) -> None:
@@ -114,13 +115,13 @@ def test_fixture_sections_follow_the_catalog_whatever_the_archive_order(results:
 def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results) -> None:
     archive = next(a for a in results.archives if a.zip_checks)
     archive.zip_checks = {"checked": False, "problems": ["the ZIP checks did not complete: timeout: no answer"]}
-    html = report.render_html(results)
+    html = render.render_html(results)
     assert "the ZIP checks did not complete: timeout: no answer" in html
-    assert "the ZIP checks did not complete" in report.render_full_markdown(results)
+    assert "the ZIP checks did not complete" in render.render_full_markdown(results)
 
 
 def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Results) -> None:
-    from runner.results import Status
+    from runner.results.model import Status
 
     template = results.cells[0]
     hostile = []
@@ -142,10 +143,10 @@ def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Res
         1,
     )
     assert row.archives["code executed"] == [f"case-3 ({template.reader.probe})"]
-    html = report.render_html(results)
+    html = render.render_html(results)
     assert 'id="robustness"' in html and "code executed" in html
-    assert "## Robustness" in report.render_full_markdown(results)
-    assert 'id="robustness"' not in report.render_html(Results.read(GOLDEN / "results.json"))
+    assert "## Robustness" in render.render_full_markdown(results)
+    assert 'id="robustness"' not in render.render_html(Results.read(GOLDEN / "results.json"))
 
 
 def test_a_run_renders_the_templates_it_started_with(results: Results, tmp_path: Path) -> None:
@@ -155,8 +156,8 @@ def test_a_run_renders_the_templates_it_started_with(results: Results, tmp_path:
 
     copy = tmp_path / "templates"
     shutil.copytree(resources.data_dir("templates"), copy)
-    environment = report._environment(str(copy))
-    for name in report.TEMPLATES:
+    environment = render._environment(str(copy))
+    for name in render.TEMPLATES:
         environment.get_template(name)
     (copy / "matrix.md.j2").write_text("edited while the run went on\n")
     assert environment.get_template("matrix.md.j2").render(**report.view(results).context()) != (

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from runner import history, resolve
 from runner.cli import main
-from runner.config import Matrix, Resolution, Track, parse_matrix
+from runner.engines.images import content_hash, image_plan
 from runner.errors import ConfigError
-from runner.images import content_hash, image_plan
-from runner.results import EnvStatus, Results
+from runner.matrix.load import parse_matrix
+from runner.matrix.model import Matrix, Resolution, Track
+from runner.results import history
+from runner.results.model import EnvStatus, Results
+from runner.versions import index, resolve
 from tests.fake_engine import FakeEngine, HostHarness
 from tests.fake_index import DEFAULT, FakeIndex
 from tests.test_execute import good
@@ -177,18 +179,18 @@ def test_packages_index_and_release_dates_are_parsed() -> None:
     text = (
         b"Package: a\nVersion: 1.0-1\n\nPackage: b\nArchitecture: all\nVersion: 1:2.0-3\n\nPackage: a\nVersion: 1.1-1\n"
     )
-    assert resolve.parse_packages(text.split(b"\n")) == {"a": "1.1-1", "b": "1:2.0-3"}
+    assert index.parse_packages(text.split(b"\n")) == {"a": "1.1-1", "b": "1:2.0-3"}
     packed = lzma.compress(text)
-    assert resolve.parse_packages(resolve._inflated_lines(packed, "Packages.xz")) == {"a": "1.1-1", "b": "1:2.0-3"}
-    dates = resolve.release_dates(
+    assert index.parse_packages(index._inflated_lines(packed, "Packages.xz")) == {"a": "1.1-1", "b": "1:2.0-3"}
+    dates = index.release_dates(
         b"Origin: Debian\nDate: Fri, 30 Oct 2026 08:08:01 UTC\nValid-Until: Fri, 06 Nov 2026 08:08:01 UTC\n"
     )
     assert dates["valid_until"] == datetime(2026, 11, 6, 8, 8, 1, tzinfo=timezone.utc)
-    with pytest.raises(resolve.IndexUnavailable, match="inflates past"):
-        bomb = lzma.compress(b"\0" * (resolve.MAX_PACKAGES_BYTES + 10))
-        list(resolve._inflated_lines(bomb, "Packages.xz"))
-    with pytest.raises(resolve.IndexUnavailable, match="not an xz file"):
-        list(resolve._inflated_lines(b"not xz at all", "Packages.xz"))
+    with pytest.raises(index.IndexUnavailable, match="inflates past"):
+        bomb = lzma.compress(b"\0" * (index.MAX_PACKAGES_BYTES + 10))
+        list(index._inflated_lines(bomb, "Packages.xz"))
+    with pytest.raises(index.IndexUnavailable, match="not an xz file"):
+        list(index._inflated_lines(b"not xz at all", "Packages.xz"))
 
 
 def test_a_run_records_what_was_asked_and_resolved_and_a_later_offline_run_uses_it(

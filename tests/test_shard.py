@@ -10,8 +10,8 @@ import pytest
 
 from runner.cli import main
 from runner.errors import ConfigError
-from runner.results import Results
-from runner.shard import Shard, assign
+from runner.plan.split import assign
+from runner.results.model import Results, Shard
 from tests.fake_engine import FakeEngine, HostHarness
 from tests.test_execute import BASE, good
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from runner import stats
+from runner.results import stats
 
 
 def test_coverage_matches_the_binomial_by_hand() -> None:

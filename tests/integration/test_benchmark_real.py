@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import parse_matrix
-from runner.docker_engine import DockerEngine
-from runner.execute import Options, execute
-from runner.fixtures import catalog
-from runner.plan import make_plan
-from runner.results import Results
+from runner.engines.docker_engine import DockerEngine
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.phases.execute import Options, execute
+from runner.plan.planner import make_plan
+from runner.results.model import Results
 
 pytestmark = pytest.mark.integration
 

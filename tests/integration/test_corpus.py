@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_matrix
-from runner.fixtures import catalog
-from runner.plan import make_plan
-from runner.results import WRITTEN, Results, Status
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import load_matrix
+from runner.plan.planner import make_plan
+from runner.results.model import WRITTEN, Results, Status
 from tests.conftest import require_external_zips
 from tests.integration.test_real_engine import ROOT
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from runner.docker_engine import DockerEngine
-from runner.engine import OWNER_LABEL
-from runner.results import Results, Status
+from runner.engines.docker_engine import DockerEngine
+from runner.engines.engine import OWNER_LABEL
+from runner.results.model import Results, Status
 from tests.integration.test_real_engine import HERE, ROOT, _harness, selftest
 
 pytestmark = pytest.mark.integration

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_matrix
-from runner.docker_engine import DockerEngine
-from runner.execute import Options, execute
-from runner.fixtures import catalog
-from runner.plan import make_plan
-from runner.results import CellResult, Results
+from runner.engines.docker_engine import DockerEngine
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import load_matrix
+from runner.phases.execute import Options, execute
+from runner.plan.planner import make_plan
+from runner.results.model import CellResult, Results
 from tests.conftest import EXTERNAL_ZIPS, require_external_zips
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.results import EnvStatus, Results, Status
+from runner.results.model import EnvStatus, Results, Status
 
 pytestmark = pytest.mark.integration
 

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from runner.bases import ensure_base
-from runner.config import load_matrix
-from runner.container import Limits, run_tasks
-from runner.docker_engine import DockerEngine
-from runner.engine import Mount, RunSpec
-from runner.fixtures import catalog
-from runner.plan import make_plan
+from runner.engines.bases import ensure_base
+from runner.engines.container import Limits, run_tasks
+from runner.engines.docker_engine import DockerEngine
+from runner.engines.engine import Mount, RunSpec
+from runner.engines.workdir import Workdir
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import load_matrix
+from runner.plan.planner import make_plan
 from runner.probes import harness
 from runner.protocol import ProbeResult, Task
-from runner.results import SCHEMA_VERSION, Outcome, Results, Status
-from runner.workdir import Workdir
+from runner.results.model import SCHEMA_VERSION, Outcome, Results, Status
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import history
 from runner.cli import main
-from runner.docker_engine import DockerEngine
-from runner.results import EnvironmentResult, Results
+from runner.engines.docker_engine import DockerEngine
+from runner.results import history
+from runner.results.model import EnvironmentResult, Results
 
 pytestmark = pytest.mark.integration
 

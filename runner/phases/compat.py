@@ -1,0 +1,164 @@
+"""The compatibility phases, orchestration only: writers write (one container per environment), archives
+from ``--external`` join them, every archive is checked at the ZIP level (in a container), readers read
+(one container per environment, every archive). The decisions are in ``cells.py``; the container
+protocol in ``container.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from runner.engines.engine import Mount
+from runner.engines.workdir import shared_dir
+from runner.phases import zipcheck
+from runner.phases.context import ContainerJob, RunContext
+from runner.plan import cells
+from runner.plan.planner import EnvPlan, ReadTask, WriteTask, safe_id
+from runner.protocol import ProbeResult
+from runner.resources import sha256_file
+from runner.results import external
+from runner.results.model import WRITTEN, ArchiveResult, Outcome, Status
+
+
+def write_archives(ctx: RunContext) -> None:
+    done = {a.id for a in ctx.results.archives}  # a resumed run's archives stand
+    by_env: dict[str, list[WriteTask]] = {}
+    for task in ctx.plan.writes:
+        if task.id not in done:
+            by_env.setdefault(task.env, []).append(task)
+    runnable: list[tuple[str, list[WriteTask]]] = []
+    for slug, writes in by_env.items():
+        down = ctx.unavailable(slug)
+        if down is not None:
+            for w in writes:
+                _record_archive(ctx, w, down, {})
+            continue
+        for w in writes:
+            if w.skip_reason:
+                _record_archive(ctx, w, Outcome(status=Status.SKIPPED, reason=w.skip_reason), {})
+        writes = [w for w in writes if not w.skip_reason]
+        for w in writes:
+            shared_dir((ctx.workdir.artifacts / w.archive).parent)
+        runnable.append((slug, writes))
+    artifacts = Mount(source=str(ctx.workdir.artifacts), target="/artifacts", read_only=False)
+    jobs = []
+    for n, (slug, writes) in enumerate(runnable, 1):
+        label = f"[write {n}/{len(runnable)}] {slug}: {len(writes)} archive(s) ..."
+        tasks = [cells.write_task(w, ctx.plan.settings) for w in writes]
+        jobs.append(ContainerJob(slug=slug, phase="write", tasks=tasks, mounts=(artifacts,), label=label))
+    for (_, writes), batch in zip(runnable, ctx.run_each(jobs), strict=True):
+        for w in writes:
+            result = batch.results[w.id]
+            _record_archive(ctx, w, result.verdict() or Outcome(status=Status.PASS), result.data)
+        ctx.save()
+
+
+def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Mapping[str, Any]) -> None:
+    archive = cells.archive_result(w, outcome, record, ctx.version(w.env, w.probe.library))
+    path = ctx.workdir.artifacts / w.archive
+    if archive.status is WRITTEN and path.is_file():
+        archive.path = w.archive
+        archive.sha256, archive.size = sha256_file(path), path.stat().st_size
+    elif archive.status is WRITTEN:
+        archive.status, archive.reason = Status.FAIL, "the writer reported success but left no archive"
+    ctx.results.archives.append(archive)
+
+
+def add_external_archives(ctx: RunContext) -> None:
+    """Archives from ``--external`` (and ``--hostile``): their arrays from their own metadata (read by the
+    ZIP checks), no writer's record. Directory k is mounted at /external/k in the readers."""
+    done = {a.id for a in ctx.results.archives}
+    for k, directory in enumerate(ctx.options.external):
+        found = external.discover(directory)
+        mine = [a for a in (_external_archive(ext, k) for ext in found) if ctx.plan.reads_external(a.id)]
+        share = f" ({len(mine)} of them this shard's)" if len(mine) != len(found) else ""
+        ctx.progress(f"external: {len(found)} archive(s) from {directory}{share}")
+        ctx.results.archives.extend(a for a in mine if a.id not in done)
+
+
+def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
+    return ArchiveResult(
+        id=safe_id("x", ext.folder, ext.name),
+        env=cells.EXTERNAL,
+        probe=ext.name,
+        library=ext.source or ext.folder,
+        version=ext.commit[:10],
+        zarr_format=None,  # from its metadata, once the ZIP checks have read it
+        fixture=ext.fixture,
+        status=WRITTEN,
+        path=f"{cells.EXTERNAL}/{k}/{ext.relative}",
+        sha256=sha256_file(ext.path),
+        size=ext.path.stat().st_size,
+    )
+
+
+def check_archives(ctx: RunContext) -> None:
+    """The ZIP-level checks of every archive, in a locked-down container: the host parses no archive."""
+    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path and not a.zip_checks]
+    if not archives:
+        return
+    inspector = next((ep.slug for ep in ctx.plan.environments if ctx.unavailable(ep.slug) is None), None)
+    if inspector is None:
+        for archive in archives:
+            zipcheck.unchecked(archive, "no environment's image is available to run them in")
+        return
+    tasks = {archive.id: zipcheck.check_task(archive, ctx.plan.settings) for archive in archives}
+    ctx.progress(f"[checks] {len(tasks)} archive(s), in {inspector}'s image ...")
+    batch = ctx.run(inspector, "checks", list(tasks.values()), _archive_mounts(ctx))
+    for archive in archives:
+        result = batch.results[tasks[archive.id].id]
+        zipcheck.apply(archive, result, from_metadata=archive.env == cells.EXTERNAL)
+
+
+def _archive_mounts(ctx: RunContext) -> list[Mount]:
+    """Every archive, read-only: the written ones under /artifacts, --external ones under /external."""
+    mounts = [Mount(source=str(ctx.workdir.artifacts), target="/artifacts")]
+    for k, directory in enumerate(ctx.options.external):
+        mounts.append(Mount(source=str(directory), target=f"/{cells.EXTERNAL}/{k}"))
+    return mounts
+
+
+def read_archives(ctx: RunContext) -> None:
+    archives = cells.readable(ctx.results.archives)
+    by_id = {a.id: a for a in ctx.results.archives}
+    readers = [ep for ep in ctx.plan.environments if ep.readers]
+    mounts = _archive_mounts(ctx)
+    done = {c.id for c in ctx.results.cells}  # a resumed run's cells stand
+    planned: list[tuple[EnvPlan, list[ReadTask], list[tuple[ReadTask, str]]]] = []
+    jobs: list[ContainerJob] = []
+    for n, ep in enumerate(readers, 1):
+        tasks, skipped = cells.split_reads(ep, archives)
+        tasks = [t for t in tasks if t.cell_id not in done]
+        planned.append((ep, tasks, [(t, why) for t, why in skipped if t.cell_id not in done]))
+        if ctx.unavailable(ep.slug) is None and tasks:
+            label = f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ..."
+            read_tasks = [cells.read_task(t, ctx.plan.settings) for t in tasks]
+            jobs.append(ContainerJob(slug=ep.slug, phase="read", tasks=read_tasks, mounts=mounts, label=label))
+    batches = ctx.run_each(jobs)
+    for ep, tasks, skipped in planned:
+        down = ctx.unavailable(ep.slug)
+        # the container first: then every cell of this reader names the version its image reported,
+        # however many containers ran at once
+        results: dict[str, ProbeResult] = dict(next(batches).results) if down is None and tasks else {}
+        for task, reason in skipped:
+            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+            outcome = Outcome(status=Status.SKIPPED, reason=reason)
+            ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome))
+        for task in tasks:
+            archive = by_id[task.archive.id]
+            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+            result = results.get(task.id, ProbeResult(run=None, record=None))
+            verdict = down or cells.corrupt_read(
+                result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
+            )
+            ctx.results.cells.append(cells.read_cell(task, archive, reader, verdict, result))
+        for archive in ctx.results.archives:
+            if archive.status is not WRITTEN:
+                for probe in ep.readers:
+                    reader = cells.reader_side(ep.slug, probe, ctx.version(ep.slug, probe.library))
+                    cell = cells.decided_cell(archive, reader, cells.unwritten_outcome(archive, down))
+                    if cell.id not in done:
+                        ctx.results.cells.append(cell)
+        ctx.save()
+    cells.judge_by_consensus(ctx.results.cells)

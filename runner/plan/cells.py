@@ -1,0 +1,229 @@
+"""Pure: the decisions of the compatibility phases, apart from doing them.
+
+What each probe task says, which archives a reader gets, which cells are decided without running a
+reader (and why), and how a probe's result becomes an archive or a cell. Nothing here touches the
+engine or the disk, so every rule is unit-tested directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from runner.matrix.model import Settings
+from runner.plan.planner import Archive, EnvPlan, ReadTask, WriteTask, cell_id, read_tasks
+from runner.probes import Probe
+from runner.protocol import ProbeResult, Task
+from runner.results import classify
+from runner.results.model import WRITTEN, ArchiveResult, CellResult, EnvironmentResult, EnvStatus, Outcome, Side, Status
+
+EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
+
+
+def unavailable(env: EnvironmentResult) -> Outcome | None:
+    """The one answer for every cell, archive and benchmark of an environment whose image did not build."""
+    if env.status is EnvStatus.OK:
+        return None
+    if env.status is EnvStatus.SKIPPED:
+        return Outcome(status=Status.SKIPPED, reason=env.reason)
+    return Outcome(status=Status.INSTALL_FAILED, reason=env.reason)
+
+
+def container_path(relative: str) -> str:
+    """Where a reader container sees an archive: written ones under /artifacts, external under /external."""
+    if relative.startswith(EXTERNAL + "/"):
+        return "/" + relative
+    return f"/artifacts/{relative}"
+
+
+# ------------------------------------------------------------------------------------------ tasks
+
+
+def probe_task(id: str, probe: Probe, settings: Settings, role: str, **args: Any) -> Task:
+    """One task of a compatibility probe: its role, its library, what to do, and the probe's own options."""
+    return Task(
+        id=id,
+        script=probe.script,
+        timeout=settings.probe_timeout,
+        args={"role": role, "library": probe.library, **args, **probe.options},
+    )
+
+
+def write_task(w: WriteTask, settings: Settings) -> Task:
+    fixture = {"name": w.fixture.name, **w.fixture.spec}
+    return probe_task(w.id, w.probe, settings, "writer", archive=f"/artifacts/{w.archive}", fixture=fixture)
+
+
+def read_task(task: ReadTask, settings: Settings) -> Task:
+    archive = task.archive
+    return probe_task(
+        task.id,
+        task.probe,
+        settings,
+        "reader",
+        archive=container_path(archive.path),
+        arrays=list(archive.arrays),
+        shapes=dict(archive.shapes),
+        zarr_format=archive.zarr_format,
+        fixture=archive.fixture,
+        repeats=settings.read_repeats,
+    )
+
+
+# --------------------------------------------------------------------------------------- archives
+
+
+def archive_result(w: WriteTask, outcome: Outcome, record: Mapping[str, Any], version: str) -> ArchiveResult:
+    """What a writer task produced, before the host has looked at the archive itself."""
+    warnings, notices = classify.split_warnings(list(record.get("warnings", [])))
+    return ArchiveResult(
+        id=w.id,
+        env=w.env,
+        probe=w.probe.id,
+        library=w.probe.library,
+        version=str(record.get("version") or version),
+        zarr_format=w.probe.options.get("zarr_format"),
+        fixture=w.fixture.name,
+        status=WRITTEN if outcome.status is Status.PASS else outcome.status,
+        reason=outcome.reason,
+        detail=outcome.detail,
+        warnings=warnings,
+        notices=notices,
+        timings=dict(record.get("timings", {})),
+        expected=dict(record.get("expected", {})),
+    )
+
+
+def readable(archives: Iterable[ArchiveResult]) -> list[Archive]:
+    """The archives that exist, as readers are given them."""
+    return [
+        Archive(
+            id=a.id,
+            path=a.path,
+            fixture=a.fixture,
+            arrays=tuple(a.expected.get("arrays", {})),
+            zarr_format=a.zarr_format,
+            writer_env=a.env,
+            writer_probe=a.probe,
+            shapes={p: list(d.get("shape", [])) for p, d in a.expected.get("arrays", {}).items()},
+        )
+        for a in archives
+        if a.status is WRITTEN and a.path
+    ]
+
+
+def split_reads(ep: EnvPlan, archives: Sequence[Archive]) -> tuple[list[ReadTask], list[tuple[ReadTask, str]]]:
+    """(reads to run, reads decided up front with the reason they are skipped)."""
+    run, skipped = [], []
+    for task in read_tasks(ep, archives):
+        if task.archive.arrays or not task.probe.needs_arrays:
+            run.append(task)
+        else:
+            skipped.append((task, f"no Zarr arrays in the archive's metadata: {task.probe.id} opens arrays by path"))
+    return run, skipped
+
+
+# ------------------------------------------------------------------------------------------ cells
+
+
+def writer_side(archive: ArchiveResult) -> Side:
+    return Side(
+        env=archive.env,
+        probe=archive.probe,
+        library=archive.library,
+        version=archive.version,
+        zarr_format=archive.zarr_format,
+    )
+
+
+def reader_side(env: str, probe: Probe, version: str) -> Side:
+    return Side(env=env, probe=probe.id, library=probe.library, version=version)
+
+
+def decided_cell(archive: ArchiveResult, reader: Side, outcome: Outcome) -> CellResult:
+    """A cell decided without running its reader (nothing to read, or an image that did not build)."""
+    return CellResult(
+        id=cell_id(archive.env, archive.probe, reader.env, reader.probe, archive.fixture),
+        writer=writer_side(archive),
+        reader=reader,
+        fixture=archive.fixture,
+        status=outcome.status,
+        reason=outcome.reason,
+    )
+
+
+def unwritten_outcome(archive: ArchiveResult, reader_unavailable: Outcome | None) -> Outcome:
+    """A cell whose archive was never written: install-failed if an image failed, else skipped."""
+    if archive.status is Status.INSTALL_FAILED:
+        return Outcome(status=Status.INSTALL_FAILED, reason=f"writer environment {archive.env} did not install")
+    if reader_unavailable is not None:
+        return reader_unavailable
+    return Outcome(
+        status=Status.SKIPPED,
+        reason=f"the writer could not produce this archive ({archive.status}: {archive.reason})",
+    )
+
+
+def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) -> Outcome:
+    """A reader that returned an array's values although one of its entries fails the CRC check read
+    corrupt data without noticing: never a pass, whatever the other readers returned."""
+    bad = archive.zip_checks.get("crc_bad_members") or []
+    arrays = result.data.get("arrays") or {}
+    if verdict.status is not Status.PASS or not bad or not isinstance(arrays, dict):
+        return verdict
+    for member in bad:
+        owner = max((p for p in arrays if not p or member.startswith(p + "/")), key=len, default=None)
+        if owner is not None:
+            return Outcome(
+                status=Status.MISMATCH,
+                reason=f"returned the values of array {owner!r} although its entry {member!r} fails the CRC "
+                "check: the reader did not verify what it read",
+                warnings=verdict.warnings,
+            )
+    return verdict
+
+
+def read_cell(
+    task: ReadTask, archive: ArchiveResult, reader: Side, verdict: Outcome, result: ProbeResult
+) -> CellResult:
+    """A cell from what its reader did, with the archive's and both libraries' warnings."""
+    record = result.data
+    if record.get("version"):
+        reader.version = str(record["version"])
+    reader_warnings, reader_notices = classify.split_warnings(list(record.get("warnings", [])))
+    warnings = [f"archive: {p}" for p in archive.zip_checks.get("problems", [])]
+    if archive.warnings:  # listed in full once, on the archive's row
+        warnings.append(f"writer: {len(archive.warnings)} warning(s) while writing (see the archive)")
+    warnings += [f"reader: {w}" for w in reader_warnings]
+    warnings += list(verdict.warnings)
+    notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
+    notices += [f"reader observed: {o}" for o in record.get("observations", [])]
+    executed = record.get("executed_code") is True
+    if executed:
+        warnings.append("reader: ran code from the archive (unpickling it created the canary)")
+    return CellResult(
+        id=task.cell_id,
+        writer=writer_side(archive),
+        reader=reader,
+        fixture=archive.fixture,
+        status=verdict.status,
+        reason=verdict.reason,
+        detail=verdict.detail,
+        warnings=warnings,
+        notices=notices,
+        timings=dict(record.get("timings", {})),
+        values={p: str(a["sha256"]) for p, a in record.get("arrays", {}).items() if a.get("sha256")},
+        executed_code=executed,
+    )
+
+
+def judge_by_consensus(cells: Iterable[CellResult]) -> None:
+    """External archives have no recorded values: a clean reading against the majority is a mismatch."""
+    groups: dict[tuple[str, str], dict[str, CellResult]] = {}
+    for cell in cells:
+        if cell.writer.env == EXTERNAL and cell.status is Status.PASS and cell.values:
+            groups.setdefault((cell.writer.probe, cell.fixture), {})[cell.id] = cell
+    for group in groups.values():
+        for cid, verdict in classify.consensus({i: c.values for i, c in group.items()}).items():
+            cell = group[cid]
+            cell.status, cell.reason, cell.detail = verdict.status, verdict.reason, verdict.detail

@@ -1,0 +1,65 @@
+"""Pure: numbers as the page and the Markdown show them (seconds, milliseconds with an interval, ratios,
+MB/s, bytes) and the inline SVG sparkline of a cell's read times. Jinja2 filters, and the view's helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_seconds(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return ""
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 0.001:
+        return f"{value * 1000:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def format_ms(summary: Any) -> str:
+    if not summary:
+        return ""
+    return f"{format_seconds(summary['median'])} [{_short(summary['low'])}–{_short(summary['high'])}]"
+
+
+def _short(seconds: float) -> str:
+    return format_seconds(seconds).split()[0]
+
+
+def format_ratio(summary: Any) -> str:
+    if not summary:
+        return ""
+    return f"{summary['median']:.2f}× [{summary['low']:.2f}–{summary['high']:.2f}]"
+
+
+def format_mbps(values: Any) -> str:
+    return f"{values[0]:,.0f} MB/s" if values else ""
+
+
+def format_bytes(n: Any) -> str:
+    if not isinstance(n, int):
+        return ""
+    if n < 1000:
+        return f"{n:,} B"
+    value, unit = float(n), "B"
+    for unit in ("KB", "MB", "GB"):  # noqa: B007 (the unit reached is the one printed)
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:,.1f} {unit}"
+
+
+def sparkline(values: list[float | None], width: int = 90, height: int = 18) -> str:
+    """An inline SVG of read times over the last runs (gaps where a run did not read); '' if < 2 points."""
+    points = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float))]
+    if len(points) < 2:
+        return ""
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    coords = " ".join(f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}" for i, v in points)
+    return (
+        f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="read time over the last runs"><polyline fill="none" stroke="#2255cc" stroke-width="1.5" '
+        f'points="{coords}"/></svg>'
+    )

@@ -1,0 +1,113 @@
+"""The page's files: the Jinja2 templates compiled once per run and rendered from the view model, the
+SVG charts and plotly.js beside them, written into the site (the one side effect of ``report/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from runner.report.format import format_bytes, format_mbps, format_ms, format_ratio, format_seconds
+from runner.report.view import View, view
+from runner.resources import data_dir
+from runner.results.history import Trend
+from runner.results.model import Results
+
+
+@cache
+def _environment(templates: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        auto_reload=False,  # a run renders the templates it started with, as it runs the probes it snapshotted
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["seconds"] = format_seconds
+    env.filters["ms"] = format_ms
+    env.filters["ratio"] = format_ratio
+    env.filters["mbps"] = format_mbps
+    env.filters["bytes"] = format_bytes
+    env.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def _templates_dir() -> str:
+    return str(data_dir("templates"))
+
+
+def _render(template: str, page: Results | View) -> str:
+    model = page if isinstance(page, View) else view(page)
+    return _environment(_templates_dir()).get_template(template).render(**model.context())
+
+
+TEMPLATES = ("index.html.j2", "matrix.md.j2", "matrix-full.md.j2")
+
+
+def load_templates() -> None:
+    """Compile every template now: edits to templates/ while a long run goes on cannot reach its page."""
+    environment = _environment(_templates_dir())
+    for name in TEMPLATES:
+        environment.get_template(name)
+
+
+def render_html(page: Results | View) -> str:
+    return _render("index.html.j2", page)
+
+
+def render_markdown(page: Results | View) -> str:
+    return _render("matrix.md.j2", page)
+
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def plotly_js() -> bytes | None:
+    """plotly.js from the plotly package, so the page's charts work offline; None if it is missing."""
+    try:
+        return (resources.files("plotly") / "package_data" / PLOTLY_JS).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
+def render_full_markdown(page: Results | View) -> str:
+    return _render("matrix-full.md.j2", page)
+
+
+def site_files(results: Results, trends: dict[str, Trend] | None = None) -> list[tuple[str, str | bytes]]:
+    """index.html, matrix.md (the summary, small enough to paste), matrix-full.md (every grid), one SVG
+    chart per benchmarked dataset, and plotly.js beside the page."""
+    model = view(results, trends)
+    files: list[tuple[str, str | bytes]] = [
+        ("index.html", render_html(model)),
+        ("matrix.md", render_markdown(model)),
+        ("matrix-full.md", render_full_markdown(model)),
+    ]
+    files += [(s.svg_name, s.svg) for s in model.bench if s.svg is not None]
+    if any(s.figure for s in model.bench):
+        script = plotly_js()
+        if script is not None:
+            files.append((PLOTLY_JS, script))
+    return files
+
+
+def write_site(
+    results: Results, out: Path, redact: Callable[[str], str] = str, trends: dict[str, Trend] | None = None
+) -> list[Path]:
+    """The only side effect here: the site's files written into ``out`` (text through ``redact``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in site_files(results, trends):
+        path = out / name
+        if isinstance(content, bytes):
+            if not path.is_file() or path.read_bytes() != content:
+                path.write_bytes(content)
+        else:
+            path.write_text(redact(content), encoding="utf-8")
+        written.append(path)
+    return written

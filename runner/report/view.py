@@ -1,0 +1,437 @@
+"""Pure: results -> the compatibility page (HTML) and matrix (Markdown), through Jinja2 templates.
+
+The view model groups cells into one writer × reader grid per fixture; templates only lay it out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.matrix.fixtures import catalog
+from runner.report import charts
+from runner.report.format import sparkline
+from runner.results import external
+from runner.results.benchmark import STORES
+from runner.results.history import Trend
+from runner.results.model import (
+    WRITTEN,
+    ArchiveResult,
+    BenchmarkResult,
+    CellResult,
+    DatasetResult,
+    EnvironmentResult,
+    EnvStatus,
+    Results,
+    Status,
+)
+
+SYMBOL: dict[Status, str] = {
+    Status.PASS: "✅",
+    Status.MISMATCH: "❌",
+    Status.FAIL: "⛔",
+    Status.UNSUPPORTED: "➖",
+    Status.CRASH: "💥",
+    Status.TIMEOUT: "⏱",
+    Status.OOM: "🧠",
+    Status.INSTALL_FAILED: "📦",
+    Status.SKIPPED: "⏭",
+}
+
+
+@dataclass(kw_only=True)
+class Column:
+    env: str
+    probe: str
+    library: str
+    version: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.env, self.probe)
+
+
+@dataclass(kw_only=True)
+class Row:
+    archive: ArchiveResult
+    cells: list[CellResult | None] = field(default_factory=list)
+
+    @property
+    def written(self) -> bool:
+        """False when the writer produced no archive: the row shows its reason once, not per reader."""
+        return self.archive.status is WRITTEN
+
+    @property
+    def kib(self) -> str:
+        return f"{round((self.archive.size or 0) / 1024, 1)} KiB"
+
+    @property
+    def size(self) -> str:
+        """The archive's size and entry count, as far as the checks got (they may not have completed)."""
+        entries = self.archive.zip_checks.get("entries")
+        return f"{self.kib}, {entries} entries" if isinstance(entries, int) else self.kib
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(p) for p in self.archive.zip_checks.get("problems", [])]
+
+    @property
+    def notes(self) -> list[str]:
+        return [str(p) for p in self.archive.zip_checks.get("notes", [])]
+
+    @property
+    def archive_css(self) -> str:
+        """The archive cell's class: a written archive looks like a pass, else its status."""
+        return Status.PASS.value if self.written else self.archive.status.value
+
+    @property
+    def unread_css(self) -> str:
+        """The class of the row's cells when there was no archive to read."""
+        return Status.INSTALL_FAILED.value if self.archive.status is Status.INSTALL_FAILED else Status.SKIPPED.value
+
+
+def env_css(env: EnvironmentResult) -> str:
+    return Status.PASS.value if env.status is EnvStatus.OK else env.status.value
+
+
+@dataclass(kw_only=True)
+class Grid:
+    fixture: str
+    description: str
+    columns: list[Column]
+    rows: list[Row]
+    #: reader environments whose image did not build: named once under the grid, not as a column
+    failed_readers: list[str] = field(default_factory=list)
+
+    @property
+    def column_groups(self) -> list[tuple[str, int]]:
+        """(reader environment, how many of its probes are columns), in column order: the header's top row."""
+        groups: list[tuple[str, int]] = []
+        for col in self.columns:
+            if groups and groups[-1][0] == col.env:
+                groups[-1] = (col.env, groups[-1][1] + 1)
+            else:
+                groups.append((col.env, 1))
+        return groups
+
+
+def grids(results: Results) -> list[Grid]:
+    env_order = {e.slug: i for i, e in enumerate(results.environments)}
+    failed = {e.slug for e in results.environments if e.status is not EnvStatus.OK}
+    descriptions = {name: f.description for name, f in catalog().items()}
+    descriptions.update({f"external-{folder}": text for folder, text in external.DESCRIPTIONS.items()})
+    cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
+    order = {name: i for i, name in enumerate(catalog())}  # the catalog's order, then external sections
+    fixtures = sorted(dict.fromkeys(a.fixture for a in results.archives), key=lambda f: (order.get(f, len(order)), f))
+    out = []
+    for fixture in fixtures:
+        columns: dict[tuple[str, str], Column] = {}
+        for c in results.cells:
+            if c.fixture == fixture and c.reader.env not in failed:
+                columns.setdefault(
+                    (c.reader.env, c.reader.probe),
+                    Column(
+                        env=c.reader.env,
+                        probe=c.reader.probe,
+                        library=c.reader.library,
+                        version=c.reader.version,
+                    ),
+                )
+        ordered = sorted(columns.values(), key=lambda col: (env_order.get(col.env, 1 << 30), col.probe))
+        archives = sorted(
+            (a for a in results.archives if a.fixture == fixture),
+            key=lambda a: (env_order.get(a.env, 1 << 30), a.probe),
+        )
+        rows = [
+            Row(archive=a, cells=[cells.get((fixture, a.env, a.probe, col.env, col.probe)) for col in ordered])
+            for a in archives
+        ]
+        failed_readers = sorted(
+            {c.reader.env for c in results.cells if c.fixture == fixture and c.reader.env in failed},
+            key=lambda slug: env_order.get(slug, 1 << 30),
+        )
+        out.append(
+            Grid(
+                fixture=fixture,
+                description=descriptions.get(fixture, ""),
+                columns=ordered,
+                rows=rows,
+                failed_readers=failed_readers,
+            )
+        )
+    return out
+
+
+@dataclass(kw_only=True)
+class BenchSection:
+    """One benchmark dataset: its provenance, every environment's stores, and its charts."""
+
+    dataset: DatasetResult
+    benchmarks: list[BenchmarkResult]
+    figure: dict[str, Any] | None
+    svg: str | None
+
+    @property
+    def svg_name(self) -> str:
+        return f"bench-{self.dataset.name}.svg"
+
+
+def bench_sections(results: Results) -> list[BenchSection]:
+    env_order = {e.slug: i for i, e in enumerate(results.environments)}
+    out = []
+    for dataset in results.datasets:
+        mine = sorted(
+            (b for b in results.benchmarks if b.dataset == dataset.name), key=lambda b: env_order.get(b.env, 1 << 30)
+        )
+        out.append(
+            BenchSection(
+                dataset=dataset,
+                benchmarks=mine,
+                figure=charts.plotly_figure(mine, dataset.name),
+                svg=charts.svg_chart(mine, dataset.name),
+            )
+        )
+    return out
+
+
+def bench_setup(results: Results) -> dict[str, Any]:
+    """What the timings ran on, from the first benchmark that ran (they share a machine and settings)."""
+    ran = next((b for b in results.benchmarks if b.status is Status.PASS), None)
+    if ran is None:
+        return {}
+    keys = ("storage", "mount", "cpus", "cpus_usable", "cpu_max", "memory_max", "page_cache", "loadavg_before")
+    setup = {key: ran.setup.get(key) for key in (*keys, "python", "numpy")}
+    setup["mount"] = dict(setup["mount"] or {})
+    return setup
+
+
+def noteworthy(results: Results, grids_: list[Grid] | None = None) -> list[CellResult]:
+    """Cells whose reason or warnings the reader of the page should be able to open, in grid order.
+
+    Cells of a writer that produced no archive are left out: their row states the reason once.
+    """
+    out = []
+    for grid in grids(results) if grids_ is None else grids_:
+        for row in grid.rows:
+            if not row.written:
+                continue
+            out += [c for c in row.cells if c is not None and (c.status is not Status.PASS or c.warnings)]
+    return out
+
+
+#: The corpora of hostile, broken or odd zips: how each reader met them is the robustness table.
+ROBUSTNESS_FIXTURES = ("external-hostile", "external-yauzl", "external-edge")
+OUTCOMES: dict[str, str] = {
+    "read": "read it (no error; for a broken archive, read what was left)",
+    "clean error": "a clean error from the library (fail or unsupported)",
+    "wrong data": "returned wrong data without an error (mismatch)",
+    "crash": "the process died (signal, or no record)",
+    "hang": "no answer within the probe timeout",
+    "oom": "killed at the container's memory limit",
+    "code executed": "ran code from the archive (the pickle canary was created)",
+}
+_OUTCOME_OF = {
+    Status.PASS: "read",
+    Status.FAIL: "clean error",
+    Status.UNSUPPORTED: "clean error",
+    Status.MISMATCH: "wrong data",
+    Status.CRASH: "crash",
+    Status.TIMEOUT: "hang",
+    Status.OOM: "oom",
+}
+
+
+@dataclass(kw_only=True)
+class Robustness:
+    """How one reader library at one version met the hostile and broken archives."""
+
+    library: str
+    version: str
+    probes: list[str]
+    archives: dict[str, list[str]]  # outcome -> the archives (writer probe names) that led to it
+
+    def count(self, outcome: str) -> int:
+        return len(self.archives.get(outcome, []))
+
+    def css(self, outcome: str) -> str:
+        if not self.count(outcome):
+            return ""
+        bad = {"wrong data": Status.MISMATCH, "crash": Status.CRASH, "hang": Status.TIMEOUT, "oom": Status.OOM}
+        return bad.get(outcome, Status.CRASH if outcome == "code executed" else Status.PASS).value
+
+
+def robustness(results: Results) -> list[Robustness]:
+    rows: dict[tuple[str, str], Robustness] = {}
+    for cell in results.cells:
+        outcome = _OUTCOME_OF.get(cell.status)
+        if cell.fixture not in ROBUSTNESS_FIXTURES or outcome is None:
+            continue
+        row = rows.setdefault(
+            (cell.reader.library, cell.reader.version),
+            Robustness(library=cell.reader.library, version=cell.reader.version, probes=[], archives={}),
+        )
+        if cell.reader.probe not in row.probes:
+            row.probes.append(cell.reader.probe)
+        name = f"{cell.writer.probe} ({cell.reader.probe})"
+        row.archives.setdefault(outcome, []).append(name)
+        if cell.executed_code:
+            row.archives.setdefault("code executed", []).append(name)
+    return sorted(rows.values(), key=lambda r: (r.library, r.version))
+
+
+#: Worst first: the status a summary cell is coloured by.
+SEVERITY = (
+    Status.CRASH,
+    Status.OOM,
+    Status.TIMEOUT,
+    Status.MISMATCH,
+    Status.FAIL,
+    Status.UNSUPPORTED,
+    Status.INSTALL_FAILED,
+    Status.PASS,
+)
+DEFAULT_CHANGES = "(the default)"  # in a reader's observation: its default call changes the data it returns
+
+
+def changed_by_default(cell: CellResult) -> bool:
+    """A pass whose data the library's *default* call changes (e.g. xarray decoding fill values to NaN)."""
+    return cell.status is Status.PASS and any(DEFAULT_CHANGES in n for n in cell.notices)
+
+
+def side_name(library: str, version: str, env: str, fixture: str) -> str:
+    """A summary row or column: the library and its version (archives from outside: their corpus)."""
+    if env == "external":
+        return f"external · {fixture.removeprefix('external-')}"
+    return f"{library} {version}"
+
+
+@dataclass(kw_only=True)
+class Pair:
+    """Every cell between one writer library/version and one reader library/version."""
+
+    writer: str
+    reader: str
+    counts: dict[Status, int] = field(default_factory=dict)
+    formats: set[int] = field(default_factory=set)
+    anchor: str = ""  # the worst cell's place in the details (or its fixture's grid)
+    default_changes: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def worst(self) -> Status:
+        return next(s for s in SEVERITY if s in self.counts)
+
+    @property
+    def label(self) -> str:
+        others = ", ".join(f"{self.counts[s]} {s}" for s in SEVERITY if s in self.counts and s is not Status.PASS)
+        text = f"{self.counts.get(Status.PASS, 0)}/{self.total} pass"
+        return f"{text}, {others}" if others else text
+
+    @property
+    def id(self) -> str:
+        return "s-" + "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", x) for x in (self.writer, self.reader))
+
+
+@dataclass(kw_only=True)
+class Summary:
+    writers: list[str]
+    readers: list[str]
+    pairs: dict[tuple[str, str], Pair]
+
+    def pair(self, writer: str, reader: str) -> Pair | None:
+        return self.pairs.get((writer, reader))
+
+    @property
+    def writer_libraries(self) -> list[str]:
+        """The filter's choices: each row's first word (its library, or "external")."""
+        return list(dict.fromkeys(w.split(" ")[0] for w in self.writers))
+
+    @property
+    def reader_libraries(self) -> list[str]:
+        return list(dict.fromkeys(r.split(" ")[0] for r in self.readers))
+
+
+def summary(results: Results, footnote: dict[str, int]) -> Summary:
+    """Writer library/version × reader library/version, every fixture and format folded into one cell."""
+    pairs: dict[tuple[str, str], Pair] = {}
+    worst: dict[tuple[str, str], int] = {}
+    writers: dict[str, None] = {}
+    readers: dict[str, None] = {}
+    for cell in results.cells:
+        if cell.status is Status.SKIPPED:
+            continue  # the writer could not produce that archive: nothing was tried
+        w = side_name(cell.writer.library, cell.writer.version, cell.writer.env, cell.fixture)
+        r = f"{cell.reader.library} {cell.reader.version}"
+        writers.setdefault(w)
+        readers.setdefault(r)
+        pair = pairs.setdefault((w, r), Pair(writer=w, reader=r))
+        pair.counts[cell.status] = pair.counts.get(cell.status, 0) + 1
+        if cell.writer.zarr_format:
+            pair.formats.add(cell.writer.zarr_format)
+        pair.default_changes |= changed_by_default(cell)
+        rank = SEVERITY.index(cell.status)
+        if rank < worst.get((w, r), len(SEVERITY)):
+            worst[(w, r)] = rank
+            pair.anchor = f"cell-{cell.id}" if cell.id in footnote else f"fixture-{cell.fixture}"
+    return Summary(writers=list(writers), readers=sorted(readers), pairs=pairs)
+
+
+@dataclass(kw_only=True)
+class View:
+    """Everything both templates show, computed once per site."""
+
+    results: Results
+    grids: list[Grid]
+    notes: list[CellResult]
+    bench: list[BenchSection]
+    robustness: list[Robustness]
+    summary: Summary
+    trends: dict[str, Trend]
+
+    @property
+    def footnote(self) -> dict[str, int]:
+        return {cell.id: n for n, cell in enumerate(self.notes, 1)}
+
+    def context(self) -> dict[str, Any]:
+        counts = self.results.counts()
+        return {
+            "results": self.results,
+            "run": self.results.run,
+            "grids": self.grids,
+            "notes": self.notes,
+            "footnote": self.footnote,
+            "summary": self.summary,
+            "changes": self.results.changes,
+            "trends": self.trends,
+            "sparkline": sparkline,
+            "changed_by_default": changed_by_default,
+            "severity": SEVERITY,
+            "counts": [(s, counts[s]) for s in Status if s in counts],
+            "total": len(self.results.cells),
+            "symbol": SYMBOL,
+            "Status": Status,
+            "env_css": env_css,
+            "bench": self.bench,
+            "robustness": self.robustness,
+            "outcomes": OUTCOMES,
+            "bench_setup": bench_setup(self.results),
+            "store_names": STORES,
+        }
+
+
+def view(results: Results, trends: dict[str, Trend] | None = None) -> View:
+    built = grids(results)
+    notes = noteworthy(results, built)
+    return View(
+        results=results,
+        grids=built,
+        notes=notes,
+        bench=bench_sections(results),
+        robustness=robustness(results),
+        summary=summary(results, {cell.id: n for n, cell in enumerate(notes, 1)}),
+        trends=trends or {},
+    )

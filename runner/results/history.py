@@ -1,0 +1,245 @@
+"""Every run, appended to an SQLite database (standard library ``sqlite3``), keyed by cell id.
+
+The history is what lets a nightly page say what changed since the previous run and show each cell's
+trend. The file carries a schema version (``PRAGMA user_version``); :data:`MIGRATIONS` brings an older
+file up to date, step by step, and a newer one is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import HistoryError
+from runner.matrix.model import Resolution
+from runner.results.model import Results, Status
+
+SCHEMA = 2
+#: version reached -> the statements that reach it from the version before
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, matrix_sha256 TEXT NOT NULL,
+            runner_version TEXT NOT NULL)""",
+        """CREATE TABLE environments (
+            run_id TEXT NOT NULL REFERENCES runs(id), slug TEXT NOT NULL, status TEXT NOT NULL,
+            libraries TEXT NOT NULL, PRIMARY KEY (run_id, slug))""",
+        """CREATE TABLE cells (
+            run_id TEXT NOT NULL REFERENCES runs(id), cell_id TEXT NOT NULL, fixture TEXT NOT NULL,
+            writer_env TEXT NOT NULL, reader_env TEXT NOT NULL, writer_version TEXT NOT NULL,
+            reader_version TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+            read_s REAL, read_samples TEXT NOT NULL, PRIMARY KEY (run_id, cell_id))""",
+        "CREATE INDEX cells_by_id ON cells (cell_id, run_id)",
+        """CREATE TABLE benchmarks (
+            run_id TEXT NOT NULL REFERENCES runs(id), env TEXT NOT NULL, dataset TEXT NOT NULL,
+            store TEXT NOT NULL, measure TEXT NOT NULL, median REAL NOT NULL, low REAL NOT NULL,
+            high REAL NOT NULL, PRIMARY KEY (run_id, env, dataset, store, measure))""",
+    ),
+    # the last answer of each index question (runner.resolve), used when no index answers
+    2: (
+        """CREATE TABLE resolutions (
+            key TEXT PRIMARY KEY, package TEXT NOT NULL, asked TEXT NOT NULL, version TEXT NOT NULL,
+            source TEXT NOT NULL, released TEXT, resolved_at TEXT NOT NULL)""",
+    ),
+}
+#: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
+CELL_SECONDS = 0.05
+MEASURES = ("write", "read", "write_ratio", "read_ratio")
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[sqlite3.Connection]:
+    """The history at ``path``, created or migrated to :data:`SCHEMA`; committed on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as db:
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(f"{path}: not a history file ({exc}): move it away, or give another --history") from exc
+        if version > SCHEMA:
+            raise HistoryError(f"{path}: history schema {version} is newer than this runner's ({SCHEMA})")
+        for target in range(version + 1, SCHEMA + 1):
+            for statement in MIGRATIONS[target]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+        db.commit()
+        yield db
+        db.commit()
+
+
+def _read_only(path: Path) -> closing[sqlite3.Connection]:
+    """The history opened for reading only: planning (``--list`` included) never creates or migrates it."""
+    return closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
+def resolutions(path: Path) -> dict[str, Resolution]:
+    """The last recorded answer to each index question; empty when there is no history (read-only)."""
+    if not path.is_file():
+        return {}
+    with _read_only(path) as db:
+        if db.execute("PRAGMA user_version").fetchone()[0] < 2:
+            return {}
+        rows = db.execute("SELECT key, package, asked, version, source, released, resolved_at FROM resolutions")
+        return {
+            k: Resolution(package=p, asked=a, version=v, source=s, released=r, resolved_at=t)
+            for k, p, a, v, s, r, t in rows
+        }
+
+
+def writer_costs(path: Path) -> dict[str, float] | None:
+    """Seconds the previous run spent on each writer environment's cells (its reads, plus a fixed cost a
+    cell), for balancing ``--shard``; None when there is no history to go by (read-only)."""
+
+    if not path.is_file():
+        return None
+    with _read_only(path) as db:
+        last = db.execute("SELECT id FROM runs ORDER BY finished DESC LIMIT 1").fetchone()
+        if last is None:
+            return None
+        rows = db.execute(
+            "SELECT writer_env, SUM(COALESCE(read_s, 0)) + COUNT(*) * ? FROM cells WHERE run_id = ? "
+            "GROUP BY writer_env",
+            (CELL_SECONDS, last[0]),
+        )
+        return {env: float(seconds) for env, seconds in rows}
+
+
+def record_resolutions(db: sqlite3.Connection, answers: Mapping[str, Resolution]) -> None:
+    """Keep what the indexes answered this run (a recorded or missing answer changes nothing)."""
+    db.executemany(
+        "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (k, r.package, r.asked, r.version, r.source, r.released, r.resolved_at)
+            for k, r in answers.items()
+            if r.version is not None and not r.recorded
+        ],
+    )
+
+
+def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str] = str) -> None:
+    """Record a run (again, if it was resumed: the newer account replaces the older). The history is
+    published with the site, so its text passes through ``redact`` like every other published file."""
+    run = results.run
+    for table in ("environments", "cells", "benchmarks"):
+        db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
+    db.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+    db.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+        (run.id, run.started, run.finished, run.matrix_sha256, run.runner_version),
+    )
+    db.executemany(
+        "INSERT INTO environments VALUES (?, ?, ?, ?)",
+        [(run.id, e.slug, e.status.value, json.dumps(e.libraries, sort_keys=True)) for e in results.environments],
+    )
+    db.executemany(
+        "INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run.id,
+                c.id,
+                c.fixture,
+                c.writer.env,
+                c.reader.env,
+                c.writer.version,
+                c.reader.version,
+                c.status.value,
+                redact(c.reason[:2000]),
+                c.timings.get("read_s"),
+                json.dumps(c.timings.get("read_samples", [])),
+            )
+            for c in results.cells
+        ],
+    )
+    rows = []
+    for b in results.benchmarks:
+        for t in b.stores:
+            for measure in MEASURES:
+                summary = getattr(t, measure)
+                if summary:
+                    low, high = summary["low"], summary["high"]
+                    rows.append((run.id, b.env, b.dataset, t.store, measure, summary["median"], low, high))
+    db.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PastCell:
+    status: Status
+    reason: str
+    reader_version: str
+    writer_version: str
+    read_samples: list[float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PastRun:
+    """What the history says of one earlier run: enough to tell what changed since."""
+
+    id: str
+    started: str
+    environments: dict[str, dict[str, str]]  # slug -> resolved libraries
+    cells: dict[str, PastCell]
+    benchmarks: dict[tuple[str, str, str, str], tuple[float, float, float]]  # (env, dataset, store, measure)
+
+
+def previous(db: sqlite3.Connection, before: str) -> PastRun | None:
+    """The last finished run other than ``before`` (the run id now being recorded)."""
+    row = db.execute(
+        "SELECT id, started FROM runs WHERE id != ? AND finished != '' ORDER BY started DESC, id DESC LIMIT 1",
+        (before,),
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, started = row
+    environments = {
+        slug: json.loads(libraries)
+        for slug, libraries in db.execute("SELECT slug, libraries FROM environments WHERE run_id = ?", (run_id,))
+    }
+    cells = {
+        cell_id: PastCell(
+            status=Status(status),
+            reason=reason,
+            reader_version=reader_version,
+            writer_version=writer_version,
+            read_samples=list(json.loads(samples)),
+        )
+        for cell_id, status, reason, reader_version, writer_version, samples in db.execute(
+            "SELECT cell_id, status, reason, reader_version, writer_version, read_samples FROM cells WHERE run_id = ?",
+            (run_id,),
+        )
+    }
+    benchmarks = {
+        (env, dataset, store, measure): (median, low, high)
+        for env, dataset, store, measure, median, low, high in db.execute(
+            "SELECT env, dataset, store, measure, median, low, high FROM benchmarks WHERE run_id = ?", (run_id,)
+        )
+    }
+    return PastRun(id=run_id, started=started, environments=environments, cells=cells, benchmarks=benchmarks)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trend:
+    """A cell over the last runs, oldest first: statuses and median read times (None where not read)."""
+
+    statuses: list[Status]
+    read_s: list[float | None]
+
+
+def trends(db: sqlite3.Connection, last: int = 14) -> dict[str, Trend]:
+    query = "SELECT id FROM runs WHERE finished != '' ORDER BY started DESC, id DESC LIMIT ?"
+    runs = [r for (r,) in db.execute(query, (last,))]
+    runs.reverse()
+    order = {run_id: n for n, run_id in enumerate(runs)}
+    by_cell: dict[str, list[tuple[int, Status, float | None]]] = {}
+    marks = ",".join("?" * len(runs))
+    cells = f"SELECT run_id, cell_id, status, read_s FROM cells WHERE run_id IN ({marks})"
+    for run_id, cell_id, status, read_s in db.execute(cells, runs):
+        by_cell.setdefault(cell_id, []).append((order[run_id], Status(status), read_s))
+    out = {}
+    for cell_id, points in by_cell.items():
+        points.sort(key=lambda p: p[0])
+        out[cell_id] = Trend(statuses=[p[1] for p in points], read_s=[p[2] for p in points])
+    return out

@@ -1,0 +1,421 @@
+"""Statuses, result records and the versioned ``results.json`` format."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from runner.errors import UsageError
+
+SCHEMA_VERSION = 4
+#: What changed in each version, for the migrations below.
+#: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
+#: 3: cells say whether their reader ran code from the archive (``executed_code``); ``changes`` since the
+#:    previous run in the history; ``run.resumed``.
+#: 4: environments say which versions an index decided at plan time (``resolved``: asked, version, source,
+#:    release date, and whether the index answered or a recorded answer was used); ``run.shard`` (the
+#:    share of a ``--shard`` run) and ``run.shards`` (the shards a merged run was made of).
+
+
+class Value(str, Enum):
+    """A closed set: an enum in memory, its ``value`` string in files and on the page."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Status(Value):
+    """A cell's status (also a failed archive's, benchmark's or store's: the same words mean the same)."""
+
+    PASS = "pass"
+    MISMATCH = "mismatch"  # read, but the data or metadata differ
+    FAIL = "fail"  # a clean error from the library
+    UNSUPPORTED = "unsupported"  # the library lacks the feature
+    CRASH = "crash"  # killed by a signal, or died without a record
+    TIMEOUT = "timeout"
+    OOM = "oom"
+    INSTALL_FAILED = "install-failed"
+    SKIPPED = "skipped"
+
+
+class EnvStatus(Value):
+    OK = "ok"
+    INSTALL_FAILED = "install-failed"
+    SKIPPED = "skipped"  # this engine cannot build it (the local engine and an apt environment)
+
+
+class Written(Value):
+    """An archive that exists; one that does not carries the :class:`Status` of why not."""
+
+    WRITTEN = "written"
+
+
+WRITTEN = Written.WRITTEN
+ArchiveStatus = Written | Status
+
+
+class DatasetStatus(Value):
+    OK = "ok"
+    SKIPPED = "skipped"  # with the reason: dataset unavailable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    status: Status
+    reason: str = ""
+    detail: str = ""  # longer text: traceback or stderr tail
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(kw_only=True)
+class EnvironmentResult:
+    slug: str
+    base: str
+    python: str | None
+    channel: str
+    packages: list[str]
+    image: str
+    status: EnvStatus = EnvStatus.OK
+    reason: str = ""
+    libraries: dict[str, str] = field(default_factory=dict)
+    build_seconds: float | None = None
+    cached: bool | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    #: versions an index decided when the plan was made (``runner.config.Resolution`` as a dict)
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ArchiveResult:
+    """One writer probe × fixture in one environment: the archive (if any) and what it looks like."""
+
+    id: str
+    env: str
+    probe: str
+    library: str
+    version: str
+    zarr_format: int | None
+    fixture: str
+    status: ArchiveStatus
+    reason: str = ""
+    detail: str = ""
+    path: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    zip_checks: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    #: entry name -> SHA-256 of the bytes a reader gets (None: the ZIP checks could not read that entry)
+    manifest: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Side:
+    env: str
+    probe: str
+    library: str
+    version: str
+    zarr_format: int | None = None
+
+
+@dataclass(kw_only=True)
+class CellResult:
+    id: str
+    writer: Side
+    reader: Side
+    fixture: str
+    status: Status
+    reason: str = ""
+    detail: str = ""
+    warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # array path -> sha256 of what the reader read
+    executed_code: bool = False  # the reader ran code from the archive (the hostile corpus's pickle canary)
+
+
+@dataclass(kw_only=True)
+class DatasetResult:
+    """A benchmark dataset: where its values came from, or why it could not be had."""
+
+    name: str
+    kind: str  # synthetic, package, file
+    description: str
+    status: DatasetStatus
+    reason: str = ""
+    source: str = ""
+    shape: list[int] = field(default_factory=list)
+    dtype: str = ""
+    nbytes: int = 0
+    sha256: str = ""
+
+
+@dataclass(kw_only=True)
+class StoreTiming:
+    """One store in one benchmark: summaries (see ``runner.results.stats.Summary``) and the samples behind them."""
+
+    store: str
+    status: Status  # pass, or what went wrong: fail, unsupported, crash, mismatch
+    reason: str = ""
+    stored_bytes: int | None = None
+    write: dict[str, Any] | None = None
+    read: dict[str, Any] | None = None
+    write_ratio: dict[str, Any] | None = None  # store time / raw time, round by round
+    read_ratio: dict[str, Any] | None = None
+    write_mbps: list[float] = field(default_factory=list)  # median, low, high
+    read_mbps: list[float] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class BenchmarkResult:
+    """The store benchmark of one dataset in one environment."""
+
+    id: str
+    env: str
+    dataset: str
+    status: Status  # pass when it ran (stores carry their own status), else why not
+    reason: str = ""
+    detail: str = ""
+    library: str = "zarr"
+    version: str = ""
+    zarr_format: int | None = None
+    shape: list[int] = field(default_factory=list)
+    dtype: str = ""
+    nbytes: int = 0
+    chunks: list[int] = field(default_factory=list)
+    compressor: str = ""
+    warmup: int = 0
+    repeats: int = 0
+    setup: dict[str, Any] = field(default_factory=dict)
+    stores: list[StoreTiming] = field(default_factory=list)
+
+    def store(self, name: str) -> StoreTiming | None:
+        return next((s for s in self.stores if s.store == name), None)
+
+
+@dataclass(kw_only=True)
+class RunInfo:
+    id: str
+    started: str
+    finished: str
+    engine: dict[str, str]
+    runner_version: str
+    matrix_sha256: str
+    matrix_path: str
+    settings: dict[str, Any]
+    host: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    probes_sha256: str = ""  # the probe scripts this run used
+    resumed: list[str] = field(default_factory=list)  # when an interrupted run was completed (--resume)
+    shard: str = ""  # "K/N" when this run did one share of the work (--shard)
+    split: dict[str, int] = field(default_factory=dict)  # with --shard: every writer environment's shard
+    shards: list[dict[str, Any]] = field(default_factory=list)  # a merged run: the shards it was made of
+
+
+_SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # 1-based
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = _SHARD.match(text.strip())
+        if match is None or not 1 <= int(match.group(1)) <= int(match.group(2)):
+            raise UsageError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 1/2")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+
+WHOLE = Shard(1, 1)
+
+
+# ------------------------------------------------------------- what changed since the previous run
+
+
+class Kind(Value):
+    REGRESSION = "regression"  # was pass, now anything else
+    FIX = "fix"  # now pass, was anything else
+    CHANGED = "changed"  # another status change
+    APPEARED = "appeared"
+    DISAPPEARED = "disappeared"
+
+
+@dataclass(kw_only=True)
+class CellChange:
+    id: str
+    kind: Kind
+    fixture: str
+    writer: str
+    reader: str
+    before: Status | None
+    after: Status | None
+    reason: str = ""
+
+
+@dataclass(kw_only=True)
+class VersionChange:
+    env: str
+    library: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(kw_only=True)
+class Step:
+    """A timing that moved out of the previous run's interval: (median, low, high) before and after."""
+
+    what: str  # a cell id, or "benchmark: env · dataset · store · measure"
+    before: list[float]
+    after: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return self.after[0] / self.before[0] if self.before[0] else float("inf")
+
+
+@dataclass(kw_only=True)
+class Changes:
+    since: str  # the previous run's id
+    since_started: str
+    cells: list[CellChange] = field(default_factory=list)
+    versions: list[VersionChange] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[CellChange]:
+        return [c for c in self.cells if c.kind is Kind.REGRESSION]
+
+    def __bool__(self) -> bool:
+        return bool(self.cells or self.versions or self.steps)
+
+
+def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
+    """Statuses and kinds become values again (strings live only in results.json)."""
+    if not data:
+        return None
+    raw_cells = data.get("cells") or []
+    raw_versions = data.get("versions") or []
+    raw_steps = data.get("steps") or []
+    assert isinstance(raw_cells, list) and isinstance(raw_versions, list) and isinstance(raw_steps, list)
+    return Changes(
+        since=str(data.get("since", "")),
+        since_started=str(data.get("since_started", "")),
+        cells=[
+            CellChange(
+                **{
+                    **c,
+                    "kind": Kind(c["kind"]),
+                    "before": Status(c["before"]) if c.get("before") else None,
+                    "after": Status(c["after"]) if c.get("after") else None,
+                }
+            )
+            for c in raw_cells
+        ],
+        versions=[VersionChange(**v) for v in raw_versions],
+        steps=[Step(**s) for s in raw_steps],
+    )
+
+
+@dataclass(kw_only=True)
+class Results:
+    run: RunInfo
+    environments: list[EnvironmentResult]
+    archives: list[ArchiveResult]
+    cells: list[CellResult]
+    datasets: list[DatasetResult] = field(default_factory=list)
+    benchmarks: list[BenchmarkResult] = field(default_factory=list)
+    #: what changed since the previous run in the history (None: no history, or no earlier run)
+    changes: Changes | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data = {"schema_version": data.pop("schema_version"), **data}
+        return json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n"
+
+    def write(self, path: Path, redact: Callable[[str], str] = str) -> None:
+        """Atomically: a reader (or a crash) never sees half a file; ``redact`` cleans what is published."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(redact(self.to_json()), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Results:
+        """Statuses become values again here: strings exist only in the file."""
+
+        data = migrate(data)
+        return cls(
+            run=RunInfo(**data["run"]),
+            environments=[EnvironmentResult(**{**e, "status": EnvStatus(e["status"])}) for e in data["environments"]],
+            archives=[ArchiveResult(**{**a, "status": archive_status(a["status"])}) for a in data["archives"]],
+            cells=[
+                CellResult(
+                    **{
+                        **c,
+                        "status": Status(c["status"]),
+                        "writer": Side(**c["writer"]),
+                        "reader": Side(**c["reader"]),
+                    }
+                )
+                for c in data["cells"]
+            ],
+            datasets=[DatasetResult(**{**d, "status": DatasetStatus(d["status"])}) for d in data["datasets"]],
+            benchmarks=[
+                BenchmarkResult(
+                    **{
+                        **b,
+                        "status": Status(b["status"]),
+                        "stores": [StoreTiming(**{**s, "status": Status(s["status"])}) for s in b["stores"]],
+                    }
+                )
+                for b in data["benchmarks"]
+            ],
+            changes=changes_from_dict(data.get("changes")),
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> Results:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def benchmark(self, env: str, dataset: str) -> BenchmarkResult | None:
+        return next((b for b in self.benchmarks if b.env == env and b.dataset == dataset), None)
+
+    def counts(self) -> dict[Status, int]:
+        out: dict[Status, int] = {}
+        for cell in self.cells:
+            out[cell.status] = out.get(cell.status, 0) + 1
+        return out
+
+
+def archive_status(text: str) -> ArchiveStatus:
+    return WRITTEN if text == WRITTEN.value else Status(text)
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older ``results.json`` up to :data:`SCHEMA_VERSION`, step by step; refuse unknown ones."""
+    version = data.get("schema_version")
+    if version == 1:
+        data = {**data, "schema_version": 2, "datasets": [], "benchmarks": []}
+        version = 2
+    if version == 2:  # no cell of an older run knew to look for executed code
+        data = {**data, "schema_version": 3, "cells": [{**c, "executed_code": False} for c in data["cells"]]}
+        version = 3
+    if version == 3:  # nothing was resolved at plan time before
+        data = {**data, "schema_version": 4, "environments": [{**e, "resolved": []} for e in data["environments"]]}
+        version = 4
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
+    return data
