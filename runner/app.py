@@ -233,7 +233,7 @@ def _say_resolved(answers: Mapping[str, Resolution]) -> None:
             log.warning("%s (%s, %s): not resolved: %s", r.package, r.asked, r.source, r.note)
         elif r.recorded:
             log.warning("%s %s -> %s (%s): %s", r.package, r.asked, r.version, r.source, r.note)
-        elif r.asked != "suite":
+        elif r.asked is not Track.SUITE:
             when = f", released {r.released}" if r.released else ""
             log.info("%s %s -> %s (%s%s)", r.package, r.asked, r.version, r.source, when)
 
@@ -263,4 +263,3 @@ def _benchmark_overrides(matrix: Matrix, size: int | None, repeats: int | None) 
     if repeats is not None:
         bench = replace(bench, repeats=repeats)
     return replace(matrix, benchmark=bench)
-

@@ -23,8 +23,10 @@ from runner.versions.index import Index
 
 log = logging.getLogger("runner")
 
-EPILOG = "Exit codes: " + ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in ExitCode) + (
-    ". A stopped run keeps what it measured: --resume completes it."
+EPILOG = (
+    "Exit codes: "
+    + ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+    + (". A stopped run keeps what it measured: --resume completes it.")
 )
 
 

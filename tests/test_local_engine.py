@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engines.engine import BuildContext, Mount, RunSpec
+from runner.engines.engine import BuildContext, LocalRecipe, Mount, RunSpec
 from runner.engines.images import PYTHON, REPOSITORY
 from runner.engines.local_engine import LocalEngine, _translate, find_python, memory_bytes
 from runner.protocol import Task, collect, job_file
@@ -43,14 +43,14 @@ def test_this_python_is_found_and_a_missing_one_is_not() -> None:
 @pytest.mark.parametrize(
     ("recipe", "why"),
     [
-        ({"channel": "apt", "python": "3.11"}, "the local engine runs pip environments only"),
-        ({"channel": "pip", "python": "2.1", "requirements": ["zarr"]}, "this host has no Python 2.1"),
+        (LocalRecipe(python="3.11", unsupported="apt packages need Docker"), "wheels only; apt packages need Docker"),
+        (LocalRecipe(python="2.1", requirements=("zarr",)), "this host has no Python 2.1"),
     ],
 )
 def test_what_the_local_engine_cannot_build_is_skipped_with_the_reason(
-    tmp_path: Path, recipe: dict[str, object], why: str
+    tmp_path: Path, recipe: LocalRecipe, why: str
 ) -> None:
-    built = LocalEngine(tmp_path).build(BuildContext(tag=f"{REPOSITORY}:x-1", dockerfile="", recipe=recipe))
+    built = LocalEngine(tmp_path).build(BuildContext(tag=f"{REPOSITORY}:x-1", dockerfile="", local=recipe))
     assert not built.ok and built.skipped is not None and why in built.skipped
 
 

@@ -208,7 +208,7 @@ def test_a_run_records_what_was_asked_and_resolved_and_a_later_offline_run_uses_
     results = Results.read(out / "results.json")
     env = results.environments[0]
     assert env.packages == ["zarr==3.4.2", "numcodecs==0.17.1"]
-    assert {r["package"]: (r["asked"], r["version"]) for r in env.resolved} == {
+    assert {r.package: (r.asked, r.version) for r in env.resolved} == {
         "zarr": ("latest", "3.4.2"),
         "numcodecs": ("latest", "0.17.1"),
     }
@@ -225,7 +225,7 @@ def test_a_run_records_what_was_asked_and_resolved_and_a_later_offline_run_uses_
     assert code == 0
     env = Results.read(out / "results.json").environments[0]
     assert env.status is EnvStatus.OK and env.packages == ["zarr==3.4.2", "numcodecs==0.17.1"]
-    assert all(r["recorded"] for r in env.resolved)
+    assert all(r.recorded for r in env.resolved)
     assert "recorded" in (out / "index.html").read_text()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from runner.engines.bases import ensure_base
@@ -124,7 +123,7 @@ class ImageBuilder:
             channel=env.channel,
             packages=list(env.packages + env.pip),
             image=tag,
-            resolved=[asdict(r) for r in env.resolved],
+            resolved=list(env.resolved),
         )
         if env.unresolved:
             result.status, result.reason = EnvStatus.INSTALL_FAILED, f"version not resolved: {env.unresolved}"

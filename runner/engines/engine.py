@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 #: Label on everything the runner creates, so leftovers of a crashed run can be found and removed.
 LABEL = "org.zipstore-matrix.runner"
@@ -57,6 +57,16 @@ class EngineInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LocalRecipe:
+    """An image as an engine without Docker can make it: a virtual environment of these requirements, or
+    why it cannot (``unsupported``, a phrase: "apt packages need Docker")."""
+
+    python: str | None
+    requirements: tuple[str, ...] = ()
+    unsupported: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildContext:
     """Everything a build needs, in memory: the Dockerfile text and the files beside it."""
 
@@ -65,9 +75,8 @@ class BuildContext:
     files: Mapping[str, bytes] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     buildargs: Mapping[str, str] = field(default_factory=dict)
-    #: what the Dockerfile installs, for an engine without Docker (``local_engine``): channel, python,
-    #: requirements
-    recipe: Mapping[str, Any] = field(default_factory=dict)
+    #: what the Dockerfile installs, for an engine without Docker (``local_engine``)
+    local: LocalRecipe = field(default_factory=lambda: LocalRecipe(python=None))
 
 
 @dataclass(frozen=True, kw_only=True)

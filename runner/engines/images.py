@@ -15,8 +15,9 @@ from functools import cache
 
 import jinja2
 
-from runner.engines.engine import BuildContext
-from runner.matrix.model import EnvironmentSpec
+from runner.channels import channel
+from runner.engines.engine import BuildContext, LocalRecipe
+from runner.matrix.model import EnvironmentSpec, Track
 from runner.resources import data_dir, probes_dir
 
 #: Bump when the image layout changes in a way the template text does not show.
@@ -53,39 +54,27 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
         autoescape=False,
     )
     jenv.filters["shell"] = shlex.quote
-    apt = list(_apt_packages(env)) if env.channel == "apt" else []
-    if apt:
-        apt = ["python3", "python3-venv", *apt]
-    npm = list(env.packages) if env.channel == "npm" else []
-    if npm:  # Debian's Node, and npm to install the packages; Python for the harness
-        apt = ["python3", "python3-venv", "nodejs", "npm"]
-    pip = list(env.packages) if env.channel == "pip" else []
-    pip += list(env.pip)
+    install = channel(env.channel).install(env.packages, _suite_versions(env))
     return jenv.from_string(_template_source()).render(
         env=env,
         base=base_ref,
         ca_bundle=with_ca,
-        apt_packages=apt,
+        apt_packages=list(install.apt),
         # an expired Release file (a mirror that stopped syncing) is used as resolved, and said so
         apt_update="apt-get update" + (" -o Acquire::Check-Valid-Until=false" if _stale(env) else ""),
-        pip_requirements=pip,
-        npm_packages=npm,
-        system_site_packages=env.channel == "apt",
+        pip_requirements=[*install.pip, *env.pip],
+        npm_packages=list(install.npm),
+        system_site_packages=install.system_site_packages,
     )
 
 
-def _apt_versions(env: EnvironmentSpec) -> dict[str, str]:
-    return {r.package: r.version for r in env.resolved if r.asked == "suite" and r.version}
+def _suite_versions(env: EnvironmentSpec) -> dict[str, str]:
+    """The version the suite's index gave each package of the environment, when the plan was made."""
+    return {r.package: r.version for r in env.resolved if r.asked is Track.SUITE and r.version}
 
 
 def _stale(env: EnvironmentSpec) -> bool:
     return any(r.stale for r in env.resolved)
-
-
-def _apt_packages(env: EnvironmentSpec) -> list[str]:
-    """Debian packages as the image installs them: at the version the suite's index gave at plan time."""
-    versions = _apt_versions(env)
-    return [f"{p}={versions[p]}" if p in versions else p for p in env.packages]
 
 
 def content_hash(env: EnvironmentSpec) -> str:
@@ -98,8 +87,8 @@ def content_hash(env: EnvironmentSpec) -> str:
         "template": _template_source(),
         "inspect_env.py": hashlib.sha256(_inspect_script()).hexdigest(),
     }
-    if _apt_versions(env):  # a new Debian upload rebuilds exactly the images it is in
-        payload["apt_versions"] = _apt_versions(env)
+    if _suite_versions(env):  # a new Debian upload rebuilds exactly the images it is in
+        payload["apt_versions"] = _suite_versions(env)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -128,9 +117,9 @@ def build_context(plan: ImagePlan) -> BuildContext:
         dockerfile=plan.dockerfile,
         files=plan.files,
         labels={"org.zipstore-matrix.env": plan.env.slug, "org.zipstore-matrix.hash": plan.content_hash},
-        recipe={
-            "channel": plan.env.channel,
-            "python": plan.env.python,
-            "requirements": list(plan.env.packages + plan.env.pip) if plan.env.channel == "pip" else [],
-        },
+        local=LocalRecipe(
+            python=plan.env.python,
+            requirements=plan.env.packages + plan.env.pip,
+            unsupported="" if channel(plan.env.channel).RUNS_LOCALLY else f"{plan.env.channel} packages need Docker",
+        ),
     )

@@ -106,13 +106,13 @@ class LocalEngine:
 
     def build(self, context: BuildContext) -> BuildResult:
         started = time.monotonic()
-        recipe = context.recipe
-        if recipe.get("channel") != "pip":
-            why = f"the local engine runs pip environments only; {recipe.get('channel')} packages need Docker"
+        recipe = context.local
+        if recipe.unsupported:
+            why = f"the local engine makes virtual environments of wheels only; {recipe.unsupported}"
             return BuildResult(ok=False, log="", seconds=0.0, skipped=why)
-        python = find_python(recipe.get("python"))
+        python = find_python(recipe.python)
         if python is None:
-            why = f"this host has no Python {recipe.get('python')} for the local engine (it needs Docker)"
+            why = f"this host has no Python {recipe.python} for the local engine (it needs Docker)"
             return BuildResult(ok=False, log="", seconds=0.0, skipped=why)
         uv = uv_binary()
         assert uv is not None  # info() said so
@@ -124,7 +124,7 @@ class LocalEngine:
         for command in (
             [uv, "venv", "--quiet", "--python", python, str(target)],
             [uv, "pip", "install", "--python", str(target / "bin" / "python"), "--only-binary", ":all:",
-             *recipe.get("requirements", [])],
+             *recipe.requirements],
         ):  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=1800)
             log += done.stdout + done.stderr

@@ -21,10 +21,11 @@ from typing import Any
 
 import jsonschema
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from runner import probes
+from runner.channels import Channel, ChannelName, channel
 from runner.errors import ConfigError
 from runner.matrix.datasets import catalog
 from runner.matrix.model import (
@@ -45,11 +46,6 @@ from runner.resources import schema_path
 _TRACKED_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,\s-]*\])?)\s*==\s*\{(\w+)\}\s*$")
 
 
-_DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-#: an npm package at an exact version: ``zarrita@0.7.5``, ``@zarrita/storage@0.2.0``
-_NPM_SPEC = re.compile(
-    r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*@[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$"
-)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,100}$")
 # Docker reference grammar (distribution/reference), restricted to what we need: [host/]name[:tag].
 _IMAGE_REF = re.compile(
@@ -303,8 +299,9 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
         for k, glob in enumerate(env.get("probes", [])):
             if not any(fnmatch.fnmatch(probe_id, glob) for probe_id in probes.ALL):
                 yield _Problem((*here, "probes", k), f"{glob!r} matches no probe (known: {', '.join(probes.ALL)})")
-        if env["channel"] == "apt" and debian_suite(env["base"]) is None and "{" not in env["base"]:
-            yield _Problem((*here, "base"), "channel 'apt' needs a Debian base (debian:SUITE)")
+        needs_debian = channel(env["channel"]).NEEDS_DEBIAN_BASE
+        if needs_debian and debian_suite(env["base"]) is None and "{" not in env["base"]:
+            yield _Problem((*here, "base"), f"channel {env['channel']!r} needs a Debian base (debian:SUITE)")
         if problems:
             yield from problems
             continue
@@ -343,11 +340,11 @@ def _benchmark_problems(bench: Mapping[str, Any]) -> Iterator[_Problem]:
     loader = bench.get("loader", {})
     if "base" in loader and not _IMAGE_REF.match(loader["base"]):
         yield _Problem(("benchmark", "loader", "base"), f"{loader['base']!r} is not a valid image reference")
-    for i, value in enumerate(loader.get("packages", [])):
-        yield from _check_requirement(value, ("benchmark", "loader", "packages", i))
-    for i, value in enumerate(loader.get("apt", [])):
-        if not _DEBIAN_PACKAGE.match(value):
-            yield _Problem(("benchmark", "loader", "apt", i), f"{value!r} is not a Debian package name")
+    for key, how in (("packages", channel("pip")), ("apt", channel("apt"))):
+        for i, value in enumerate(loader.get(key, [])):
+            problem = how.problem(value)
+            if problem:
+                yield _Problem(("benchmark", "loader", key, i), problem)
     if loader.get("apt") and debian_suite(loader.get("base", "debian:bookworm")) is None:
         yield _Problem(("benchmark", "loader", "base"), "loader apt packages need a Debian base (debian:SUITE)")
 
@@ -368,49 +365,40 @@ def _placeholder_problems(env: Mapping[str, Any], here: YamlPath, axes: set[str]
 
 
 def _check_values(env: Mapping[str, Any], combo: Mapping[str, str], here: YamlPath) -> Iterator[_Problem]:
-    channel = env["channel"]
-    for name in sorted(_placeholders(env["base"])):
-        if combo.get(name) in _TRACK_VALUES:
-            yield _Problem((*here, "base"), f"{combo[name]!r} picks a package version, not a base image")
+    name = env["channel"]
+    for axis in sorted(_placeholders(env["base"])):
+        if combo.get(axis) in _TRACK_VALUES:
+            yield _Problem((*here, "base"), f"{combo[axis]!r} picks a package version, not a base image")
             return
     base = env["base"].format(**combo)
     if not _IMAGE_REF.match(base):
         yield _Problem((*here, "base"), f"{base!r} is not a valid image reference")
-    if channel in ("apt", "npm") and debian_suite(base) is None:
-        yield _Problem((*here, "base"), f"channel {channel!r} needs a Debian base (debian:SUITE), got {base!r}")
-    for key in ("packages", "pip"):
-        apt = channel == "apt" and key == "packages"
+    if channel(name).NEEDS_DEBIAN_BASE and debian_suite(base) is None:
+        yield _Problem((*here, "base"), f"channel {name!r} needs a Debian base (debian:SUITE), got {base!r}")
+    for key, how in (("packages", channel(name)), ("pip", channel("pip"))):
         for i, template in enumerate(env.get(key, [])):
-            path = (*here, key, i)
-            if channel == "npm" and key == "packages":
-                if not _NPM_SPEC.match(value := template.format(**combo)):
-                    yield _Problem(path, f"{value!r} is not an exact npm package version (NAME@X.Y.Z)")
-                continue
-            if apt:
-                tracked = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
-                if tracked:
-                    yield _Problem(path, f"{tracked[0]!r}: a Debian package's version is the suite's; name no version")
-                elif not _DEBIAN_PACKAGE.match(value := template.format(**combo)):
-                    yield _Problem(path, f"{value!r} is not a Debian package name")
-                continue
-            try:
-                tracked_pip = _tracked(template, combo, path)
-            except _Problem as problem:
-                yield problem
-                continue
-            yield from _check_requirement(tracked_pip[0] if tracked_pip else template.format(**combo), path)
+            yield from _check_package(how, template, combo, (*here, key, i))
 
 
-def _check_requirement(value: str, path: YamlPath) -> Iterator[_Problem]:
-    try:
-        req = Requirement(value)
-    except InvalidRequirement as exc:
-        yield _Problem(path, f"{value!r} is not a PEP 508 requirement: {exc}")
-        return
-    if req.url:
-        yield _Problem(path, f"{value!r}: direct URL requirements are not allowed; pin a version from PyPI")
-    if ";" in value or any(c in value for c in "$`\\\n"):
-        yield _Problem(path, f"{value!r}: environment markers and shell characters are not allowed")
+def _check_package(how: Channel, template: str, combo: Mapping[str, str], path: YamlPath) -> Iterator[_Problem]:
+    """One package entry of one channel: a tracked version only where the channel tracks, and the entry as
+    the channel's grammar allows."""
+    if how.TRACKS_PYPI:
+        try:
+            tracked = _tracked(template, combo, path)
+        except _Problem as bad:
+            yield bad
+            return
+        value = tracked[0] if tracked else template.format(**combo)
+    else:
+        used = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
+        if used and how.VERSIONS_FROM_SUITE:
+            yield _Problem(path, f"{used[0]!r}: a Debian package's version is the suite's; name no version")
+            return
+        value = template.format(**combo)
+    why = how.problem(value)
+    if why:
+        yield _Problem(path, why)
 
 
 # --------------------------------------------------------------------------------------------- expanding
@@ -439,7 +427,8 @@ def _tracked(template: str, combo: Mapping[str, str], path: YamlPath) -> tuple[s
     return match.group(1).strip(), Track(combo[match.group(2)])
 
 
-_TRACK_VALUES = {t.value for t in Track}
+#: the values an axis may give for a version an index decides (``suite`` is not one)
+_TRACK_VALUES = {Track.LATEST.value, Track.LATEST_PRE.value}
 
 
 def _packages(env: Mapping[str, Any], key: str, combo: Mapping[str, str], here: YamlPath) -> Iterator[tuple[str, str]]:
@@ -456,10 +445,10 @@ def _packages(env: Mapping[str, Any], key: str, combo: Mapping[str, str], here: 
 
 def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Location) -> EnvironmentSpec:
     base = env["base"].format(**combo)
-    channel = env["channel"]
+    name: ChannelName = env["channel"]
     both = (
         list(_packages(env, "packages", combo, location.path))
-        if channel == "pip"
+        if channel(name).TRACKS_PYPI
         else [(p.format(**combo), p.format(**combo)) for p in env["packages"]]
     )
     extra = list(_packages(env, "pip", combo, location.path))
@@ -472,13 +461,13 @@ def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Loca
     )
     python = python_of(base)
     shown_packages = tuple(shown for _, shown in both)
-    slug = env["name"].format(**combo) if "name" in env else default_slug(shown_packages, channel, base, python)
+    slug = env["name"].format(**combo) if "name" in env else default_slug(shown_packages, name, base, python)
     if not _SLUG.match(slug):
         raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
     return EnvironmentSpec(
         slug=slug,
         base=base,
-        channel=channel,
+        channel=name,
         packages=packages,
         pip=pip,
         probes=tuple(env.get("probes", ())),
@@ -488,23 +477,14 @@ def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Loca
     )
 
 
-def default_slug(packages: tuple[str, ...], channel: str, base: str, python: str | None) -> str:
-    """``zarr==2.18.7`` on bookworm via pip -> ``zarr-2.18.7-pip-py3.11``."""
-    first = packages[0]
-    if channel == "apt":
-        head = first
-    elif channel == "npm":
-        name, _, version = first.rpartition("@")
-        head = f"{name.lstrip('@').replace('/', '-')}-{version}"
-    else:
-        name, _, track = first.partition("==")
-        if track in _TRACK_VALUES:  # not yet resolved: the slug names the track, and stays the same
-            req, pins = Requirement(name), [track]
-        else:
-            req = Requirement(first)
-            pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
-        head = canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
+def default_slug(packages: tuple[str, ...], name: ChannelName, base: str, python: str | None) -> str:
+    """``zarr==2.18.7`` on bookworm via pip -> ``zarr-2.18.7-pip-py3.11``; a tracked version not yet resolved
+    is named by its track (``zarr-latest-pip-py3.13``), so the slug stays the same across releases."""
+    how = channel(name)
+    first, _, track = packages[0].partition("==")
+    tracked = how.TRACKS_PYPI and track in _TRACK_VALUES
+    head = f"{how.slug_head(first)}-{track}" if tracked else how.slug_head(packages[0])
     suite = debian_suite(base)
-    where = suite if channel in ("apt", "npm") and suite else (f"py{python}" if python else base)
-    raw = f"{head}-{channel}-{where}".lower()
+    where = suite if how.NEEDS_DEBIAN_BASE and suite else (f"py{python}" if python else base)
+    raw = f"{head}-{name}-{where}".lower()
     return re.sub(r"[^a-z0-9._-]+", "-", raw).strip("-")

@@ -4,13 +4,12 @@ benchmark, environments) and the names and versions they carry. Loading and vali
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
+from runner.channels import ChannelName, channel
 from runner.matrix.datasets import DEFAULT_DATASETS
 
 YamlPath = tuple[str | int, ...]
@@ -30,10 +29,12 @@ DEBIAN_PYTHON = {
 
 
 class Track(str, Enum):
-    """An axis value that names no version but asks the index for one when the plan is made."""
+    """What an index was asked for a package, when the plan is made. ``latest`` and ``latest-pre`` are axis
+    values (``NAME=={axis}``); ``suite`` is how every Debian package is resolved, never written."""
 
     LATEST = "latest"  # the newest final release
     LATEST_PRE = "latest-pre"  # the newest release, pre-releases included
+    SUITE = "suite"  # whatever the Debian suite's index lists (apt packages)
 
     def __str__(self) -> str:
         return str(self.value)
@@ -44,7 +45,7 @@ class Resolution:
     """A version an index gave for a package of an environment, when the plan was made."""
 
     package: str  # as installed: ``zarr`` (pip) or ``python3-zarr`` (apt)
-    asked: str  # ``latest`` / ``latest-pre`` (pip), or ``suite`` (apt: whatever the suite ships)
+    asked: Track
     version: str | None  # None: no index answered and nothing was recorded
     source: str  # ``PyPI, Python 3.13`` / ``Debian forky main amd64``
     released: str | None = None  # the index's date for this version (PyPI upload time), if it gives one
@@ -52,6 +53,11 @@ class Resolution:
     recorded: bool = False  # True: the index was unreachable; this is the last resolution recorded
     stale: bool = False  # True: the index answered but its validity had lapsed (an expired Debian Release)
     note: str = ""  # why a recorded resolution was used, why there is none, or how the index was stale
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resolution:
+        """From ``results.json``: what was asked becomes a :class:`Track` again (strings live in files only)."""
+        return cls(**{**data, "asked": Track(data["asked"])})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +122,7 @@ class EnvironmentSpec:
 
     slug: str
     base: str
-    channel: Literal["pip", "apt", "npm"]
+    channel: ChannelName
     packages: tuple[str, ...]
     pip: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()  # globs over probe ids; empty = every probe of the declared libraries
@@ -141,24 +147,9 @@ class EnvironmentSpec:
 
     @property
     def pins(self) -> dict[str, str | None]:
-        """Library -> exact pinned version (``==``), or None where the version is left to the installer."""
-        out: dict[str, str | None] = {}
-        for package, channel in [(p, self.channel) for p in self.packages] + [(p, "pip") for p in self.pip]:
-            name = library_name(package, channel)
-            exact = None
-            if channel == "npm":
-                exact = package.rpartition("@")[2]
-            elif channel == "pip":
-                exact = next(
-                    (
-                        s.version
-                        for s in Requirement(package).specifier
-                        if s.operator in ("==", "===") and "*" not in s.version
-                    ),
-                    None,
-                )
-            out[name] = exact
-        return out
+        """Library -> exact pinned version, or None where the version is left to the installer or the suite."""
+        entries = [(p, channel(self.channel)) for p in self.packages] + [(p, channel("pip")) for p in self.pip]
+        return {how.library(package): how.exact_version(package) for package, how in entries}
 
     @property
     def debian_suite(self) -> str | None:
@@ -189,14 +180,10 @@ def debian_suite(base: str) -> str | None:
     return None
 
 
-def library_name(package: str, channel: str) -> str:
+def library_name(package: str, channel_name: ChannelName) -> str:
     """The library a package provides: ``zarr==2.18.7`` -> ``zarr``, ``python3-netcdf4`` -> ``netcdf4``,
     ``zarrita@0.7.5`` -> ``zarrita``, ``@zarrita/storage@0.2.0`` -> ``zarrita-storage``."""
-    if channel == "npm":
-        return package.rpartition("@")[0].lstrip("@").replace("/", "-")
-    if channel == "apt":
-        return package.removeprefix("python3-")
-    return canonicalize_name(Requirement(package).name)
+    return channel(channel_name).library(package)
 
 
 _PYTHON_TAG = re.compile(r"^(?:.*/)?python:(\d+\.\d+)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import HistoryError
-from runner.matrix.model import Resolution
+from runner.matrix.model import Resolution, Track
 from runner.results.model import Results, Status
 
 SCHEMA = 2
@@ -48,6 +48,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 #: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
 CELL_SECONDS = 0.05
+_TRACKS = frozenset(t.value for t in Track)
 MEASURES = ("write", "read", "write_ratio", "read_ratio")
 
 
@@ -85,8 +86,9 @@ def resolutions(path: Path) -> dict[str, Resolution]:
             return {}
         rows = db.execute("SELECT key, package, asked, version, source, released, resolved_at FROM resolutions")
         return {
-            k: Resolution(package=p, asked=a, version=v, source=s, released=r, resolved_at=t)
+            k: Resolution(package=p, asked=Track(a), version=v, source=s, released=r, resolved_at=t)
             for k, p, a, v, s, r, t in rows
+            if a in _TRACKS  # a row this runner cannot read is an answer it does not have
         }
 
 

@@ -91,8 +91,8 @@ def _same_versions(parts: Sequence[tuple[str, Results]]) -> None:
     for name, part in parts:
         for env in part.environments:
             for r in env.resolved:
-                key = (env.slug, str(r["package"]))
-                version = str(r["version"])
+                key = (env.slug, r.package)
+                version = str(r.version)
                 if key in seen and seen[key][0] != version:
                     raise MergeError(
                         f"{name}: {env.slug} has {key[1]} {version}, but {seen[key][1]} has {seen[key][0]}: "

@@ -10,7 +10,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from runner.channels import ChannelName
 from runner.errors import UsageError
+from runner.matrix.model import Resolution
 
 SCHEMA_VERSION = 4
 #: What changed in each version, for the migrations below.
@@ -77,7 +79,7 @@ class EnvironmentResult:
     slug: str
     base: str
     python: str | None
-    channel: str
+    channel: ChannelName
     packages: list[str]
     image: str
     status: EnvStatus = EnvStatus.OK
@@ -86,8 +88,8 @@ class EnvironmentResult:
     build_seconds: float | None = None
     cached: bool | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    #: versions an index decided when the plan was made (``runner.config.Resolution`` as a dict)
-    resolved: list[dict[str, Any]] = field(default_factory=list)
+    #: versions an index decided when the plan was made
+    resolved: list[Resolution] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -359,7 +361,16 @@ class Results:
         data = migrate(data)
         return cls(
             run=RunInfo(**data["run"]),
-            environments=[EnvironmentResult(**{**e, "status": EnvStatus(e["status"])}) for e in data["environments"]],
+            environments=[
+                EnvironmentResult(
+                    **{
+                        **e,
+                        "status": EnvStatus(e["status"]),
+                        "resolved": [Resolution.from_dict(r) for r in e["resolved"]],
+                    }
+                )
+                for e in data["environments"]
+            ],
             archives=[ArchiveResult(**{**a, "status": archive_status(a["status"])}) for a in data["archives"]],
             cells=[
                 CellResult(

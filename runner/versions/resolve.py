@@ -17,6 +17,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from runner.channels import channel
 from runner.matrix.model import EnvironmentSpec, Matrix, Resolution, Track, debian_suite
 from runner.results.model import EnvironmentResult
 from runner.versions.index import (
@@ -30,24 +31,24 @@ from runner.versions.index import (
 log = logging.getLogger("runner")
 
 
-def key(kind: str, package: str, where: str, asked: str) -> str:
+def key(kind: str, package: str, where: str, asked: Track) -> str:
     """The name a resolution is recorded under: ``pypi zarr py3.13 latest``, ``debian python3-zarr forky``."""
-    return " ".join((kind, package, where, asked))
+    return " ".join((kind, package, where, asked.value))
 
 
-def pypi_key(name: str, python: str | None, asked: str) -> str:
+def pypi_key(name: str, python: str | None, asked: Track) -> str:
     return key("pypi", name, f"py{python or '3'}", asked)
 
 
 def debian_key(package: str, suite: str | None, arch: str) -> str:
-    return key("debian", package, f"{suite}/{arch}", "suite")
+    return key("debian", package, f"{suite}/{arch}", Track.SUITE)
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Question:
     key: str
     package: str
-    asked: str
+    asked: Track
     source: str
     ask: Callable[[], Newest]
 
@@ -69,14 +70,14 @@ def _questions(env: EnvironmentSpec, index: Index, suites: Suites) -> Iterator[_
                 return index.pypi_newest(name, python, pre)
 
             yield _Question(
-                key=pypi_key(name, python, str(track)),
+                key=pypi_key(name, python, track),
                 package=name,
-                asked=str(track),
+                asked=track,
                 source=f"PyPI, Python {python}, wheels",
                 ask=ask,
             )
     suite = env.debian_suite
-    if env.channel == "apt" and suite is not None:
+    if channel(env.channel).VERSIONS_FROM_SUITE and suite is not None:
         arch = debian_arch()
         fetch = suites.setdefault((suite, arch), _once(lambda: index.debian_versions(suite, arch)))
         for package in env.packages:
@@ -90,7 +91,7 @@ def _questions(env: EnvironmentSpec, index: Index, suites: Suites) -> Iterator[_
             yield _Question(
                 key=debian_key(package, suite, arch),
                 package=package,
-                asked="suite",
+                asked=Track.SUITE,
                 source=f"Debian {suite} main {arch}",
                 ask=ask_debian,
             )
@@ -150,7 +151,7 @@ _DEBIAN_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$")
 
 def _valid(question: _Question, version: str) -> bool:
     """An index's answer is untrusted text: it must be a version before it reaches a Dockerfile."""
-    if question.asked == "suite":
+    if question.asked is Track.SUITE:
         return len(version) <= 128 and _DEBIAN_VERSION.match(version) is not None
     try:
         Version(version)
@@ -187,7 +188,7 @@ def resolve(
 def apply(env: EnvironmentSpec, answers: Iterable[Resolution]) -> EnvironmentSpec:
     """Pure: the environment with its tracked requirements pinned to what the index answered."""
     answers = tuple(answers)
-    versions = {canonicalize_name(a.package): a.version for a in answers if a.asked != "suite"}
+    versions = {canonicalize_name(a.package): a.version for a in answers if a.asked is not Track.SUITE}
     missing = [a for a in answers if a.version is None]
 
     def pinned(requirement: str) -> str:
@@ -195,7 +196,7 @@ def apply(env: EnvironmentSpec, answers: Iterable[Resolution]) -> EnvironmentSpe
         version = versions.get(name)
         return f"{requirement}=={version}" if name in dict(env.tracks) and version else requirement
 
-    packages = tuple(pinned(p) for p in env.packages) if env.channel == "pip" else env.packages
+    packages = tuple(pinned(p) for p in env.packages) if channel(env.channel).TRACKS_PYPI else env.packages
     unresolved = None
     if missing:
         unresolved = "; ".join(f"{a.package} ({a.asked}, {a.source}): {a.note}" for a in missing)
@@ -208,9 +209,8 @@ def recorded_in(environments: Iterable[EnvironmentResult]) -> dict[str, Resoluti
     """The answers a ``results.json``'s environments carry, by key (what ``--resume`` keeps)."""
     out: dict[str, Resolution] = {}
     for env in environments:
-        for raw in env.resolved:
-            r = Resolution(**raw)
-            if r.asked == "suite":
+        for r in env.resolved:
+            if r.asked is Track.SUITE:
                 out[debian_key(r.package, debian_suite(env.base), debian_arch())] = r
             else:
                 out[pypi_key(r.package, env.python, r.asked)] = r

@@ -9,6 +9,7 @@ import pytest
 
 from runner.cli import main
 from runner.engines.docker_engine import DockerEngine
+from runner.matrix.model import Resolution, Track
 from runner.results import history
 from runner.results.model import EnvironmentResult, Results
 
@@ -28,8 +29,8 @@ def env(results: Results, slug: str) -> EnvironmentResult:
     return next(e for e in results.environments if e.slug == slug)
 
 
-def resolved(e: EnvironmentResult, package: str) -> dict[str, object]:
-    return next(r for r in e.resolved if r["package"] == package)
+def resolved(e: EnvironmentResult, package: str) -> Resolution:
+    return next(r for r in e.resolved if r.package == package)
 
 
 def test_latest_is_resolved_from_pypi_and_is_what_the_image_has(today: tuple[Results, Path]) -> None:
@@ -37,13 +38,13 @@ def test_latest_is_resolved_from_pypi_and_is_what_the_image_has(today: tuple[Res
     latest = env(results, "zarr-latest-pip-py3.13")
     assert latest.status == "ok", latest.reason
     zarr = resolved(latest, "zarr")
-    assert zarr["asked"] == "latest" and zarr["source"] == "PyPI, Python 3.13, wheels" and not zarr["recorded"]
-    assert latest.libraries["zarr"] == zarr["version"]  # the image reports the version that was resolved
-    assert f"zarr=={zarr['version']}" in latest.packages
-    assert str(zarr["released"]).startswith("20")  # PyPI's upload date
-    assert int(str(zarr["version"]).split(".")[0]) >= 3
+    assert zarr.asked is Track.LATEST and zarr.source == "PyPI, Python 3.13, wheels" and not zarr.recorded
+    assert latest.libraries["zarr"] == zarr.version  # the image reports the version that was resolved
+    assert f"zarr=={zarr.version}" in latest.packages
+    assert str(zarr.released).startswith("20")  # PyPI's upload date
+    assert int(str(zarr.version).split(".")[0]) >= 3
     recorded = history.resolutions(out / "history.sqlite")
-    assert recorded["pypi zarr py3.13 latest"].version == zarr["version"]
+    assert recorded["pypi zarr py3.13 latest"].version == zarr.version
 
 
 @pytest.mark.parametrize("suite", ["trixie", "forky"])
@@ -54,8 +55,8 @@ def test_debians_own_zarr_is_installed_at_the_index_version_and_reads_its_archiv
     debian = env(results, f"debian-{suite}-apt")
     assert debian.status == "ok", debian.reason
     zarr = resolved(debian, "python3-zarr")
-    assert zarr["asked"] == "suite" and zarr["source"] == f"Debian {suite} main amd64"
-    upstream = str(zarr["version"]).split(":")[-1].rsplit("-", 1)[0].split("+")[0]
+    assert zarr.asked is Track.SUITE and zarr.source == f"Debian {suite} main amd64"
+    upstream = str(zarr.version).split(":")[-1].rsplit("-", 1)[0].split("+")[0]
     assert debian.libraries["zarr"] == upstream
     assert debian.info["os"].startswith("Debian GNU/Linux")
     for writer in ("zarr-v2", "zarr-v3"):

@@ -1,0 +1,37 @@
+"""The apt channel: Debian's own packages of the base's suite (``python3-gdal``), at the version the suite's
+index lists when the plan is made; extra wheels (``pip:``) go into a venv that sees them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from runner.channels.base import Install
+
+NEEDS_DEBIAN_BASE = True
+VERSIONS_FROM_SUITE = True
+TRACKS_PYPI = False
+RUNS_LOCALLY = False
+
+_DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+def problem(package: str) -> str | None:
+    return None if _DEBIAN_PACKAGE.match(package) else f"{package!r} is not a Debian package name"
+
+
+def library(package: str) -> str:
+    return package.removeprefix("python3-")
+
+
+def exact_version(package: str) -> str | None:
+    return None  # the suite's index decides
+
+
+def slug_head(package: str) -> str:
+    return package
+
+
+def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
+    pinned = tuple(f"{p}={versions[p]}" if p in versions else p for p in packages)
+    return Install(apt=("python3", "python3-venv", *pinned), system_site_packages=True)

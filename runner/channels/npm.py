@@ -1,0 +1,41 @@
+"""The npm channel: packages from the npm registry at exact versions (``zarrita@0.7.5``) under ``/opt/npm``,
+run by Debian's Node; Python (for the harness) from the same suite."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from runner.channels.base import Install
+
+NEEDS_DEBIAN_BASE = True
+VERSIONS_FROM_SUITE = False
+TRACKS_PYPI = False
+RUNS_LOCALLY = False
+
+#: an npm package at an exact version: ``zarrita@0.7.5``, ``@zarrita/storage@0.2.0``
+_NPM_SPEC = re.compile(
+    r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*@[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$"
+)
+
+
+def problem(package: str) -> str | None:
+    return None if _NPM_SPEC.match(package) else f"{package!r} is not an exact npm package version (NAME@X.Y.Z)"
+
+
+def library(package: str) -> str:
+    """``zarrita@0.7.5`` -> ``zarrita``, ``@zarrita/storage@0.2.0`` -> ``zarrita-storage``."""
+    return package.rpartition("@")[0].lstrip("@").replace("/", "-")
+
+
+def exact_version(package: str) -> str | None:
+    return package.rpartition("@")[2]
+
+
+def slug_head(package: str) -> str:
+    return f"{library(package)}-{exact_version(package)}"
+
+
+def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
+    # Debian's Node, and npm to install the packages; Python for the harness
+    return Install(apt=("python3", "python3-venv", "nodejs", "npm"), npm=tuple(packages))

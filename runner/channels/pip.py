@@ -1,0 +1,46 @@
+"""The pip channel: wheels from PyPI in the image's virtual environment (``zarr==2.18.7``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from runner.channels.base import Install
+
+NEEDS_DEBIAN_BASE = False
+VERSIONS_FROM_SUITE = False
+TRACKS_PYPI = True
+RUNS_LOCALLY = True
+
+
+def problem(package: str) -> str | None:
+    try:
+        req = Requirement(package)
+    except InvalidRequirement as exc:
+        return f"{package!r} is not a PEP 508 requirement: {exc}"
+    if req.url:
+        return f"{package!r}: direct URL requirements are not allowed; pin a version from PyPI"
+    if ";" in package or any(c in package for c in "$`\\\n"):
+        return f"{package!r}: environment markers and shell characters are not allowed"
+    return None
+
+
+def library(package: str) -> str:
+    return canonicalize_name(Requirement(package).name)
+
+
+def exact_version(package: str) -> str | None:
+    specifiers = Requirement(package).specifier
+    return next((s.version for s in specifiers if s.operator in ("==", "===") and "*" not in s.version), None)
+
+
+def slug_head(package: str) -> str:
+    req = Requirement(package)
+    pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
+    return canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
+
+
+def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
+    return Install(pip=tuple(packages))
