@@ -26,7 +26,7 @@ from runner.errors import (
 )
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix
-from runner.matrix.model import BenchmarkSettings, Matrix, Resolution
+from runner.matrix.model import BenchmarkSettings, Matrix, Resolution, Track
 from runner.phases import hostile
 from runner.phases.execute import Options, execute
 from runner.plan.planner import describe, make_plan
