@@ -91,21 +91,24 @@ def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
 
 def test_a_step_is_named_only_beyond_the_noise_of_two_identical_nights() -> None:
     from runner.results.changes import read_step
+    from runner.results.stats import Interval
 
-    assert not read_step([0.010, 0.009, 0.011], [0.030, 0.029, 0.031]), "3x, but 20 ms: noise here"
-    assert not read_step([0.200, 0.190, 0.210], [0.260, 0.255, 0.265]), "60 ms, but 1.3x"
-    assert not read_step([0.200, 0.100, 0.400], [0.400, 0.350, 0.450]), "2x, but the intervals overlap"
-    assert read_step([0.200, 0.190, 0.210], [0.400, 0.390, 0.420])
-    assert read_step([0.400, 0.390, 0.420], [0.200, 0.190, 0.210]), "a speed-up is a step too"
+    assert not read_step(Interval(0.010, 0.009, 0.011), Interval(0.030, 0.029, 0.031)), "3x, but 20 ms: noise here"
+    assert not read_step(Interval(0.200, 0.190, 0.210), Interval(0.260, 0.255, 0.265)), "60 ms, but 1.3x"
+    assert not read_step(Interval(0.200, 0.100, 0.400), Interval(0.400, 0.350, 0.450)), "2x, but the intervals overlap"
+    assert read_step(Interval(0.200, 0.190, 0.210), Interval(0.400, 0.390, 0.420))
+    assert read_step(Interval(0.400, 0.390, 0.420), Interval(0.200, 0.190, 0.210)), "a speed-up is a step too"
 
 
 def test_benchmark_steps_are_judged_on_ratios_to_raw_not_on_absolute_times() -> None:
     from runner.results.changes import compare
     from runner.results.history import PastRun
     from runner.results.model import BenchmarkResult, RunInfo, StoreTiming
+    from runner.results.stats import Interval, Summary
 
-    def summary(median: float) -> dict[str, Any]:
-        return {"median": median, "low": median * 0.98, "high": median * 1.02, "n": 7}
+    def summary(median: float) -> Summary:
+        low, high = median * 0.98, median * 1.02
+        return Summary(n=7, median=median, q1=low, q3=high, low=low, high=high, coverage=0.98, noisy=False)
 
     timing = StoreTiming(store="zipstore", status=Status.PASS, write=summary(2.0), write_ratio=summary(3.0))
     bench = BenchmarkResult(id="b", env="e", dataset="d", status=Status.PASS, stores=[timing])
@@ -113,11 +116,11 @@ def test_benchmark_steps_are_judged_on_ratios_to_raw_not_on_absolute_times() -> 
                   settings={})  # fmt: skip
     results = Results(run=run, environments=[], archives=[], cells=[], benchmarks=[bench])
     moved_machine = {
-        ("e", "d", "zipstore", "write"): (1.0, 0.98, 1.02),
-        ("e", "d", "zipstore", "write_ratio"): (3.0, 2.9, 3.1),
+        ("e", "d", "zipstore", "write"): Interval(1.0, 0.98, 1.02),
+        ("e", "d", "zipstore", "write_ratio"): Interval(3.0, 2.9, 3.1),
     }
     past = PastRun(id="r1", started="", environments={}, cells={}, benchmarks=moved_machine)
     assert compare(results, past).steps == [], "the whole machine was twice as slow: not a step"
-    moved_store = {**moved_machine, ("e", "d", "zipstore", "write_ratio"): (1.5, 1.45, 1.55)}
+    moved_store = {**moved_machine, ("e", "d", "zipstore", "write_ratio"): Interval(1.5, 1.45, 1.55)}
     steps = compare(results, PastRun(id="r1", started="", environments={}, cells={}, benchmarks=moved_store)).steps
     assert [s.what for s in steps] == ["benchmark: e · d · zipstore · write_ratio"]

@@ -35,16 +35,16 @@ def bars(benchmarks: Sequence[BenchmarkResult], dataset: str) -> list[Bar]:
             continue
         for timing in b.stores:
             for op in OPERATIONS:
-                summary = getattr(timing, op)
+                summary = timing.summary(op)
                 if timing.status is Status.PASS and summary:
                     out.append(
                         Bar(
                             env=b.env,
                             store=timing.store,
                             op=op,
-                            median_ms=summary["median"] * 1e3,
-                            low_ms=summary["low"] * 1e3,
-                            high_ms=summary["high"] * 1e3,
+                            median_ms=summary.median * 1e3,
+                            low_ms=summary.low * 1e3,
+                            high_ms=summary.high * 1e3,
                         )
                     )
     return out

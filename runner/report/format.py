@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.results.stats import Interval, Summary
+
 
 def format_seconds(value: Any) -> str:
     if not isinstance(value, (int, float)):
@@ -16,24 +18,24 @@ def format_seconds(value: Any) -> str:
     return f"{value * 1e6:.3g} µs"
 
 
-def format_ms(summary: Any) -> str:
+def format_ms(summary: Summary | None) -> str:
     if not summary:
         return ""
-    return f"{format_seconds(summary['median'])} [{_short(summary['low'])}–{_short(summary['high'])}]"
+    return f"{format_seconds(summary.median)} [{_short(summary.low)}–{_short(summary.high)}]"
 
 
 def _short(seconds: float) -> str:
     return format_seconds(seconds).split()[0]
 
 
-def format_ratio(summary: Any) -> str:
+def format_ratio(summary: Summary | None) -> str:
     if not summary:
         return ""
-    return f"{summary['median']:.2f}× [{summary['low']:.2f}–{summary['high']:.2f}]"
+    return f"{summary.median:.2f}× [{summary.low:.2f}–{summary.high:.2f}]"
 
 
-def format_mbps(values: Any) -> str:
-    return f"{values[0]:,.0f} MB/s" if values else ""
+def format_mbps(rate: Interval | None) -> str:
+    return f"{rate.median:,.0f} MB/s" if rate else ""
 
 
 def format_bytes(n: Any) -> str:

@@ -7,11 +7,11 @@ so the numbers on the page can be recomputed from ``results.json``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from runner.results import stats
-from runner.results.model import BenchmarkResult, Status, StoreTiming
+from runner.results.model import MEASURES, BenchmarkResult, Measure, Status, StoreTiming
 
 BASELINE = "raw"
 #: Display order and names of the stores (the probe's ids).
@@ -22,7 +22,7 @@ STORES: Mapping[str, str] = {
     "memory": "zarr MemoryStore",
     "fsspec-memory": "fsspec memory://",
 }
-OPERATIONS = ("write", "read")
+OPERATIONS: tuple[Measure, ...] = ("write", "read")
 STATUS = {"ok": Status.PASS, "error": Status.FAIL}  # probe words -> statuses; others are already Status values
 
 
@@ -36,8 +36,8 @@ def store_status(word: Any) -> Status:
         return Status.CRASH
 
 
-def _summary(samples: list[float]) -> dict[str, Any] | None:
-    return asdict(stats.summarize(samples)) if samples else None
+def _summary(samples: list[float]) -> stats.Summary | None:
+    return stats.summarize(samples) if samples else None
 
 
 def store_timings(record: Mapping[str, Any]) -> list[StoreTiming]:
@@ -62,7 +62,7 @@ def store_timings(record: Mapping[str, Any]) -> list[StoreTiming]:
                 summary = _summary(samples)
                 setattr(timing, op, summary)
                 if summary is not None and nbytes:
-                    setattr(timing, f"{op}_mbps", list(stats.throughput(nbytes, stats.Summary(**summary))))
+                    setattr(timing, f"{op}_mbps", stats.throughput(nbytes, summary))
                 raw_samples = list(raw.get(f"{op}_s", []))
                 if raw.get("status") == "ok" and len(raw_samples) == len(samples) and samples:
                     setattr(timing, f"{op}_ratio", _summary(stats.paired_ratios(samples, raw_samples)))
@@ -93,7 +93,7 @@ class Agreement:
     env: str
     dataset: str
     store: str
-    measure: str  # "write", "read", "write_ratio", "read_ratio"
+    measure: Measure
     first: stats.Summary
     second: stats.Summary
 
@@ -119,8 +119,8 @@ def compare(first: Iterable[BenchmarkResult], second: Iterable[BenchmarkResult])
             other = b.store(timing.store)
             if other is None:
                 continue
-            for measure in ("write", "read", "write_ratio", "read_ratio"):
-                x, y = getattr(timing, measure), getattr(other, measure)
+            for measure in MEASURES:
+                x, y = timing.summary(measure), other.summary(measure)
                 if x and y:
                     out.append(
                         Agreement(
@@ -128,8 +128,8 @@ def compare(first: Iterable[BenchmarkResult], second: Iterable[BenchmarkResult])
                             dataset=a.dataset,
                             store=timing.store,
                             measure=measure,
-                            first=stats.Summary(**x),
-                            second=stats.Summary(**y),
+                            first=x,
+                            second=y,
                         )
                     )
     return out

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from runner.results import stats
 from runner.results.history import PastRun
-from runner.results.model import CellChange, Changes, Kind, Results, Status, Step, VersionChange
+from runner.results.model import CellChange, Changes, Kind, Measure, Results, Status, Step, VersionChange
+from runner.results.stats import Interval
 
 #: A cell's read time is taken a few times, two probes at once, in milliseconds: between two nights of the same
 #: matrix on a 2-core machine 67 cells' intervals did not overlap (up to 4.5x, but never by 50 ms or more). A
@@ -17,7 +18,7 @@ READ_STEP_FACTOR = 1.5
 READ_STEP_FLOOR_S = 0.05
 #: Benchmark steps are judged on the ratios to the raw file of the same round: absolute times follow the
 #: machine (10-28 % apart on the same two nights), the paired ratios did not move.
-BENCH_MEASURES = ("write_ratio", "read_ratio")
+BENCH_MEASURES: tuple[Measure, ...] = ("write_ratio", "read_ratio")
 
 
 def _kind(before: Status, after: Status) -> Kind:
@@ -26,22 +27,14 @@ def _kind(before: Status, after: Status) -> Kind:
     return Kind.FIX if after is Status.PASS else Kind.CHANGED
 
 
-def _interval(samples: list[float]) -> list[float] | None:
-    if len(samples) < 2:
-        return None
-    s = stats.summarize(samples)
-    return [s.median, s.low, s.high]
+def _interval(samples: list[float]) -> Interval | None:
+    return stats.summarize(samples).interval if len(samples) >= 2 else None
 
 
-def _apart(a: list[float], b: list[float]) -> bool:
-    """The intervals of the two medians do not overlap (asv's test)."""
-    return a[2] < b[1] or b[2] < a[1]
-
-
-def read_step(before: list[float], after: list[float]) -> bool:
+def read_step(before: Interval, after: Interval) -> bool:
     """A read-time step: intervals apart, and beyond what two nights of the same matrix differ by."""
-    low, high = sorted((before[0], after[0]))
-    return _apart(before, after) and high - low >= READ_STEP_FLOOR_S and high >= READ_STEP_FACTOR * low
+    low, high = sorted((before.median, after.median))
+    return before.apart(after) and high - low >= READ_STEP_FLOOR_S and high >= READ_STEP_FACTOR * low
 
 
 def compare(results: Results, past: PastRun) -> Changes:
@@ -79,12 +72,12 @@ def compare(results: Results, past: PastRun) -> Changes:
     for bench in results.benchmarks:
         for timing in bench.stores:
             for measure in BENCH_MEASURES:
-                summary = getattr(timing, measure)
+                summary = timing.summary(measure)
                 old_summary = past.benchmarks.get((bench.env, bench.dataset, timing.store, measure))
                 if not summary or old_summary is None:
                     continue
-                after = [summary["median"], summary["low"], summary["high"]]
-                if _apart(list(old_summary), after):
+                after = summary.interval
+                if old_summary.apart(after):
                     what = f"benchmark: {bench.env} · {bench.dataset} · {timing.store} · {measure}"
-                    changes.steps.append(Step(what=what, before=list(old_summary), after=after))
+                    changes.steps.append(Step(what=what, before=old_summary, after=after))
     return changes

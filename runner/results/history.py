@@ -16,7 +16,8 @@ from pathlib import Path
 
 from runner.errors import HistoryError
 from runner.matrix.model import Resolution, Track
-from runner.results.model import Results, Status
+from runner.results.model import MEASURES, Results, Status
+from runner.results.stats import Interval
 
 SCHEMA = 2
 #: version reached -> the statements that reach it from the version before
@@ -49,7 +50,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 #: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
 CELL_SECONDS = 0.05
 _TRACKS = frozenset(t.value for t in Track)
-MEASURES = ("write", "read", "write_ratio", "read_ratio")
 
 
 @contextmanager
@@ -160,10 +160,9 @@ def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str
     for b in results.benchmarks:
         for t in b.stores:
             for measure in MEASURES:
-                summary = getattr(t, measure)
+                summary = t.summary(measure)
                 if summary:
-                    low, high = summary["low"], summary["high"]
-                    rows.append((run.id, b.env, b.dataset, t.store, measure, summary["median"], low, high))
+                    rows.append((run.id, b.env, b.dataset, t.store, measure, *summary.interval))
     db.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
@@ -184,7 +183,7 @@ class PastRun:
     started: str
     environments: dict[str, dict[str, str]]  # slug -> resolved libraries
     cells: dict[str, PastCell]
-    benchmarks: dict[tuple[str, str, str, str], tuple[float, float, float]]  # (env, dataset, store, measure)
+    benchmarks: dict[tuple[str, str, str, str], Interval]  # (env, dataset, store, measure)
 
 
 def previous(db: sqlite3.Connection, before: str) -> PastRun | None:
@@ -214,7 +213,7 @@ def previous(db: sqlite3.Connection, before: str) -> PastRun | None:
         )
     }
     benchmarks = {
-        (env, dataset, store, measure): (median, low, high)
+        (env, dataset, store, measure): Interval(median, low, high)
         for env, dataset, store, measure, median, low, high in db.execute(
             "SELECT env, dataset, store, measure, median, low, high FROM benchmarks WHERE run_id = ?", (run_id,)
         )

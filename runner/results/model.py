@@ -8,13 +8,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from runner.channels import ChannelName
 from runner.errors import UsageError
 from runner.matrix.model import Resolution
+from runner.results.stats import Interval, Summary
 
 SCHEMA_VERSION = 4
+#: what a store's timing summarises: the times, and the times over the raw file's of the same round
+Measure = Literal["write", "read", "write_ratio", "read_ratio"]
+MEASURES: tuple[Measure, ...] = get_args(Measure)
 #: What changed in each version, for the migrations below.
 #: 2: ``datasets`` and ``benchmarks`` (the store benchmark) were added.
 #: 3: cells say whether their reader ran code from the archive (``executed_code``); ``changes`` since the
@@ -167,13 +171,18 @@ class StoreTiming:
     status: Status  # pass, or what went wrong: fail, unsupported, crash, mismatch
     reason: str = ""
     stored_bytes: int | None = None
-    write: dict[str, Any] | None = None
-    read: dict[str, Any] | None = None
-    write_ratio: dict[str, Any] | None = None  # store time / raw time, round by round
-    read_ratio: dict[str, Any] | None = None
-    write_mbps: list[float] = field(default_factory=list)  # median, low, high
-    read_mbps: list[float] = field(default_factory=list)
+    write: Summary | None = None
+    read: Summary | None = None
+    write_ratio: Summary | None = None  # store time / raw time, round by round
+    read_ratio: Summary | None = None
+    write_mbps: Interval | None = None
+    read_mbps: Interval | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def summary(self, measure: Measure) -> Summary | None:
+        return {"write": self.write, "read": self.read, "write_ratio": self.write_ratio, "read_ratio": self.read_ratio}[
+            measure
+        ]
 
 
 @dataclass(kw_only=True)
@@ -277,15 +286,15 @@ class VersionChange:
 
 @dataclass(kw_only=True)
 class Step:
-    """A timing that moved out of the previous run's interval: (median, low, high) before and after."""
+    """A timing that moved out of the previous run's interval."""
 
     what: str  # a cell id, or "benchmark: env · dataset · store · measure"
-    before: list[float]
-    after: list[float]
+    before: Interval
+    after: Interval
 
     @property
     def ratio(self) -> float:
-        return self.after[0] / self.before[0] if self.before[0] else float("inf")
+        return self.after.median / self.before.median if self.before.median else float("inf")
 
 
 @dataclass(kw_only=True)
@@ -327,7 +336,7 @@ def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
             for c in raw_cells
         ],
         versions=[VersionChange(**v) for v in raw_versions],
-        steps=[Step(**s) for s in raw_steps],
+        steps=[Step(what=s["what"], before=Interval(*s["before"]), after=Interval(*s["after"])) for s in raw_steps],
     )
 
 
@@ -389,7 +398,7 @@ class Results:
                     **{
                         **b,
                         "status": Status(b["status"]),
-                        "stores": [StoreTiming(**{**s, "status": Status(s["status"])}) for s in b["stores"]],
+                        "stores": [_store_timing(s) for s in b["stores"]],
                     }
                 )
                 for b in data["benchmarks"]
@@ -409,6 +418,25 @@ class Results:
         for cell in self.cells:
             out[cell.status] = out.get(cell.status, 0) + 1
         return out
+
+
+def _store_timing(data: dict[str, Any]) -> StoreTiming:
+    """Summaries and intervals become records again (``[]`` was an absent throughput before schema 4's end)."""
+
+    def summary(key: str) -> Summary | None:
+        return Summary(**data[key]) if data.get(key) else None
+
+    def interval(key: str) -> Interval | None:
+        return Interval(*data[key]) if data.get(key) else None
+
+    return StoreTiming(
+        **{
+            **data,
+            "status": Status(data["status"]),
+            **{key: summary(key) for key in ("write", "read", "write_ratio", "read_ratio")},
+            **{key: interval(key) for key in ("write_mbps", "read_mbps")},
+        }
+    )
 
 
 def archive_status(text: str) -> ArchiveStatus:

@@ -13,10 +13,23 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 LEVEL = 0.95
 #: A timing is flagged noisy when its interquartile range exceeds this fraction of its median.
 NOISE_THRESHOLD = 0.15
+
+
+class Interval(NamedTuple):
+    """A median and its interval (in files: ``[median, low, high]``)."""
+
+    median: float
+    low: float
+    high: float
+
+    def apart(self, other: Interval) -> bool:
+        """The two intervals do not overlap (asv's test for a step)."""
+        return self.high < other.low or other.high < self.low
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +46,10 @@ class Summary:
     @property
     def relative_iqr(self) -> float:
         return (self.q3 - self.q1) / self.median if self.median else math.inf
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.median, self.low, self.high)
 
     def overlaps(self, other: Summary) -> bool:
         """True when the two medians' intervals share any value: the runs do not disagree."""
@@ -84,10 +101,10 @@ def paired_ratios(numerator: Sequence[float], denominator: Sequence[float]) -> l
     return [a / b for a, b in zip(numerator, denominator, strict=True) if b > 0]
 
 
-def throughput(nbytes: int, seconds: Summary) -> tuple[float, float, float]:
+def throughput(nbytes: int, seconds: Summary) -> Interval:
     """(median, low, high) in MB/s (10^6 bytes) for a time summary; the slow end of time is the low end."""
 
     def rate(s: float) -> float:
         return nbytes / s / 1e6 if s > 0 else math.inf
 
-    return rate(seconds.median), rate(seconds.high), rate(seconds.low)
+    return Interval(rate(seconds.median), rate(seconds.high), rate(seconds.low))
