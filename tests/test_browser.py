@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.report import render
-from runner.results.model import Results, Status
+from runner.results.model import Results, Status, ZipChecks
 from tests.conftest import in_ci
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -64,7 +65,8 @@ def hostile_results() -> Results:
     archive = results.archives[0]
     archive.probe = PAYLOADS[0]
     archive.library = PAYLOADS[1]
-    archive.zip_checks = {**archive.zip_checks, "problems": [PAYLOADS[2]], "notes": [PAYLOADS[3]]}
+    checks = archive.zip_checks or ZipChecks(checked=True)
+    archive.zip_checks = replace(checks, problems=[PAYLOADS[2]], notes=[PAYLOADS[3]])
     results.environments[0].reason = PAYLOADS[1]
     return results
 

@@ -14,7 +14,7 @@ from runner.phases.execute import build_images, steps
 from runner.plan import cells
 from runner.plan.planner import Archive, make_plan
 from runner.protocol import ProbeResult
-from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
+from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status, ZipChecks
 
 MATRIX = """\
 version: 1
@@ -105,7 +105,7 @@ def test_cells_of_unwritten_archives(status: Status, reader_down: Outcome | None
 
 def test_a_read_cell_carries_the_archives_and_readers_warnings_and_the_version_read() -> None:
     ep = plan().environments[0]
-    arch = archive(zip_checks={"problems": ["duplicate entry"]}, warnings=["UserWarning: w"])
+    arch = archive(zip_checks=ZipChecks(checked=True, problems=["duplicate entry"]), warnings=["UserWarning: w"])
     readable = cells.readable([archive(path="w/a.zip")])
     task = cells.split_reads(ep, readable)[0][0]
     record = {"version": "3.1.6", "warnings": ["UserWarning: r", "DeprecationWarning: d"], "arrays": {}}
@@ -160,7 +160,7 @@ def test_phases_run_in_order_and_as_selected() -> None:
 
 
 def test_values_read_from_an_entry_with_a_bad_crc_are_never_a_pass() -> None:
-    arch = archive(zip_checks={"crc_bad_members": ["g/data/c/0"]})
+    arch = archive(zip_checks=ZipChecks(checked=True, crc_bad_members=["g/data/c/0"]))
     read = ProbeResult(run={}, record={"arrays": {"g/data": {"sha256": "a" * 64}, "other": {}}})
     verdict = cells.corrupt_read(Outcome(status=Status.PASS), arch, read)
     assert verdict.status is Status.MISMATCH

@@ -10,7 +10,7 @@ import pytest
 from runner.matrix.fixtures import catalog
 from runner.report import format, render
 from runner.report import view as report
-from runner.results.model import SCHEMA_VERSION, Results
+from runner.results.model import SCHEMA_VERSION, Results, ZipChecks
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -114,7 +114,7 @@ def test_fixture_sections_follow_the_catalog_whatever_the_archive_order(results:
 
 def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results) -> None:
     archive = next(a for a in results.archives if a.zip_checks)
-    archive.zip_checks = {"checked": False, "problems": ["the ZIP checks did not complete: timeout: no answer"]}
+    archive.zip_checks = ZipChecks.unchecked("timeout: no answer")
     html = render.render_html(results)
     assert "the ZIP checks did not complete: timeout: no answer" in html
     assert "the ZIP checks did not complete" in render.render_full_markdown(results)

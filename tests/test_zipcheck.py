@@ -123,3 +123,24 @@ def test_rfc9_says_what_differs(
     assert facts["differs"] == differs
     assert facts["verdict"] == ("RFC-9 conformant" if not differs else facts["verdict"])
     assert facts["conformant"] is (not differs) and facts["musts"] is ("a zip inside the zip (MUST NOT)" not in differs)
+
+
+def test_the_checkers_record_is_taken_field_by_field_and_a_wrong_type_is_left_out() -> None:
+    from runner.results.model import ZipChecks
+
+    lying = {
+        "entries": "12",  # a string where a count belongs
+        "crc_ok": 1,  # an int where a bool belongs
+        "duplicates": ["a", 3, None, "b"],
+        "compression": {"stored": 3, "deflate": True, "zstd": "2"},
+        "problems": "not a list",
+        "rfc9": {"checks": {"stored": True, "zip64": "no"}, "verdict": "RFC-9 conformant", "conformant": "yes"},
+        "crc_bad_members": [{"name": "x"}],
+    }
+    checks = ZipChecks.from_record(lying)
+    assert checks.checked and checks.entries is None and checks.crc_ok is None
+    assert checks.duplicates == ["a", "b"] and checks.compression == {"stored": 3}
+    assert checks.problems == [] and checks.crc_bad_members == []
+    assert checks.rfc9 is not None and checks.rfc9.checks == {"stored": True} and checks.rfc9.conformant is False
+    assert ZipChecks.from_record({"rfc9": {"verdict": 3}}).rfc9 is None
+    assert not ZipChecks.from_record({"checked": "true"}).checked

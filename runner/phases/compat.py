@@ -95,7 +95,7 @@ def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
 
 def check_archives(ctx: RunContext) -> None:
     """The ZIP-level checks of every archive, in a locked-down container: the host parses no archive."""
-    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path and not a.zip_checks]
+    archives = [a for a in ctx.results.archives if a.status is WRITTEN and a.path and a.zip_checks is None]
     if not archives:
         return
     inspector = next((ep.slug for ep in ctx.plan.environments if ctx.unavailable(ep.slug) is None), None)

@@ -10,7 +10,7 @@ from runner.matrix.model import Settings
 from runner.plan.cells import container_path
 from runner.plan.planner import safe_id
 from runner.protocol import ProbeResult, Task
-from runner.results.model import ArchiveResult
+from runner.results.model import ArchiveResult, ZipChecks
 
 SCRIPT = "zipcheck_probe.py"
 
@@ -26,7 +26,7 @@ def check_task(archive: ArchiveResult, settings: Settings) -> Task:
 
 
 def unchecked(archive: ArchiveResult, why: str) -> None:
-    archive.zip_checks = {"checked": False, "problems": [f"the ZIP checks did not complete: {why}"], "notes": []}
+    archive.zip_checks = ZipChecks.unchecked(why)
 
 
 def apply(archive: ArchiveResult, result: ProbeResult, *, from_metadata: bool) -> None:
@@ -42,7 +42,7 @@ def apply(archive: ArchiveResult, result: ProbeResult, *, from_metadata: bool) -
     if not isinstance(facts, dict) or not isinstance(manifest, dict):
         unchecked(archive, "the checker's record has no facts")
         return
-    archive.zip_checks = {"checked": True, **facts}
+    archive.zip_checks = ZipChecks.from_record(facts)
     archive.manifest = {str(k): v if isinstance(v, str) else None for k, v in manifest.items()}
     if from_metadata:
         arrays = record.get("arrays")

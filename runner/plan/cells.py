@@ -15,7 +15,17 @@ from runner.plan.planner import Archive, EnvPlan, ReadTask, WriteTask, cell_id, 
 from runner.probes import Probe
 from runner.protocol import ProbeResult, Task
 from runner.results import classify
-from runner.results.model import WRITTEN, ArchiveResult, CellResult, EnvironmentResult, EnvStatus, Outcome, Side, Status
+from runner.results.model import (
+    WRITTEN,
+    ArchiveResult,
+    CellResult,
+    EnvironmentResult,
+    EnvStatus,
+    Outcome,
+    Side,
+    Status,
+    timings,
+)
 
 EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
 
@@ -89,7 +99,7 @@ def archive_result(w: WriteTask, outcome: Outcome, record: Mapping[str, Any], ve
         detail=outcome.detail,
         warnings=warnings,
         notices=notices,
-        timings=dict(record.get("timings", {})),
+        timings=timings(record.get("timings")),
         expected=dict(record.get("expected", {})),
     )
 
@@ -167,7 +177,7 @@ def unwritten_outcome(archive: ArchiveResult, reader_unavailable: Outcome | None
 def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) -> Outcome:
     """A reader that returned an array's values although one of its entries fails the CRC check read
     corrupt data without noticing: never a pass, whatever the other readers returned."""
-    bad = archive.zip_checks.get("crc_bad_members") or []
+    bad = archive.zip_checks.crc_bad_members if archive.zip_checks else []
     arrays = result.data.get("arrays") or {}
     if verdict.status is not Status.PASS or not bad or not isinstance(arrays, dict):
         return verdict
@@ -191,7 +201,7 @@ def read_cell(
     if record.get("version"):
         reader.version = str(record["version"])
     reader_warnings, reader_notices = classify.split_warnings(list(record.get("warnings", [])))
-    warnings = [f"archive: {p}" for p in archive.zip_checks.get("problems", [])]
+    warnings = [f"archive: {p}" for p in archive.zip_checks.problems] if archive.zip_checks else []
     if archive.warnings:  # listed in full once, on the archive's row
         warnings.append(f"writer: {len(archive.warnings)} warning(s) while writing (see the archive)")
     warnings += [f"reader: {w}" for w in reader_warnings]
@@ -211,7 +221,7 @@ def read_cell(
         detail=verdict.detail,
         warnings=warnings,
         notices=notices,
-        timings=dict(record.get("timings", {})),
+        timings=timings(record.get("timings")),
         values={p: str(a["sha256"]) for p, a in record.get("arrays", {}).items() if a.get("sha256")},
         executed_code=executed,
     )

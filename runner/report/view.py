@@ -69,16 +69,16 @@ class Row:
     @property
     def size(self) -> str:
         """The archive's size and entry count, as far as the checks got (they may not have completed)."""
-        entries = self.archive.zip_checks.get("entries")
-        return f"{self.kib}, {entries} entries" if isinstance(entries, int) else self.kib
+        entries = self.archive.zip_checks.entries if self.archive.zip_checks else None
+        return f"{self.kib}, {entries} entries" if entries is not None else self.kib
 
     @property
     def problems(self) -> list[str]:
-        return [str(p) for p in self.archive.zip_checks.get("problems", [])]
+        return self.archive.zip_checks.problems if self.archive.zip_checks else []
 
     @property
     def notes(self) -> list[str]:
-        return [str(p) for p in self.archive.zip_checks.get("notes", [])]
+        return self.archive.zip_checks.notes if self.archive.zip_checks else []
 
     @property
     def archive_css(self) -> str:

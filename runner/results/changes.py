@@ -58,7 +58,7 @@ def compare(results: Results, past: PastRun) -> Changes:
                 CellChange(id=cell_id, kind=kind, before=old.status, after=cell.status, reason=cell.reason, **where)
             )
         elif cell.status is Status.PASS:
-            before, after = _interval(old.read_samples), _interval(list(cell.timings.get("read_samples", [])))
+            before, after = _interval(old.read_samples), _interval(cell.timings.get("read_samples", []))
             if before and after and read_step(before, after):
                 changes.steps.append(Step(what=cell_id, before=before, after=after))
     for env in results.environments:

@@ -78,7 +78,8 @@ def test_xarray_reports_mask_and_scale_decoding_as_an_observation(run: Results) 
 def test_xarray_writes_duplicate_metadata_entries_and_the_zip_checks_say_so(run: Results) -> None:
     archive = next(a for a in run.archives if (a.env, a.probe, a.fixture) == (XARRAY, "xarray-v2", "int32-random"))
     assert archive.status == "written"
-    assert archive.zip_checks["duplicates"] and archive.zip_checks["duplicates_differing"]
+    assert archive.zip_checks is not None
+    assert archive.zip_checks.duplicates and archive.zip_checks.duplicates_differing
     cell = cells(run, "tensorstore-zip", "xarray-v2", writer_env=XARRAY)
     assert cell.status == "fail" and "Duplicate filename in ZIP" in cell.reason
     assert any(w.startswith("archive: ") for w in cell.warnings)

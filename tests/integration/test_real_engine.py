@@ -73,8 +73,8 @@ def test_archives_have_checksums_and_zip_checks(small_run: Results) -> None:
     for archive in small_run.archives:
         if archive.status == "written":
             assert archive.sha256 and len(archive.sha256) == 64
-            assert archive.zip_checks["crc_ok"] is True
-            assert archive.zip_checks["duplicates"] == []
+            assert archive.zip_checks is not None and archive.zip_checks.crc_ok is True
+            assert archive.zip_checks.duplicates == []
             assert archive.timings["write_s"] > 0
 
 
