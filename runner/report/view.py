@@ -195,15 +195,58 @@ def bench_sections(results: Results) -> list[BenchSection]:
     return out
 
 
-def bench_setup(results: Results) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class BenchMount:
+    fs_type: str | None
+    mount_point: str | None
+    bind_mount: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchSetup:
+    """What the timings ran on, as the probe saw it (shown as text: each value is the probe's word)."""
+
+    storage: str | None
+    mount: BenchMount | None
+    cpus: str | None
+    cpus_usable: str | None
+    cpu_max: str | None
+    memory_max: str | None
+    page_cache: str | None
+    loadavg_before: str | None
+    python: str | None
+    numpy: str | None
+
+
+def bench_setup(results: Results) -> BenchSetup | None:
     """What the timings ran on, from the first benchmark that ran (they share a machine and settings)."""
     ran = next((b for b in results.benchmarks if b.status is Status.PASS), None)
     if ran is None:
-        return {}
-    keys = ("storage", "mount", "cpus", "cpus_usable", "cpu_max", "memory_max", "page_cache", "loadavg_before")
-    setup = {key: ran.setup.get(key) for key in (*keys, "python", "numpy")}
-    setup["mount"] = dict(setup["mount"] or {})
-    return setup
+        return None
+
+    def text(key: str) -> str | None:
+        value = ran.setup.get(key)
+        return None if value is None or value == "" else str(value)
+
+    mount = ran.setup.get("mount")
+    return BenchSetup(
+        storage=text("storage"),
+        mount=BenchMount(
+            fs_type=str(mount.get("fs_type")) if mount.get("fs_type") is not None else None,
+            mount_point=str(mount.get("mount_point")) if mount.get("mount_point") is not None else None,
+            bind_mount=mount.get("bind_mount") is True,
+        )
+        if isinstance(mount, dict) and mount
+        else None,
+        cpus=text("cpus"),
+        cpus_usable=text("cpus_usable"),
+        cpu_max=text("cpu_max"),
+        memory_max=text("memory_max"),
+        page_cache=text("page_cache"),
+        loadavg_before=text("loadavg_before"),
+        python=text("python"),
+        numpy=text("numpy"),
+    )
 
 
 def noteworthy(results: Results, grids_: list[Grid] | None = None) -> list[CellResult]:
