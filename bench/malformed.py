@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_malformed_matrices import CORPUS  # noqa: E402
+from tests.support.malformed import CORPUS  # noqa: E402
 
 ROUNDS = 3
 

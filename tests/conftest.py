@@ -1,16 +1,20 @@
+"""The tests' pytest plugin (as tox's ``tox.pytest``): the order (unit tests, then the real engine), the
+guards every unit test runs under (no real engine, no package index), and the shared fixtures. Shared
+code that is not a fixture lives in ``tests/support/``; no test module imports another."""
+
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX, Behaviour, good
+from tests.support.paths import require_external_zips
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/* from the current output")
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/report/golden/* from the output")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,7 +42,7 @@ def _no_package_index(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     if request.node.get_closest_marker("integration"):
         return
     from runner.versions import index
-    from tests.fake_index import DEFAULT
+    from tests.support.fake_index import DEFAULT
 
     monkeypatch.setattr(index, "PackageIndex", lambda *args, **kwargs: DEFAULT)
 
@@ -48,19 +52,27 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+@pytest.fixture
+def good_probe() -> Behaviour:
+    """A probe that writes and reads back the small fixture perfectly (``tests/support/matrices.py``)."""
+    return good
 
 
-EXTERNAL_ZIPS = SHARED / "external-zips"
+@pytest.fixture
+def small_matrix(tmp_path: Path) -> Path:
+    """The two-environment zarr matrix most unit tests run, as a file."""
+    path = tmp_path / "matrix.yaml"
+    path.write_text(MATRIX, encoding="utf-8")
+    return path
 
 
-def require_external_zips() -> Path:
-    """The shared corpus of real archives: beside every CI clone, so missing there is a failure; a
-    user's fresh clone has no shared/ beside it, so there the test is skipped, saying why."""
-    if not EXTERNAL_ZIPS.is_dir():
-        message = f"{EXTERNAL_ZIPS} is not beside the repository"
-        if in_ci() and not os.environ.get("ZIPSTORE_SHARED_OPTIONAL"):  # GitHub's CI has no shared/
-            pytest.fail(message + " (CI always has shared/)")
-        pytest.skip(message)
-    return EXTERNAL_ZIPS
+@pytest.fixture
+def fake_engine(good_probe: Behaviour) -> FakeEngine:
+    """The fake engine with the small matrix's base image, running the real harness on this host."""
+    return FakeEngine(images={BASE}, handler=HostHarness(good_probe))
+
+
+@pytest.fixture
+def external_zips() -> Path:
+    """The shared corpus of real archives (skipped on a clone without shared/ beside it, failed in CI)."""
+    return require_external_zips()

@@ -7,8 +7,8 @@ import pytest
 
 from runner import cli
 from runner.results.model import SCHEMA_VERSION
-from tests.fake_engine import FakeEngine, HostHarness
-from tests.test_execute import BASE, MATRIX, good
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX
 
 
 def write(tmp_path: Path, text: str = MATRIX) -> Path:
@@ -47,8 +47,8 @@ def test_no_engine_exits_4_and_says_how_to_start_one(tmp_path: Path, capsys: pyt
     assert "apt-get install -y docker.io" in capsys.readouterr().err
 
 
-def test_full_run_writes_json_html_and_markdown(tmp_path: Path) -> None:
-    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+def test_full_run_writes_json_html_and_markdown(tmp_path: Path, fake_engine: FakeEngine) -> None:
+    engine = fake_engine
     out = tmp_path / "site"
     assert cli.main([str(write(tmp_path)), "--out", str(out)], engine=engine) == 0
     data = json.loads((out / "results.json").read_text())
@@ -75,10 +75,12 @@ def test_unit_tests_cannot_reach_the_real_engine() -> None:
         DockerEngine().info()
 
 
-def test_relative_out_directory_gives_absolute_mounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_out_directory_gives_absolute_mounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_engine: FakeEngine
+) -> None:
     """The README's command uses the default --out site: a relative path that Docker cannot mount."""
     monkeypatch.chdir(tmp_path)
-    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+    engine = fake_engine
     assert cli.main([str(write(tmp_path))], engine=engine) == 0
     assert all(Path(m.source).is_absolute() for spec in engine.runs for m in spec.mounts)
     assert (tmp_path / "site" / "index.html").is_file()
@@ -101,7 +103,7 @@ def test_benchmark_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_benchmark_only_runs_no_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runner.matrix import datasets
-    from tests.fake_engine import OK_RUN
+    from tests.support.fake_engine import OK_RUN
 
     monkeypatch.setattr(datasets, "KERAS_CACHE", tmp_path / "none.npz")
     monkeypatch.setenv("HOME", str(tmp_path))  # the dataset cache lives under ~/.cache

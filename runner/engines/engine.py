@@ -1,7 +1,7 @@
 """The container-engine boundary: a small protocol and the values that cross it.
 
 ``docker_engine.DockerEngine`` implements it against a real engine; ``tests/fake_engine.FakeEngine``
-implements it in memory. ``tests/test_engine_contract.py`` runs the same assertions against both, so
+implements it in memory. ``tests/engines/test_engine_contract.py`` runs the same assertions against both, so
 the fake cannot drift from the real thing.
 """
 

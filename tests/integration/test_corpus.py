@@ -16,8 +16,8 @@ from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix
 from runner.plan.planner import make_plan
 from runner.results.model import WRITTEN, Results, Status
-from tests.conftest import require_external_zips
-from tests.integration.test_real_engine import ROOT
+from tests.support.paths import require_external_zips
+from tests.support.real import ROOT
 
 pytestmark = pytest.mark.integration
 PEAK_LIMIT_KB = 1 << 20  # 1 GB

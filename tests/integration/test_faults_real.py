@@ -22,7 +22,8 @@ import pytest
 from runner.engines.docker_engine import DockerEngine
 from runner.engines.engine import OWNER_LABEL
 from runner.results.model import Results, Status
-from tests.integration.test_real_engine import HERE, ROOT, _harness, selftest
+from tests.support.real import INTEGRATION as HERE
+from tests.support.real import ROOT, run_in_container, selftest
 
 pytestmark = pytest.mark.integration
 SMALL = HERE / "small.yaml"
@@ -202,7 +203,9 @@ def test_a_container_removed_from_outside_is_that_tasks_finding(
 
     remover = threading.Thread(target=remove_soon)
     remover.start()
-    results = _harness(docker_engine, tmp_path, [selftest("hang", 60)], memory="1g", pids_limit=256, phase="removed")
+    results = run_in_container(
+        docker_engine, tmp_path, [selftest("hang", 60)], memory="1g", pids_limit=256, phase="removed"
+    )
     remover.join()
     verdict = results["hang"].verdict()
     assert verdict is not None and verdict.status is Status.CRASH, verdict

@@ -13,7 +13,7 @@ from runner.matrix.load import load_matrix
 from runner.phases.execute import Options, execute
 from runner.plan.planner import make_plan
 from runner.results.model import CellResult, Results
-from tests.conftest import EXTERNAL_ZIPS, require_external_zips
+from tests.support.paths import EXTERNAL_ZIPS, require_external_zips
 
 pytestmark = pytest.mark.integration
 

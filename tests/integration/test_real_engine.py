@@ -11,21 +11,15 @@ from pathlib import Path
 import pytest
 
 from runner.engines.bases import ensure_base
-from runner.engines.container import Limits, run_tasks
 from runner.engines.docker_engine import DockerEngine
 from runner.engines.engine import Mount, RunSpec
-from runner.engines.workdir import Workdir
-from runner.matrix.fixtures import catalog
-from runner.matrix.load import load_matrix
-from runner.plan.planner import make_plan
 from runner.probes import harness
-from runner.protocol import ProbeResult, Task
 from runner.results.model import SCHEMA_VERSION, Outcome, Results, Status
+from tests.support.real import INTEGRATION, ROOT, run_in_container, selftest
 
 pytestmark = pytest.mark.integration
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
+HERE = INTEGRATION
 Z2 = "zarr-2.18.7-numcodecs-0.15.1-pip-py3.11"
 Z3 = "zarr-3.1.6-pip-py3.11"
 
@@ -88,36 +82,6 @@ def test_every_cell_has_an_explicit_status_and_reads_are_timed(small_run: Result
             assert c.timings["read_s"] > 0 and len(c.timings["read_samples"]) == 2
 
 
-def _harness(
-    engine: DockerEngine,
-    tmp_path: Path,
-    tasks: list[Task],
-    memory: str = "4g",
-    mounts: tuple[Mount, ...] = (),
-    pids_limit: int = 1024,
-    phase: str = "selftest",
-) -> dict[str, ProbeResult]:
-    """The self-test probe through the same run_tasks every phase uses, one probe at a time."""
-    image = make_plan(load_matrix(HERE / "small.yaml", catalog())).environments[1].tag
-    assert engine.has_image(image)
-    batch = run_tasks(
-        engine,
-        Workdir.prepare(tmp_path / "work"),
-        image=image,
-        slug=phase,
-        phase=phase,
-        tasks=tasks,
-        mounts=mounts,
-        limits=Limits(memory=memory, pids_limit=pids_limit),
-        jobs=1,
-    )
-    return dict(batch.results)
-
-
-def selftest(action: str, timeout: float = 60, **args: object) -> Task:
-    return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action, **args})
-
-
 def test_a_hostile_probe_is_contained_and_recorded(
     docker_engine: DockerEngine, small_run: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,7 +92,7 @@ def test_a_hostile_probe_is_contained_and_recorded(
     secret.write_text("a file only the host has")
     host_paths = [str(ROOT), str(secret), "/var/run/docker.sock", str(tmp_path / "work")]  # /root is in images too
     assert all(Path(p).exists() for p in host_paths[:2])
-    got = _harness(
+    got = run_in_container(
         docker_engine,
         tmp_path,
         [
@@ -172,7 +136,7 @@ def test_only_allow_listed_variables_may_be_set_in_a_container(docker_engine: Do
 def test_harness_turns_each_failure_into_a_record(
     docker_engine: DockerEngine, small_run: Results, tmp_path: Path
 ) -> None:
-    got = _harness(
+    got = run_in_container(
         docker_engine,
         tmp_path,
         [
@@ -206,7 +170,7 @@ def test_a_container_the_engine_refuses_is_recorded_with_the_engines_words(
     docker_engine: DockerEngine, small_run: Results, tmp_path: Path
 ) -> None:
     missing = Mount(source=str(tmp_path / "does-not-exist"), target="/data")
-    got = _harness(docker_engine, tmp_path, [selftest("ok")], mounts=(missing,))
+    got = run_in_container(docker_engine, tmp_path, [selftest("ok")], mounts=(missing,))
     verdict = got["ok"].verdict()
     assert verdict is not None and verdict.status is Status.CRASH
     assert verdict.reason.startswith("the container could not run: ")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.engines.engine import BuildContext, Engine, Mount, RunSpec
-from tests.fake_engine import FakeEngine
+from tests.support.fake_engine import FakeEngine
 
 BASE_FAKE = "zipstore-matrix/debian:bookworm"
 

@@ -14,8 +14,8 @@ from runner.engines import container
 from runner.engines.engine import RunResult, RunSpec
 from runner.errors import EngineLostError
 from runner.results.model import Results
-from tests.fake_engine import FakeEngine, HostHarness
-from tests.test_execute import BASE, MATRIX, good
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX, good
 
 
 class Flaky(FakeEngine):
@@ -88,8 +88,8 @@ def test_a_stopped_run_saves_what_it_measured_and_resume_completes_it(
     assert sum(1 for t in sim.tasks if t["args"]["role"] == "writer") == writes_before, "no archive is rewritten"
 
 
-def test_resume_refuses_another_matrix_and_a_missing_run(tmp_path: Path) -> None:
-    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+def test_resume_refuses_another_matrix_and_a_missing_run(tmp_path: Path, fake_engine: FakeEngine) -> None:
+    engine = fake_engine
     assert run_cli(tmp_path, engine, "--resume") == 2  # nothing to resume
     assert run_cli(tmp_path, engine) == 0
     (tmp_path / "m.yaml").write_text(MATRIX.replace("3.1.6", "3.1.5"))

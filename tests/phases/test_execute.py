@@ -14,49 +14,8 @@ from runner.matrix.load import parse_matrix
 from runner.phases.execute import Options, execute
 from runner.plan.planner import make_plan
 from runner.results.model import EnvStatus, Results, Status
-from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
-
-MATRIX = """\
-version: 1
-fixtures: [int32-random]
-environments:
-  - base: debian:bookworm
-    channel: pip
-    packages: ["zarr=={zarr}"]
-    probes: ["zarr-v?", "zarr-zipstore", "zarr-fsspec"]
-    matrix: {zarr: ["2.18.7", "3.1.6"]}
-"""
-BASE = "zipstore-matrix/debian:bookworm"
-
-
-def expected_for(task: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "arrays": {
-            "data": {
-                "shape": [2],
-                "dtype": "<i4",
-                "sha256": "f" * 64,
-                "chunks": [2],
-                "fill_value": 0,
-                "attrs": {},
-            }
-        },
-        "attrs": {},
-    }
-
-
-def good(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    args = task["args"]
-    if args["role"] == "writer":
-        return OK_RUN, {
-            "status": "ok",
-            "version": "9",
-            "expected": expected_for(task),
-            "timings": {"write_s": 0.01},
-            "warnings": [],
-        }
-    observed = expected_for(task)
-    return OK_RUN, {"status": "ok", "version": "9", **observed, "timings": {"read_s": 0.002}, "warnings": []}
+from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX, expected_for, good
 
 
 def run(

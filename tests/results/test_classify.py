@@ -5,7 +5,7 @@ from typing import Any
 from runner.protocol import RECORD_VERSION, ProbeResult
 from runner.results.classify import compare, process_outcome
 from runner.results.model import Outcome, Status
-from tests.fake_engine import OK_RUN
+from tests.support.fake_engine import OK_RUN
 
 EXPECTED: dict[str, Any] = {
     "arrays": {

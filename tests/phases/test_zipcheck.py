@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from runner.probes.zipinspect import inspect, rfc9
-from tests.conftest import require_external_zips
 
 
 def check_archive(path: Path) -> dict[str, Any]:
@@ -74,9 +73,9 @@ def test_not_a_zip(tmp_path: Path) -> None:
     assert facts["valid_zip"] is False and facts["problems"][0].startswith("not a readable zip")
 
 
-def test_real_archives_from_other_projects() -> None:
+def test_real_archives_from_other_projects(external_zips: Path) -> None:
     """anndata's archive carries duplicate names from attribute rewrites; zarr-python's example is clean."""
-    zarr_dir = require_external_zips() / "zarr"
+    zarr_dir = external_zips / "zarr"
     anndata = next(zarr_dir.glob("scverse+anndata__*v0.11.4*"))
     assert check_archive(anndata)["duplicates"]
     example = next(zarr_dir.glob("zarr-developers+zarr-python__docs_data_example.zip"))

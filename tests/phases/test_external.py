@@ -11,7 +11,6 @@ from runner.probes.zipinspect import inspect, normalise_dtype
 from runner.results.classify import consensus
 from runner.results.external import discover
 from runner.results.model import Status
-from tests.conftest import require_external_zips
 
 
 def arrays_in(path: Path) -> tuple[int | None, dict[str, Any]]:
@@ -71,10 +70,10 @@ def test_discover_groups_by_folder_and_reads_the_manifest(tmp_path: Path) -> Non
     ]
 
 
-def test_the_shared_corpus_is_understood() -> None:
+def test_the_shared_corpus_is_understood(external_zips: Path) -> None:
     """All 59 archives are inspected without an exception (six used to crash the host's checks), the 20
     Zarr ones declare arrays, and the others none."""
-    found = discover(require_external_zips())
+    found = discover(external_zips)
     assert len(found) == 59
     inspected = {a.name: (a.folder, inspect(str(a.path))) for a in found}
     zarr = [name for name, (folder, r) in inspected.items() if folder == "zarr" and r["arrays"]]

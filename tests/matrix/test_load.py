@@ -8,7 +8,7 @@ from runner.errors import ConfigError
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix, parse_matrix
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 GOOD = """\
 version: 1

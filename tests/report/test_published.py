@@ -1,5 +1,5 @@
 """What a published site may carry: nothing of the machine it was made on (home paths, tokens), and
-nothing from a probe or an archive that a browser would run (see tests/test_browser.py for the page
+nothing from a probe or an archive that a browser would run (see tests/report/test_browser.py for the page
 in a real browser)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from runner import cli
 from runner.results.redact import REDACTED, Redactor
-from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
-from tests.test_execute import BASE, MATRIX, good
+from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX, good
 
 TOKEN = "ghp_ZipstoreTestToken0123456789"
 

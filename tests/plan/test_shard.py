@@ -12,8 +12,8 @@ from runner.cli import main
 from runner.errors import ConfigError
 from runner.plan.split import assign
 from runner.results.model import Results, Shard
-from tests.fake_engine import FakeEngine, HostHarness
-from tests.test_execute import BASE, good
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.matrices import BASE, good
 
 MATRIX = """\
 version: 1

@@ -14,8 +14,8 @@ from runner import cli
 from runner.errors import ExitCode
 from runner.results import history
 from runner.results.model import Results, Status
-from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
-from tests.test_execute import BASE, MATRIX, good
+from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.matrices import BASE, MATRIX, good
 
 
 def night(tmp_path: Path, zarr: str, behaviour: Any = good, *extra: str) -> int:

@@ -17,7 +17,7 @@ from runner.plan.planner import make_plan
 from runner.report import charts, render
 from runner.results import benchmark
 from runner.results.model import Results
-from tests.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 BASE = "zipstore-matrix/debian:bookworm"
 MATRIX = """\
@@ -275,7 +275,7 @@ def test_site_carries_plotly_and_the_svg_charts(tmp_path: Path, monkeypatch: pyt
 def test_results_of_schema_1_are_migrated_not_misread() -> None:
     from runner.results.model import SCHEMA_VERSION, migrate
 
-    golden = json.loads((Path(__file__).parent / "golden" / "results.json").read_text())
+    golden = json.loads((Path(__file__).parent.parent / "report" / "golden" / "results.json").read_text())
     old = {k: v for k, v in golden.items() if k not in ("datasets", "benchmarks")}
     old["schema_version"] = 1
     results = Results.from_dict(old)

@@ -19,9 +19,9 @@ from runner.matrix.model import Matrix, Resolution, Track
 from runner.results import history
 from runner.results.model import EnvStatus, Results
 from runner.versions import index, resolve
-from tests.fake_engine import FakeEngine, HostHarness
-from tests.fake_index import DEFAULT, FakeIndex
-from tests.test_execute import good
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.fake_index import DEFAULT, FakeIndex
+from tests.support.matrices import good
 
 
 def engine() -> FakeEngine:

@@ -17,7 +17,7 @@ import pytest
 
 from runner.report import render
 from runner.results.model import Results, Status, ZipChecks
-from tests.conftest import in_ci
+from tests.support.paths import in_ci
 
 GOLDEN = Path(__file__).parent / "golden"
 #: What a hostile archive or library could put in front of the page; each sets a flag if it ever runs.

@@ -122,7 +122,7 @@ def test_a_read_cell_carries_the_archives_and_readers_warnings_and_the_version_r
 
 def test_an_engine_error_is_that_containers_finding_not_the_runs_end(tmp_path: Any) -> None:
     from runner.phases.execute import Options, execute
-    from tests.fake_engine import FakeEngine
+    from tests.support.fake_engine import FakeEngine
 
     class Refusing(FakeEngine):
         def run(self, spec: RunSpec) -> RunResult:
@@ -130,8 +130,8 @@ def test_an_engine_error_is_that_containers_finding_not_the_runs_end(tmp_path: A
                 raise ContainerError("OCI runtime create failed: no space left on device")
             return super().run(spec)
 
-    from tests.fake_engine import HostHarness
-    from tests.test_execute import good
+    from tests.support.fake_engine import HostHarness
+    from tests.support.matrices import good
 
     engine = Refusing(images={"zipstore-matrix/debian:bookworm"}, handler=HostHarness(good))
     results = execute(plan(), engine, Options(out=tmp_path, work=tmp_path / "w"), lambda m: None)

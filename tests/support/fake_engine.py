@@ -1,4 +1,4 @@
-"""An in-memory Engine for unit tests. ``tests/test_engine_contract.py`` holds it to the real one's behaviour.
+"""An in-memory Engine for unit tests. ``tests/engines/test_engine_contract.py`` holds it to the real one's behaviour.
 
 ``run`` hands the spec to a handler. The default handler understands ``sh -c SCRIPT`` by running the
 script on the host with container mount paths rewritten to their host sources (enough for the contract
@@ -119,7 +119,7 @@ class HostHarness:
     For each task, ``behaviour(task)`` says what its probe does, in the harness's own terms: ``(run,
     record)``. The record is what the probe writes; ``run`` is how its process ends (``signal``,
     ``timed_out``, ``exit_code``, ``stderr_tail``), and None means the container died before the task
-    was reported. ``tests/scripted_probe.py`` acts that out under ``probes/harness.py``, so run.json
+    was reported. ``tests/support/scripted_probe.py`` acts that out under ``probes/harness.py``, so run.json
     files, records and the version check are the real protocol's. Writer tasks that succeed also get
     a small real zip, and the ZIP checks are the real probe's (``zipcheck_probe.py``) on that zip.
     """
