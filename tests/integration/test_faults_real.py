@@ -23,7 +23,7 @@ from runner.engines.docker_engine import DockerEngine
 from runner.engines.engine import OWNER_LABEL
 from runner.results.model import Results, Status
 from tests.support.real import INTEGRATION as HERE
-from tests.support.real import ROOT, run_in_container, selftest
+from tests.support.real import ROOT, run_in_container, selftest, wait_until
 
 pytestmark = pytest.mark.integration
 SMALL = HERE / "small.yaml"
@@ -135,6 +135,13 @@ def leftovers(engine: DockerEngine, run: Run) -> list[Any]:
     return list(engine.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"}))
 
 
+def reading(engine: DockerEngine, run: Run) -> None:
+    """Wait until the run has a reader's container running (the moment to pull the plug)."""
+    owner = f"{socket.gethostname()}:{run.proc.pid}"
+    labels = [f"{OWNER_LABEL}={owner}", "org.zipstore-matrix.phase=read"]
+    wait_until(lambda: engine.client.containers.list(filters={"label": labels}) or None, "a reader's container")
+
+
 def valid_unfinished(out: Path) -> Results:
     results = Results.read(out / "results.json")
     assert results.run.finished == "" and results.archives, "the write phase's archives were saved"
@@ -165,7 +172,7 @@ def test_engine_lost_mid_run_is_exit_6_with_results_saved_then_resumed(
     out = tmp_path / "site"
     run = Run(out, env={"DOCKER_HOST": proxy.start()})
     run.wait_for("[read 1/")
-    time.sleep(1.0)
+    reading(docker_engine, run)
     proxy.stop()
     assert run.finish() == 6, run.log
     assert "stopped answering mid-run" in run.log and "--resume" in run.log
@@ -181,7 +188,7 @@ def test_a_signal_mid_run_saves_results_and_removes_containers(
     out = tmp_path / "site"
     run = Run(out)
     run.wait_for("[read 1/")
-    time.sleep(1.0)
+    reading(docker_engine, run)
     run.proc.send_signal(sig)
     assert run.finish() == code, run.log
     assert "add --resume to complete the run" in run.log
@@ -193,13 +200,12 @@ def test_a_container_removed_from_outside_is_that_tasks_finding(
     docker_engine: DockerEngine, small_run: Results, tmp_path: Path
 ) -> None:
     def remove_soon() -> None:
-        for _ in range(200):
-            found = docker_engine.client.containers.list(filters={"label": "org.zipstore-matrix.phase=removed"})
-            if found:
-                time.sleep(1.0)
-                found[0].remove(force=True)
-                return
-            time.sleep(0.05)
+        running = wait_until(
+            lambda: docker_engine.client.containers.list(filters={"label": "org.zipstore-matrix.phase=removed"}),
+            "the container to remove",
+            timeout=60,
+        )
+        running[0].remove(force=True)
 
     remover = threading.Thread(target=remove_soon)
     remover.start()

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from runner.engines.container import Limits, run_tasks
 from runner.engines.docker_engine import DockerEngine
@@ -16,6 +19,17 @@ from runner.protocol import ProbeResult, Task
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INTEGRATION = ROOT / "tests" / "integration"
+T = TypeVar("T")
+
+
+def wait_until(found: Callable[[], T | None], what: str, timeout: float = 600, every: float = 0.05) -> T:
+    """Poll for an event (a container running, a line logged) instead of sleeping a fixed time; fail
+    naming it if it never comes."""
+    deadline = time.monotonic() + timeout
+    while (value := found()) is None or value is False:
+        assert time.monotonic() < deadline, f"{what}: not seen in {timeout:.0f}s"
+        time.sleep(every)
+    return value
 
 
 def run_in_container(
