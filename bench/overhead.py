@@ -50,7 +50,7 @@ def _records(work: Path, phase: str) -> list[tuple[dict[str, Any], dict[str, Any
 
 def _timed(probe: dict[str, Any]) -> float:
     t = probe.get("timings") or {}
-    return float(t.get("open_s") or 0) + sum(t.get("read_samples") or []) + float(t.get("write_s") or 0)
+    return float(t.get("open_s") or 0) + float(sum(t.get("read_samples") or [])) + float(t.get("write_s") or 0)
 
 
 def measure(out: Path) -> dict[str, float]:

@@ -101,7 +101,7 @@ def load(name: str) -> dict[str, object]:
 
 def test_the_nightly_runs_shards_merges_publishes_with_least_privilege_and_alerts() -> None:
     nightly = load("nightly.yml")
-    triggers = nightly[True]  # YAML 1.1 reads the key "on" as true
+    triggers = nightly[True]  # type: ignore[index]  # YAML 1.1 reads the key "on" as true
     assert isinstance(triggers, dict) and {"schedule", "workflow_dispatch"} <= set(triggers)
     assert nightly["permissions"] == {} and "concurrency" in nightly
     jobs = nightly["jobs"]
@@ -110,7 +110,9 @@ def test_the_nightly_runs_shards_merges_publishes_with_least_privilege_and_alert
     assert shard["permissions"] == merge["permissions"] == {"contents": "read"}
     assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
     shards = shard["strategy"]["matrix"]["shard"]
-    assert shards == list(range(1, len(shards) + 1)) and nightly["env"]["SHARDS"] == str(len(shards))
+    settings = nightly["env"]
+    assert isinstance(settings, dict)
+    assert shards == list(range(1, len(shards) + 1)) and settings["SHARDS"] == str(len(shards))
     steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in shard["steps"])
     assert "python -m runner matrix.yaml --shard" in steps and "history.sqlite" in steps and "docker save" in steps
     assert "actions/upload-artifact@" in steps

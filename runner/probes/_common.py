@@ -33,7 +33,7 @@ class Unsupported(Exception):
     """The library (at this version) cannot do what was asked: a finding, not an error."""
 
 
-def main(handler: Callable[[dict], dict]) -> None:
+def main(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     with open(sys.argv[1], encoding="utf-8") as fh:
         args = json.load(fh)
     record: dict[str, Any] = {"record_version": RECORD_VERSION}
@@ -116,7 +116,7 @@ def median(values: list[float]) -> float:
 BLOCK = 1 << 22  # elements generated at once: bounds the uint64 temporaries for 400 MB arrays
 
 
-def make_values(spec: dict) -> Any:
+def make_values(spec: dict[str, Any]) -> Any:
     """The array a fixture describes, deterministic across numpy versions (no RNG streams involved)."""
     import numpy as np
 
@@ -130,7 +130,7 @@ def make_values(spec: dict) -> Any:
     return out.reshape(shape)
 
 
-def _values_block(spec: dict, dtype: Any, start: int, stop: int) -> Any:
+def _values_block(spec: dict[str, Any], dtype: Any, start: int, stop: int) -> Any:
     import numpy as np
 
     seed = np.uint64(spec.get("seed", 1))
@@ -174,7 +174,7 @@ def canonical_sha256(values: Any) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
-def describe_array(values: Any, **metadata: Any) -> dict:
+def describe_array(values: Any, **metadata: Any) -> dict[str, Any]:
     import numpy as np
 
     arr = np.asarray(values)
@@ -241,7 +241,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def expected_record(fixture: dict) -> dict:
+def expected_record(fixture: dict[str, Any]) -> dict[str, Any]:
     """What a perfect reader must see: per array, values hash plus the metadata the fixture declares."""
     arrays = {}
     for spec in fixture["arrays"]:

@@ -20,6 +20,8 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import _common as c
 
@@ -30,14 +32,14 @@ STORES = ("raw", "zipstore", "directory", "memory", "fsspec-memory")
 IN_MEMORY = ("memory", "fsspec-memory")
 
 
-def major(zarr) -> int:
+def major(zarr: Any) -> int:
     return int(zarr.__version__.split(".")[0])
 
 
 # --------------------------------------------------------------------------------- fresh processes
 
 
-def in_child(fn) -> dict:
+def in_child(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``fn`` in a forked process; its dict result, or how it failed (error, unsupported, signal)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -60,7 +62,8 @@ def in_child(fn) -> dict:
         return {"ok": False, "status": "crash", "message": f"killed by {signal.Signals(os.WTERMSIG(status)).name}"}
     if not data:
         return {"ok": False, "status": "crash", "message": f"exited {os.WEXITSTATUS(status)} without a result"}
-    return json.loads(data)
+    outcome: dict[str, Any] = json.loads(data)
+    return outcome
 
 
 # ----------------------------------------------------------------------------------------- stores
@@ -69,7 +72,7 @@ def in_child(fn) -> dict:
 class Bench:
     """How each store is opened, written and read with the zarr API of this environment."""
 
-    def __init__(self, zarr, values, chunks: list[int], compressor: str) -> None:
+    def __init__(self, zarr: Any, values: Any, chunks: list[int], compressor: str) -> None:
         self.zarr = zarr
         self.v = major(zarr)
         self.fmt = 2 if self.v == 2 else 3
@@ -79,7 +82,7 @@ class Bench:
 
     # -- stores
 
-    def store(self, kind: str, target: str, write: bool, memory=None):
+    def store(self, kind: str, target: str, write: bool, memory: Any = None) -> Any:
         zarr = self.zarr
         if kind == "zipstore":
             return zarr.storage.ZipStore(target, mode="w" if write else "r")
@@ -103,11 +106,11 @@ class Bench:
         raise ValueError(f"unknown store {kind!r}")
 
     @staticmethod
-    def close(store) -> None:
+    def close(store: Any) -> None:
         if hasattr(store, "close"):
             store.close()
 
-    def write_array(self, store) -> None:
+    def write_array(self, store: Any) -> None:
         values = self.values
         # the same array either way; zarr 3 renamed create -> create_array and compressor -> compressors
         create = self.zarr.create if self.v == 2 else self.zarr.create_array
@@ -123,18 +126,18 @@ class Bench:
         )
         arr[...] = values
 
-    def read_array(self, store):
+    def read_array(self, store: Any) -> Any:
         return self.zarr.open_array(store=store, mode="r")[...]
 
     # -- one sample
 
-    def write_sample(self, kind: str, target: str) -> dict:
+    def write_sample(self, kind: str, target: str) -> dict[str, Any]:
         if kind == "raw":
             started = time.perf_counter()
             with open(target, "wb") as fh:
                 fh.write(self.values.data)
             return {"write_s": time.perf_counter() - started, "stored_bytes": os.path.getsize(target)}
-        memory: dict | None = {} if kind == "memory" else None
+        memory: dict[str, Any] | None = {} if kind == "memory" else None
         started = time.perf_counter()
         store = self.store(kind, target, write=True, memory=memory)
         self.write_array(store)
@@ -147,7 +150,7 @@ class Bench:
             out.update(self.read_sample(kind, target, memory=memory if kind == "memory" else None))
         return out
 
-    def read_sample(self, kind: str, target: str, memory=None) -> dict:
+    def read_sample(self, kind: str, target: str, memory: Any = None) -> dict[str, Any]:
         import numpy as np
 
         started = time.perf_counter()
@@ -161,7 +164,7 @@ class Bench:
         return {"read_s": seconds, "sha256": c.canonical_sha256(values)}  # hashed after the clock stopped
 
 
-def stored_bytes(kind: str, target: str, memory) -> int | None:
+def stored_bytes(kind: str, target: str, memory: Any) -> int | None:
     if kind == "zipstore":
         return os.path.getsize(target)
     if kind == "directory":
@@ -176,7 +179,7 @@ def stored_bytes(kind: str, target: str, memory) -> int | None:
     return None
 
 
-def mapping_bytes(mapping: dict) -> int:
+def mapping_bytes(mapping: dict[str, Any]) -> int:
     """Bytes held by an in-memory store (zarr 2 nests dicts per folder; zarr 3 holds Buffer objects)."""
     total = 0
     for value in mapping.values():
@@ -199,9 +202,9 @@ def discard(kind: str, target: str) -> None:
 # ---------------------------------------------------------------------------------- what it ran on
 
 
-def mount_of(path: str) -> dict:
+def mount_of(path: str) -> dict[str, Any]:
     """The mount a path lives on, from /proc/self/mountinfo: point, file system type, bind-mount root."""
-    best: dict = {}
+    best: dict[str, Any] = {}
     try:
         with open("/proc/self/mountinfo", encoding="utf-8") as fh:
             for line in fh:
@@ -227,7 +230,7 @@ def read_text(path: str) -> str | None:
         return None
 
 
-def environment(workdir: str, storage: str) -> dict:
+def environment(workdir: str, storage: str) -> dict[str, Any]:
     import numpy
 
     return {
@@ -249,7 +252,7 @@ def environment(workdir: str, storage: str) -> dict:
 # ------------------------------------------------------------------------------------------ rounds
 
 
-def load_values(dataset: dict):
+def load_values(dataset: dict[str, Any]) -> Any:
     import numpy as np
 
     if "generate" in dataset:
@@ -257,7 +260,7 @@ def load_values(dataset: dict):
     return np.ascontiguousarray(np.load(dataset["file"], allow_pickle=False))
 
 
-def run(args: dict) -> dict:
+def run(args: dict[str, Any]) -> dict[str, Any]:
     values = load_values(args["dataset"])
     import zarr  # imported, not used, before forking: children pay no import time and share no state
 
@@ -269,7 +272,7 @@ def run(args: dict) -> dict:
     setup = environment(workdir, args.get("storage", "tmpfs"))
     stores = [s for s in args.get("stores", STORES) if s in STORES]
     warmup, repeats = int(args.get("warmup", 1)), int(args.get("repeats", 7))
-    found: dict[str, dict] = {s: {"status": "ok", "write_s": [], "read_s": [], "warmup": []} for s in stores}
+    found: dict[str, dict[str, Any]] = {s: {"status": "ok", "write_s": [], "read_s": [], "warmup": []} for s in stores}
     started = time.perf_counter()
     for round_no in range(warmup + repeats):
         shift = round_no % len(stores)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from typing import Any
 
 import _common as c
 
@@ -33,7 +34,7 @@ def debian_version(package: str) -> str:
     return f"{package} not installed"
 
 
-def read_idx(path: str):
+def read_idx(path: str) -> Any:
     import numpy as np
 
     opener = gzip.open if path.endswith(".gz") else open
@@ -52,7 +53,7 @@ def read_idx(path: str):
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def load_mnist(source: str):
+def load_mnist(source: str) -> Any:
     """Keras's ``mnist.npz`` (``x_train``) or an IDX file of training images."""
     import numpy as np
 
@@ -62,7 +63,7 @@ def load_mnist(source: str):
     return read_idx(source), f"IDX file {os.path.basename(source)}"
 
 
-def load(args: dict) -> dict:
+def load(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     name = args["dataset"]

@@ -7,6 +7,7 @@ bytes with its own reading of the archive (the last copy of a duplicated name, a
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import _common as c
 
@@ -14,12 +15,12 @@ import _common as c
 PRELOAD = ("fsspec", "fsspec.implementations.zip")
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import fsspec
 
     url = "zip::" + c.file_url(args["archive"])
 
-    def read_all() -> dict:
+    def read_all() -> dict[str, Any]:
         mapper = fsspec.get_mapper(url)
         return {key: hashlib.sha256(mapper[key]).hexdigest() for key in mapper}
 

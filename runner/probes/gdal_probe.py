@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
 PRELOAD = ("numpy", "osgeo.gdal")
 
 
-def gdal_module():
+def gdal_module() -> Any:
     from osgeo import gdal
 
     gdal.UseExceptions()
@@ -25,14 +27,14 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
-def attributes(holder) -> dict:
+def attributes(holder: Any) -> dict[str, Any]:
     out = {}
     for attr in holder.GetAttributes() or []:
         out[attr.GetName()] = attr.Read()
     return out
 
 
-def nodata(arr):
+def nodata(arr: Any) -> Any:
     """The array's nodata value: ``GetNoDataValue`` (typed, newer GDAL) or ``GetNoDataValueAsDouble``."""
     for name in ("GetNoDataValue", "GetNoDataValueAsDouble"):
         getter = getattr(arr, name, None)
@@ -44,7 +46,7 @@ def nodata(arr):
     return None
 
 
-def read_multidim(gdal, archive: str, paths: list[str]) -> tuple[dict, dict]:
+def read_multidim(gdal: Any, archive: str, paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     ds = gdal.OpenEx("/vsizip/" + archive, gdal.OF_MULTIDIM_RASTER)
     root = ds.GetRootGroup()
     arrays, meta = {}, {}
@@ -66,7 +68,9 @@ def read_multidim(gdal, archive: str, paths: list[str]) -> tuple[dict, dict]:
     return arrays, meta
 
 
-def read_classic(gdal, archive: str, paths: list[str], shapes: dict) -> tuple[dict, dict]:
+def read_classic(
+    gdal: Any, archive: str, paths: list[str], shapes: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     arrays, meta = {}, {}
     for path in paths:
         if len(shapes.get(path, [0, 0])) != 2:
@@ -82,7 +86,7 @@ def read_classic(gdal, archive: str, paths: list[str], shapes: dict) -> tuple[di
     return arrays, meta
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     gdal = gdal_module()
     archive, api, paths = args["archive"], args["api"], args["arrays"]
     if api == "multidim":

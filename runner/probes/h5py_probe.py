@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
 PRELOAD = ("numpy", "h5py")
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import h5py
 
     archive = args["archive"]

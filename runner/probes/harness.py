@@ -34,6 +34,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from typing import Any
 
 TAIL = 4000
 #: the image's own account of itself (the local engine, which has no image, says where it keeps it)
@@ -75,7 +76,7 @@ def tail(path: str) -> str:
 class Running:
     """One probe process (a fresh interpreter, or a child of a fork server) and the scratch space it owns."""
 
-    def __init__(self, task: dict, out_dir: str, server: ForkServer | None = None) -> None:
+    def __init__(self, task: dict[str, Any], out_dir: str, server: ForkServer | None = None) -> None:
         self.task = task
         self.scratch = tempfile.mkdtemp(prefix="probe-")
         args = dict(task["args"], record=os.path.join(out_dir, task["id"] + ".probe.json"), scratch=self.scratch)
@@ -124,7 +125,7 @@ class Running:
             return True
         return False
 
-    def outcome(self, oom: bool) -> dict:
+    def outcome(self, oom: bool) -> dict[str, Any]:
         code = self.returncode
         died_by = signal.Signals(-code).name if code is not None and code < 0 and not self.timed_out else None
         result = {
@@ -186,7 +187,7 @@ class ForkServer:
     def _log_tail(self) -> str:
         return tail(self.log).strip()[-300:] or "(nothing on stderr)"
 
-    def _message(self, timeout: float) -> dict | None:
+    def _message(self, timeout: float) -> dict[str, Any] | None:
         """The next line the server writes, parsed; None when it ends (or says nothing before ``timeout``)."""
         assert self.proc.stdout is not None
         deadline = time.perf_counter() + timeout
@@ -199,7 +200,7 @@ class ForkServer:
                 return None
             self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
-        message: dict = json.loads(line)
+        message: dict[str, Any] = json.loads(line)
         return message
 
     def _drain(self) -> None:
@@ -268,7 +269,7 @@ def serve(script: str) -> int:
     """
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
 
-    def say(message: dict) -> None:
+    def say(message: dict[str, Any]) -> None:
         replies.write(json.dumps(message).encode() + b"\n")
         replies.flush()
 
@@ -321,7 +322,7 @@ def serve(script: str) -> int:
     return 0
 
 
-def _child(script: str, request: dict) -> None:
+def _child(script: str, request: dict[str, Any]) -> None:
     """In the forked child: become the probe process a fresh interpreter would have been, then run."""
     code = 0
     try:
@@ -358,7 +359,8 @@ def main(argv: list[str]) -> int:
     use_fork = bool(spec.get("fork", False))
     if os.path.exists(ENV_INFO):
         shutil.copyfile(ENV_INFO, os.path.join(out_dir, "env.json"))
-    pending, running, done = list(tasks), [], 0
+    pending, done = list(tasks), 0
+    running: list[Running] = []
     servers: dict[str, ForkServer] = {}
     kills = oom_kills()
     try:

@@ -7,13 +7,15 @@ netcdf-c. Raw values (auto mask and scale off) are compared; netCDF's own messag
 
 from __future__ import annotations
 
+from typing import Any
+
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
 PRELOAD = ("numpy", "netCDF4")
 
 
-def open_dataset(netCDF4, mode: str, archive: str, scratch: str):
+def open_dataset(netCDF4: Any, mode: str, archive: str, scratch: str) -> Any:
     if mode == "zarr-file":
         return netCDF4.Dataset(f"file://{c.unzip(archive, scratch)}#mode=zarr,file", "r")
     kind = {"zarr-zip": "zarr", "nczarr-zip": "nczarr"}[mode]
@@ -24,7 +26,7 @@ class NotFound(LookupError):
     """netCDF opened the dataset but does not see this array."""
 
 
-def variable(ds, path: str):
+def variable(ds: Any, path: str) -> Any:
     group, name = c.split_path(path)
     node = ds
     for part in [p for p in group.split("/") if p]:
@@ -38,7 +40,7 @@ def variable(ds, path: str):
     return node.variables[name]
 
 
-def describe(var) -> dict:
+def describe(var: Any) -> dict[str, Any]:
     attrs = {a: var.getncattr(a) for a in var.ncattrs()}
     fill = attrs.pop("_FillValue", None)
     chunking = var.chunking()
@@ -68,7 +70,7 @@ def missing_feature(exc: Exception, archive: str, zarr_format: int | None, versi
     return None
 
 
-def control(netCDF4, archive: str, scratch: str) -> None:
+def control(netCDF4: Any, archive: str, scratch: str) -> None:
     """Open the same data unzipped (#mode=zarr,file) and note the result: zip layer or NCZarr itself?"""
     try:
         open_dataset(netCDF4, "zarr-file", archive, scratch).close()
@@ -77,7 +79,7 @@ def control(netCDF4, archive: str, scratch: str) -> None:
         c.OBSERVATIONS.append(f"the unzipped control (#mode=zarr,file) fails too: {failure}")
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import netCDF4
 
     archive, mode, paths = args["archive"], args["mode"], args["arrays"]
@@ -85,7 +87,7 @@ def read(args: dict) -> dict:
     if getattr(netCDF4, "__has_nczarr_support__", True) is False:
         raise c.Unsupported(f"netCDF4 {version} was built without NCZarr")
 
-    def read_all() -> tuple[dict, dict, dict]:
+    def read_all() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         ds = open_dataset(netCDF4, mode, archive, args["scratch"])
         try:
             ds.set_auto_maskandscale(False)

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import zipfile
+from typing import Any
 
 import _common as c
 
@@ -28,7 +29,7 @@ def _version() -> str:
     return c.version_of(ngff_zarr, "ngff-zarr")
 
 
-def write(args: dict) -> dict:
+def write(args: dict[str, Any]) -> dict[str, Any]:
     import ngff_zarr as nz
 
     fixture = args["fixture"]
@@ -39,7 +40,7 @@ def write(args: dict) -> dict:
     values = c.make_values(spec)
     target = os.path.join(args["scratch"], "image.ozx")
 
-    def do_write():
+    def do_write() -> Any:
         image = nz.to_ngff_image(
             values, dims=spec["dims"], scale=ome["scale"], translation=ome["translation"], name=spec["path"]
         )
@@ -71,7 +72,7 @@ def write(args: dict) -> dict:
     }
 
 
-def _inner_chunks(meta: dict) -> list | None:
+def _inner_chunks(meta: dict[str, Any]) -> list[Any] | None:
     """The chunk shape a reader reports: the inner chunks of a sharded array, else the grid's."""
     for codec in meta.get("codecs") or []:
         if isinstance(codec, dict) and codec.get("name") == "sharding_indexed":
@@ -79,7 +80,7 @@ def _inner_chunks(meta: dict) -> list | None:
     return list(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", [])) or None
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import ngff_zarr as nz
 
     # ngff-zarr knows a single-file OME-Zarr by its extension: the archive is linked under that name

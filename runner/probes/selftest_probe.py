@@ -9,11 +9,12 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import _common as c
 
 
-def handler(args: dict) -> dict:
+def handler(args: dict[str, Any]) -> dict[str, Any]:
     action = args["action"]
     if action == "ok":
         return {"library": "selftest", "version": "1"}
@@ -59,7 +60,7 @@ def handler(args: dict) -> dict:
             return {"library": "selftest", "version": "1", "written": written}
         raise PermissionError("nothing outside the scratch space is writable: " + "; ".join(c.OBSERVATIONS))
     if action == "fork-bomb":  # must be stopped by the container's PID limit
-        children = []
+        children: list[Any] = []
         try:
             while len(children) < 100_000:
                 pid = os.fork()

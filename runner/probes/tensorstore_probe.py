@@ -5,13 +5,15 @@ tensorstore exposes no user attributes, so attributes are not compared for it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
 PRELOAD = ("numpy", "tensorstore")
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import tensorstore as ts
 
@@ -20,14 +22,14 @@ def read(args: dict) -> dict:
     fmt = args.get("zarr_format") or c.archive_format(archive)
     driver = "zarr3" if fmt == 3 else "zarr"
 
-    def open_array(path: str):
+    def open_array(path: str) -> Any:
         spec = {
             "driver": driver,
             "kvstore": {"driver": "zip", "base": c.file_url(archive), "path": (path + "/") if path else ""},
         }
         return ts.open(spec, read=True, open=True).result()
 
-    def read_all() -> dict:
+    def read_all() -> dict[str, Any]:
         return {path: (store := open_array(path), store.read().result()) for path in paths}
 
     try:

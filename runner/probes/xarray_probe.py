@@ -8,6 +8,8 @@ compared bit for bit, and decoded (the default), checked against CF masking of t
 
 from __future__ import annotations
 
+from typing import Any
+
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
@@ -20,14 +22,14 @@ def zarr_major() -> int:
     return int(zarr.__version__.split(".")[0])
 
 
-def zip_store(path: str, mode: str):
+def zip_store(path: str, mode: str) -> Any:
     """zarr 2 and 3 both spell it this way when mode is given by keyword (zarr-python#756)."""
     import zarr
 
     return zarr.storage.ZipStore(path, mode=mode)
 
 
-def codec_encoding(name: str, zarr_format: int) -> dict:
+def codec_encoding(name: str, zarr_format: int) -> dict[str, Any]:
     """The fixture's compressor in the encoding key each zarr major understands."""
     codec = c.zarr_codec(name, zarr_format)
     if zarr_major() >= 3:
@@ -35,7 +37,7 @@ def codec_encoding(name: str, zarr_format: int) -> dict:
     return {"compressor": codec}
 
 
-def write(args: dict) -> dict:
+def write(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import xarray as xr
 
@@ -43,7 +45,7 @@ def write(args: dict) -> dict:
     if fmt == 3 and zarr_major() < 3:
         raise c.Unsupported(f"xarray {xr.__version__} with zarr 2 writes Zarr format 2 only")
     expected = c.expected_record(fixture)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for spec in fixture["arrays"]:
         groups.setdefault(c.split_path(spec["path"])[0], []).append(spec)
         if spec.get("shards") and fmt != 3:
@@ -87,7 +89,7 @@ def write(args: dict) -> dict:
     }
 
 
-def open_group(xr, method: str, archive: str, group: str, mask_and_scale: bool):
+def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: bool) -> Any:
     kwargs = {"group": group or None, "consolidated": False, "mask_and_scale": mask_and_scale}
     if method == "zipstore":
         store = zip_store(archive, "r")
@@ -97,7 +99,7 @@ def open_group(xr, method: str, archive: str, group: str, mask_and_scale: bool):
     raise ValueError(f"unknown method {method!r}")
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import xarray as xr
 
@@ -110,7 +112,7 @@ def read(args: dict) -> dict:
     for path in paths:
         by_group.setdefault(c.split_path(path)[0], []).append(path)
 
-    def read_all(mask_and_scale: bool) -> dict:
+    def read_all(mask_and_scale: bool) -> dict[str, Any]:
         out = {}
         for group, members in by_group.items():
             store, ds = open_group(xr, method, archive, group, mask_and_scale)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from typing import Any
 
 import _common as c
 
@@ -16,21 +17,21 @@ import _common as c
 PRELOAD = ("numpy", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip")
 
 
-def major(zarr) -> int:
+def major(zarr: Any) -> int:
     return int(zarr.__version__.split(".")[0])
 
 
 # ----------------------------------------------------------------------------------------- writing
 
 
-def parent_group(root, path: str):
+def parent_group(root: Any, path: str) -> Any:
     group = root
     for part in path.split("/")[:-1]:
         group = group.require_group(part)
     return group, path.split("/")[-1]
 
 
-def write(args: dict) -> dict:
+def write(args: dict[str, Any]) -> dict[str, Any]:
     import zarr
 
     fixture, fmt, archive = args["fixture"], args["zarr_format"], args["archive"]
@@ -47,7 +48,7 @@ def write(args: dict) -> dict:
     method = args.get("method", "zipstore")
     directory = os.path.join(args["scratch"], "store.zarr")
 
-    def open_store():
+    def open_store() -> Any:
         if method == "zipstore":
             return zarr.storage.ZipStore(archive, mode="w")
         if method == "zipdir":  # what many users do instead: write a directory, zip it afterwards
@@ -127,7 +128,7 @@ def zip_directory(directory: str, archive: str) -> None:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def open_store(zarr, method: str, archive: str):
+def open_store(zarr: Any, method: str, archive: str) -> Any:
     """The store (or, for zarr 2 on fsspec, the URL) the way each version documents it."""
     if method == "zipstore":
         return zarr.storage.ZipStore(archive, mode="r")
@@ -137,7 +138,7 @@ def open_store(zarr, method: str, archive: str):
     raise ValueError(f"unknown method {method!r}")
 
 
-def open_nodes(zarr, store, paths: list[str]):
+def open_nodes(zarr: Any, store: Any, paths: list[str]) -> Any:
     """(root or None, {path: array}). Arrays come from the root group; where the archive has no root
     node (data zipped from a parent folder), each array is opened by its path, which is noted."""
     try:
@@ -151,7 +152,7 @@ def open_nodes(zarr, store, paths: list[str]):
     return root, {p: (root[p] if is_group and p else root) for p in paths}
 
 
-def array_metadata(zarr, arr) -> dict:
+def array_metadata(zarr: Any, arr: Any) -> dict[str, Any]:
     attrs = dict(arr.attrs)
     dims = attrs.pop("_ARRAY_DIMENSIONS", None)
     metadata = getattr(arr, "metadata", None)
@@ -165,7 +166,7 @@ def array_metadata(zarr, arr) -> dict:
     }
 
 
-def read(args: dict) -> dict:
+def read(args: dict[str, Any]) -> dict[str, Any]:
     import zarr
 
     archive, method = args["archive"], args["method"]

@@ -7,12 +7,13 @@ hashes, the Zarr arrays its metadata declares) comes from this probe's record.
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 import _common as c
 import zipinspect
 
 
-def handler(args: dict) -> dict:
+def handler(args: dict[str, Any]) -> dict[str, Any]:
     return {"library": "zipfile", "version": platform.python_version(), **zipinspect.inspect(args["archive"])}
 
 

@@ -75,9 +75,9 @@ def test_every_store_round_trips_in_zarr_2_and_3(bench_run: Results) -> None:
         assert [s.store for s in result.stores] == STORES
         for timing in result.stores:
             assert timing.status == "pass", (env, timing.store, timing.reason)
-            assert timing.write and timing.read and timing.write["n"] == timing.read["n"] == 3
-            assert timing.write_ratio and timing.read_ratio and timing.write_mbps[0] > 0
-            assert timing.write["low"] <= timing.write["median"] <= timing.write["high"]
+            assert timing.write and timing.read and timing.write.n == timing.read.n == 3
+            assert timing.write_ratio and timing.read_ratio and timing.write_mbps and timing.write_mbps.median > 0
+            assert timing.write.low <= timing.write.median <= timing.write.high
         assert result.store("raw").stored_bytes == 256 * 256 * 4  # type: ignore[union-attr]
 
 

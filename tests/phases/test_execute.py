@@ -158,11 +158,12 @@ def test_bootstrap_is_tried_after_local_and_pull(monkeypatch: pytest.MonkeyPatch
     from runner.engines import bases
 
     calls: list[str] = []
-    monkeypatch.setattr(
-        bases,
-        "bootstrap",
-        lambda engine, suite: (calls.append(suite), engine.images.add(bases.bootstrap_ref(suite))),
-    )
+
+    def bootstrap(engine: FakeEngine, suite: str) -> None:
+        calls.append(suite)
+        engine.images.add(bases.bootstrap_ref(suite))
+
+    monkeypatch.setattr(bases, "bootstrap", bootstrap)
     engine = FakeEngine()
     resolved = bases.ensure_base(engine, "debian:trixie")
     assert (resolved.ref, resolved.how, calls) == (

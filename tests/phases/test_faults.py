@@ -4,15 +4,15 @@ containers are removed, the exit code says why, and --resume completes it with t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner import cli
-from runner.engines import container
 from runner.engines.engine import RunResult, RunSpec
-from runner.errors import EngineLostError
+from runner.errors import EngineLostError, Interrupted
 from runner.results.model import Results
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.matrices import BASE, MATRIX, good
@@ -58,7 +58,7 @@ def saved(tmp_path: Path) -> dict[str, Any]:
     [
         (EngineLostError("the engine stopped answering"), 6),
         (KeyboardInterrupt(), 130),
-        (cli.Interrupted("SIGTERM", 143), 143),
+        (Interrupted("SIGTERM", 143), 143),
         (OSError(28, "No space left on device"), 7),
     ],
     ids=["engine-lost", "ctrl-c", "sigterm", "disk-full"],
@@ -100,7 +100,7 @@ def test_resume_refuses_another_matrix_and_a_missing_run(tmp_path: Path, fake_en
 def test_a_full_work_disk_stops_the_run_before_probes_crash_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = container.shutil.disk_usage
+    real = shutil.disk_usage
     calls = {"n": 0}
 
     def filling(path: Any) -> Any:
@@ -108,7 +108,7 @@ def test_a_full_work_disk_stops_the_run_before_probes_crash_on_it(
         usage = real(path)
         return usage._replace(free=0) if calls["n"] > 2 else usage  # full once two containers have run
 
-    monkeypatch.setattr(container.shutil, "disk_usage", filling)
+    monkeypatch.setattr(shutil, "disk_usage", filling)
     assert run_cli(tmp_path, FakeEngine(images={BASE}, handler=HostHarness(good))) == 7
     stopped = saved(tmp_path)
     assert stopped["archives"] and not any(c["status"] == "crash" for c in stopped["cells"])

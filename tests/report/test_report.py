@@ -10,7 +10,7 @@ import pytest
 from runner.matrix.fixtures import catalog
 from runner.report import format, render
 from runner.report import view as report
-from runner.results.model import SCHEMA_VERSION, Results, ZipChecks
+from runner.results.model import SCHEMA_VERSION, EnvStatus, Results, Status, ZipChecks
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -58,13 +58,13 @@ def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results)
 
 
 def test_html_escapes_library_messages(results: Results) -> None:
-    results.cells[0].status, results.cells[0].reason = "fail", "<script>alert(1)</script>"
+    results.cells[0].status, results.cells[0].reason = Status.FAIL, "<script>alert(1)</script>"
     html = render.render_html(results)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
 def test_markdown_pipes_in_reasons_do_not_break_tables(results: Results) -> None:
-    results.cells[0].status, results.cells[0].reason = "fail", "a | b\nc"
+    results.cells[0].status, results.cells[0].reason = Status.FAIL, "a | b\nc"
     assert "a \\| b c" in render.render_full_markdown(results)
 
 
@@ -87,10 +87,10 @@ def test_format_seconds(value: object, text: str) -> None:
 
 def test_failed_reader_environment_is_one_note_not_a_column(results: Results) -> None:
     victim = results.environments[0]
-    victim.status, victim.reason = "install-failed", "ERROR: ResolutionImpossible"
+    victim.status, victim.reason = EnvStatus.INSTALL_FAILED, "ERROR: ResolutionImpossible"
     for cell in results.cells:
         if cell.reader.env == victim.slug:
-            cell.status, cell.reason = "install-failed", victim.reason
+            cell.status, cell.reason = Status.INSTALL_FAILED, victim.reason
     grid = report.grids(results)[0]
     assert victim.slug not in {col.env for col in grid.columns}
     assert grid.failed_readers == [victim.slug]

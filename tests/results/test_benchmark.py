@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from runner.phases.execute import Options, execute
 from runner.plan.planner import make_plan
 from runner.report import charts, render
 from runner.results import benchmark
-from runner.results.model import Results
+from runner.results.model import Results, Status
 from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
 
 BASE = "zipstore-matrix/debian:bookworm"
@@ -98,7 +99,7 @@ def test_compare_pairs_runs_and_says_where_they_disagree() -> None:
     def result(scale: float) -> Any:
         from runner.results.model import BenchmarkResult
 
-        r = BenchmarkResult(id="b", env="e", dataset="d", status="pass")
+        r = BenchmarkResult(id="b", env="e", dataset="d", status=Status.PASS)
         samples = [0.010, 0.011, 0.012, 0.010, 0.011, 0.012]
         benchmark.fill_from_record(
             r,
@@ -220,7 +221,7 @@ def test_mnist_sources_in_order_and_why_not(tmp_path: Path, monkeypatch: pytest.
     def refuse(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     path, why = datasets.locate_mnist(None, tmp_path / "cache")
     assert path is None and "download from https://storage.googleapis.com" in why and "not known" in why
     keras.parent.mkdir()
@@ -232,7 +233,7 @@ def test_a_download_with_the_wrong_hash_is_refused(tmp_path: Path, monkeypatch: 
     import io
 
     monkeypatch.setattr(datasets, "KERAS_CACHE", tmp_path / "none.npz")
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"not mnist"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"not mnist"))
     path, why = datasets.locate_mnist(None, tmp_path / "cache")
     assert path is None and "not Keras's" in why and not list((tmp_path / "cache").iterdir())
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner import cli
-from runner.errors import ExitCode
+from runner.errors import ExitCode, HistoryError
 from runner.results import history
 from runner.results.model import Results, Status
 from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
@@ -85,7 +85,7 @@ def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {history.SCHEMA + 1}")
-    with pytest.raises(history.HistoryError, match="newer"), history.opened(path):
+    with pytest.raises(HistoryError, match="newer"), history.opened(path):
         pass
 
 

@@ -18,7 +18,7 @@ with open(sys.argv[1], encoding="utf-8") as fh:
     args = json.load(fh)
 act = args["act"]
 sys.path.insert(0, args["probes"])
-import _common  # noqa: E402  (the probes' own module, from the snapshot this run mounted)
+import _common  # type: ignore[import-not-found]  # noqa: E402  (the probes' own module, from the run's snapshot)
 
 if act.get("record") is not None:
     with open(args["record"], "w", encoding="utf-8") as out:
