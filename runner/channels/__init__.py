@@ -2,7 +2,7 @@
 
 Each channel is one module behind the :class:`~runner.channels.base.Channel` protocol, registered in
 :data:`CHANNELS`, as cibuildwheel's platforms are: validation of a package entry, the library it provides and
-its exact version, the slug's head, what the Dockerfile installs, which index decides versions, whether the
+its exact version, the slug's head, the Dockerfile steps that install it, which index decides versions, whether the
 local engine can make it. Adding a channel is one module, its name in ``base.ChannelName`` and a line here
 (and the name in the matrix schema's enum, which a unit test keeps equal to :data:`CHANNEL_NAMES`).
 """
@@ -10,9 +10,10 @@ local engine can make it. Adding a channel is one module, its name in ``base.Cha
 from __future__ import annotations
 
 from runner.channels import apt, npm, pip
-from runner.channels.base import CHANNEL_NAMES, Channel, ChannelName, Install
+from runner.channels.base import CHANNEL_NAMES, Channel, ChannelName
+from runner.channels.steps import ImageInput
 
-__all__ = ["CHANNELS", "CHANNEL_NAMES", "Channel", "ChannelName", "Install", "channel"]
+__all__ = ["CHANNELS", "CHANNEL_NAMES", "Channel", "ChannelName", "ImageInput", "channel"]
 
 CHANNELS: dict[ChannelName, Channel] = {"pip": pip, "apt": apt, "npm": npm}
 

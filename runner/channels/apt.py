@@ -4,9 +4,9 @@ index lists when the plan is made; extra wheels (``pip:``) go into a venv that s
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 
-from runner.channels.base import Install
+from runner.channels import steps
+from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = True
 VERSIONS_FROM_SUITE = True
@@ -32,6 +32,11 @@ def slug_head(package: str) -> str:
     return package
 
 
-def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
-    pinned = tuple(f"{p}={versions[p]}" if p in versions else p for p in packages)
-    return Install(apt=("python3", "python3-venv", *pinned), system_site_packages=True)
+def dockerfile(image: ImageInput) -> str:
+    """Debian's packages at the versions the suite's index gave, and a venv that sees them."""
+    pinned = [f"{p}={image.versions[p]}" if p in image.versions else p for p in image.packages]
+    return (
+        steps.apt(image.apt_update, ["python3", "python3-venv", *pinned])
+        + steps.venv(system_site_packages=True)
+        + steps.wheels(image.pip)
+    )

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
+
+from runner.channels.steps import ImageInput
 
 ChannelName = Literal["pip", "apt", "npm"]
 CHANNEL_NAMES: frozenset[str] = frozenset(get_args(ChannelName))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Install:
-    """What an image installs, as the Dockerfile template takes it."""
-
-    apt: tuple[str, ...] = ()  # Debian packages (python3 and python3-venv among them when there are any)
-    pip: tuple[str, ...] = ()  # requirements for the image's virtual environment
-    npm: tuple[str, ...] = ()  # NAME@VERSION, under /opt/npm
-    system_site_packages: bool = False  # the venv sees the Debian packages' Python modules
 
 
 class Channel(Protocol):
@@ -48,6 +38,6 @@ class Channel(Protocol):
         """The first package as a default slug starts with (``zarr-2.18.7``, ``python3-gdal``)."""
         ...
 
-    def install(self, packages: Sequence[str], versions: Mapping[str, str]) -> Install:
-        """What the image installs for these packages; ``versions``: a resolved version per package."""
+    def dockerfile(self, image: ImageInput) -> str:
+        """The Dockerfile steps that install the packages (``steps.py`` has the shared ones)."""
         ...

@@ -4,9 +4,9 @@ run by Debian's Node; Python (for the harness) from the same suite."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 
-from runner.channels.base import Install
+from runner.channels import steps
+from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = True
 VERSIONS_FROM_SUITE = False
@@ -36,6 +36,11 @@ def slug_head(package: str) -> str:
     return f"{library(package)}-{exact_version(package)}"
 
 
-def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
-    # Debian's Node, and npm to install the packages; Python for the harness
-    return Install(apt=("python3", "python3-venv", "nodejs", "npm"), npm=tuple(packages))
+def dockerfile(image: ImageInput) -> str:
+    """Debian's Node, and npm to install the packages; Python for the harness."""
+    return (
+        steps.apt(image.apt_update, ["python3", "python3-venv", "nodejs", "npm"])
+        + steps.venv()
+        + steps.npm(image.packages, image.ca_bundle)
+        + steps.wheels(image.pip)
+    )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from runner.channels.base import Install
+from runner.channels import steps
+from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = False
 VERSIONS_FROM_SUITE = False
@@ -42,5 +41,5 @@ def slug_head(package: str) -> str:
     return canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
 
 
-def install(packages: Sequence[str], versions: Mapping[str, str]) -> Install:
-    return Install(pip=tuple(packages))
+def dockerfile(image: ImageInput) -> str:
+    return steps.python_if_missing() + steps.venv() + steps.wheels([*image.packages, *image.pip])

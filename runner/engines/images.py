@@ -1,7 +1,8 @@
 """Pure: an environment -> the build context of its image, tagged by a hash of what goes into it.
 
-The tag changes exactly when the image's content would: base reference, channel, packages, the
-Dockerfile template and the files copied in. The CA bundle is handed in at build time but kept out of
+The tag changes exactly when the image's content would: base reference, channel, and the Dockerfile
+as rendered (the template, the channel's steps, packages and the versions resolved for them), and the files
+copied in. The CA bundle is handed in at build time but kept out of
 the hash: it changes how packages are fetched, not what is installed.
 """
 
@@ -15,7 +16,7 @@ from functools import cache
 
 import jinja2
 
-from runner.channels import channel
+from runner.channels import ImageInput, channel
 from runner.engines.engine import BuildContext, LocalRecipe
 from runner.matrix.model import EnvironmentSpec, Track
 from runner.resources import data_dir, probes_dir
@@ -54,17 +55,16 @@ def _render(env: EnvironmentSpec, with_ca: bool, base_ref: str) -> str:
         autoescape=False,
     )
     jenv.filters["shell"] = shlex.quote
-    install = channel(env.channel).install(env.packages, _suite_versions(env))
-    return jenv.from_string(_template_source()).render(
-        env=env,
-        base=base_ref,
-        ca_bundle=with_ca,
-        apt_packages=list(install.apt),
+    image = ImageInput(
+        packages=env.packages,
+        pip=env.pip,
+        versions=_suite_versions(env),
         # an expired Release file (a mirror that stopped syncing) is used as resolved, and said so
         apt_update="apt-get update" + (" -o Acquire::Check-Valid-Until=false" if _stale(env) else ""),
-        pip_requirements=[*install.pip, *env.pip],
-        npm_packages=list(install.npm),
-        system_site_packages=install.system_site_packages,
+        ca_bundle=with_ca,
+    )
+    return jenv.from_string(_template_source()).render(
+        env=env, base=base_ref, ca_bundle=with_ca, install=channel(env.channel).dockerfile(image).rstrip("\n")
     )
 
 
@@ -78,17 +78,15 @@ def _stale(env: EnvironmentSpec) -> bool:
 
 
 def content_hash(env: EnvironmentSpec) -> str:
+    """What goes into the image: the Dockerfile as the channel renders it (packages, resolved versions, the
+    template), and the files copied in. Not the CA bundle nor where the base lives: how, not what."""
     payload: dict[str, object] = {
         "format": IMAGE_FORMAT,
         "base": env.base,
         "channel": env.channel,
-        "packages": list(env.packages),
-        "pip": list(env.pip),
-        "template": _template_source(),
+        "dockerfile": _render(env, with_ca=False, base_ref=env.base),
         "inspect_env.py": hashlib.sha256(_inspect_script()).hexdigest(),
     }
-    if _suite_versions(env):  # a new Debian upload rebuilds exactly the images it is in
-        payload["apt_versions"] = _suite_versions(env)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

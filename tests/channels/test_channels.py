@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from runner.channels import CHANNEL_NAMES, CHANNELS, Install, channel
+from runner.channels import CHANNEL_NAMES, CHANNELS, ImageInput, channel
 from runner.matrix.load import default_slug
 from runner.resources import schema_path
 
@@ -64,14 +64,24 @@ def test_each_channel_refuses_what_its_grammar_does_not_allow(name: str, package
     assert problem is not None and why in problem
 
 
-def test_what_each_image_installs() -> None:
-    assert channel("pip").install(["zarr==3.4.2"], {}) == Install(pip=("zarr==3.4.2",))
-    assert channel("apt").install(["python3-zarr", "python3-gdal"], {"python3-zarr": "3.4.1-2"}) == Install(
-        apt=("python3", "python3-venv", "python3-zarr=3.4.1-2", "python3-gdal"), system_site_packages=True
+def test_the_steps_each_channel_puts_in_its_image() -> None:
+    pip = channel("pip").dockerfile(ImageInput(packages=("zarr==3.4.2",), pip=("fsspec==2026.9.0",)))
+    assert "python3-venv" in pip and "RUN python3 -m venv /opt/venv\n" in pip
+    assert "RUN /opt/venv/bin/pip install --only-binary=:all: zarr==3.4.2 fsspec==2026.9.0\n" in pip
+    apt = channel("apt").dockerfile(
+        ImageInput(
+            packages=("python3-zarr", "python3-gdal"),
+            pip=("tensorstore==0.1.86",),
+            versions={"python3-zarr": "3.4.1-2"},
+        )
     )
-    assert channel("npm").install(["zarrita@0.7.5"], {}) == Install(
-        apt=("python3", "python3-venv", "nodejs", "npm"), npm=("zarrita@0.7.5",)
-    )
+    assert "apt-get install -y --no-install-recommends python3 python3-venv python3-zarr=3.4.1-2 python3-gdal " in apt
+    assert "--system-site-packages /opt/venv" in apt and "pip install --only-binary=:all: tensorstore==0.1.86" in apt
+    npm = channel("npm").dockerfile(ImageInput(packages=("@zarrita/storage@0.2.0",), ca_bundle=True))
+    assert "python3 python3-venv nodejs npm" in npm and "/etc/zipstore/ca-bundle.crt npm install" in npm
+    assert npm.rstrip().endswith("@zarrita/storage@0.2.0 \\\n && rm -rf /root/.npm") and "pip install" not in npm
+    quoted = channel("pip").dockerfile(ImageInput(packages=("zarr[jupyter]>=3",)))
+    assert "'zarr[jupyter]>=3'" in quoted, "every package reaches the shell quoted"
 
 
 def test_capabilities_say_where_versions_come_from_and_what_runs_without_docker() -> None:
