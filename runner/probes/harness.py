@@ -34,6 +34,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 TAIL = 4000
@@ -46,7 +47,10 @@ def oom_kills() -> int | None:
     """Kernel OOM kills in this container's memory cgroup so far (v2, then v1), or None if unreadable."""
     if os.environ.get("ZIPSTORE_NO_CGROUP"):  # not in a container of its own: the counts are not ours
         return None
-    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+    paths: tuple[str, ...] = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+    if os.environ.get("ZIPSTORE_OOM_EVENTS"):  # the host tests' stand-in for the cgroup's file
+        paths = (os.environ["ZIPSTORE_OOM_EVENTS"],)
+    for path in paths:
         try:
             with open(path, encoding="ascii") as fh:
                 for line in fh:
@@ -72,6 +76,28 @@ def tail(path: str) -> str:
         text = fh.read().decode("utf-8", "replace")
     return text if len(text) <= TAIL else "…" + text[-TAIL:]
 
+
+
+class OomLedger:
+    """The memory cgroup's OOM kills, each claimed by one probe that died by SIGKILL. A kill is not used up by
+    whichever probe happens to end first after it: with two probes at once, one killed at the memory limit
+    and the other ending normally a moment earlier, the kill is still the killed one's (one event, one
+    status, whichever process the kernel picked and whether it was a forked child)."""
+
+    def __init__(self, read: Callable[[], int | None] = oom_kills) -> None:
+        self.read = read
+        self.seen = read()
+        self.unclaimed = 0
+
+    def claim(self, sigkilled: bool) -> bool:
+        now = self.read()
+        if self.seen is not None and now is not None:
+            self.unclaimed += max(0, now - self.seen)
+            self.seen = now
+        if sigkilled and self.unclaimed > 0:
+            self.unclaimed -= 1
+            return True
+        return False
 
 class Running:
     """One probe process (a fresh interpreter, or a child of a fork server) and the scratch space it owns."""
@@ -125,15 +151,16 @@ class Running:
             return True
         return False
 
-    def outcome(self, oom: bool) -> dict[str, Any]:
+    def outcome(self, ledger: OomLedger) -> dict[str, Any]:
         code = self.returncode
         died_by = signal.Signals(-code).name if code is not None and code < 0 and not self.timed_out else None
+        oom = ledger.claim(died_by == "SIGKILL")
         result = {
             "id": self.task["id"],
             "exit_code": code if code is not None and code >= 0 else None,
             "signal": died_by,
             "timed_out": self.timed_out,
-            "oom_killed": oom and died_by == "SIGKILL",
+            "oom_killed": oom,
             "seconds": round(time.perf_counter() - self.started, 6),
             "stdout_tail": tail(self.stdout),
             "stderr_tail": tail(self.stderr),
@@ -362,7 +389,7 @@ def main(argv: list[str]) -> int:
     pending, done = list(tasks), 0
     running: list[Running] = []
     servers: dict[str, ForkServer] = {}
-    kills = oom_kills()
+    ledger = OomLedger()
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -371,10 +398,7 @@ def main(argv: list[str]) -> int:
             time.sleep(POLL)
             for probe in [p for p in running if p.poll()]:
                 running.remove(probe)
-                now_kills = oom_kills()
-                oom = kills is not None and now_kills is not None and now_kills > kills
-                kills = now_kills
-                outcome = probe.outcome(oom)
+                outcome = probe.outcome(ledger)
                 write_json(os.path.join(out_dir, probe.task["id"] + ".run.json"), outcome)
                 done += 1
                 state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"

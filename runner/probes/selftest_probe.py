@@ -5,6 +5,7 @@ Used by the integration tests to prove that each failure mode reaches its status
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -28,6 +29,19 @@ def handler(args: dict[str, Any]) -> dict[str, Any]:
             hog.append(bytearray(64 << 20))
             for i in range(0, len(hog[-1]), 4096):
                 hog[-1][i] = 1
+    if action == "counted-kill":  # as the kernel does at a memory limit: count the kill, then SIGKILL
+        with open(args["counter"], "w", encoding="ascii") as fh:
+            fh.write("oom_kill 1\n")
+        time.sleep(float(args.get("linger", 0.5)))  # the neighbour ends first, after the kill was counted
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "after-kill":  # a neighbour that ends normally once the kill has been counted
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), open(args["counter"], encoding="ascii") as fh:
+                if fh.read().strip() == "oom_kill 1":
+                    return {"library": "selftest", "version": "1"}
+            time.sleep(0.01)
+        raise TimeoutError("the kill was never counted")
     if action == "unsupported":
         raise c.Unsupported("selftest lacks this feature")
     if action == "spew":  # far more output than the harness keeps

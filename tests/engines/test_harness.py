@@ -4,6 +4,7 @@ probe: each way a probe process can end reaches its run.json, in milliseconds, w
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ from runner.resources import probes_dir
 from runner.results.model import Status
 
 
-def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2, fork: bool = True) -> dict[str, ProbeResult]:
+def run_harness(
+    tmp_path: Path, *tasks: Task, jobs: int = 2, fork: bool = True, env: dict[str, str] | None = None
+) -> dict[str, ProbeResult]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     job = tmp_path / "tasks.json"
     job.write_text(job_file(list(tasks), jobs, fork))
@@ -29,6 +32,7 @@ def run_harness(tmp_path: Path, *tasks: Task, jobs: int = 2, fork: bool = True) 
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return {t.id: collect(out, t) for t in tasks}
@@ -221,3 +225,33 @@ def test_a_library_that_cannot_be_forked_gets_a_fresh_process_per_task(
     else:  # the probe itself then meets the failing import, in its own words
         verdict = results["t0"].verdict()
         assert verdict is not None and "no such library here" in verdict.reason
+
+
+def test_an_oom_kill_is_the_killed_probes_whichever_probe_ends_first() -> None:
+    """One memory-limit kill, one oom: a neighbour ending normally just after the kill does not use it up."""
+    from runner.probes.harness import OomLedger
+
+    counts = iter([0, 1, 1, 1, 2, 2])
+    ledger = OomLedger(read=lambda: next(counts))  # 0 at the start
+    assert not ledger.claim(sigkilled=False), "the neighbour ended normally after the kill (count 1)"
+    assert ledger.claim(sigkilled=True), "the killed probe, seen next, still gets its kill"
+    assert not ledger.claim(sigkilled=True), "a SIGKILL with no kill counted is a crash, not an oom"
+    assert ledger.claim(sigkilled=True), "the second kill (count 2)"
+    assert not ledger.claim(sigkilled=True), "each kill is claimed once"
+    unreadable = OomLedger(read=lambda: None)
+    assert not unreadable.claim(sigkilled=True), "without a cgroup count, a SIGKILL is a crash"
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
+def test_a_counted_kill_is_oom_although_a_neighbour_ended_after_it(tmp_path: Path, fork: bool) -> None:
+    """Through the real harness: the cgroup counts a kill, a neighbour then ends normally, then the killed
+    probe is reaped. The old harness gave the count to the neighbour and called the kill a crash."""
+    counter = tmp_path / "memory.events"
+    counter.write_text("oom_kill 0\n")
+    args = {"counter": str(counter)}
+    killed = Task(id="killed", script="selftest_probe.py", timeout=30, args={"action": "counted-kill", **args})
+    neighbour = Task(id="neighbour", script="selftest_probe.py", timeout=30, args={"action": "after-kill", **args})
+    got = run_harness(tmp_path, killed, neighbour, fork=fork, env={"ZIPSTORE_OOM_EVENTS": str(counter)})
+    assert got["neighbour"].verdict() is None, got["neighbour"].run
+    verdict = got["killed"].verdict()
+    assert verdict is not None and verdict.status is Status.OOM, (verdict, got["killed"].run)

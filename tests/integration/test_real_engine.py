@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,19 @@ def test_a_hostile_probe_is_contained_and_recorded(
     image_env |= set(harness.SINGLE_THREADED_BLAS)  # the harness's own, for its fork servers: not the host's
     assert set(env["variables"]) <= image_env, set(env["variables"]) - image_env
     assert env["no_new_privs"] == "1" and int(env["cap_eff"], 16) == 0 and env["uid"] != 0
+
+
+def test_a_memory_limit_kill_is_oom_every_time_beside_a_probe_that_ends_normally(
+    docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    """One event, one status, in a real container: memory bombs two at a time beside probes that end
+    normally, six times over, every bomb oom (the exact race, a neighbour ending between the kill and the
+    bomb's reaping, is forced on the host in tests/engines/test_harness.py)."""
+    tasks = [t for n in range(6) for t in (selftest("oom", task=n), selftest("ok", task=n))]
+    tasks = [replace(t, id=f"{t.id}-{n}") for n, t in enumerate(tasks)]
+    got = run_in_container(docker_engine, tmp_path, tasks, memory="256m", jobs=2, phase="oom-repeat")
+    statuses = {name: (r.verdict() or Outcome(status=Status.PASS)).status for name, r in got.items()}
+    assert statuses == {t.id: Status.OOM if t.id.startswith("oom") else Status.PASS for t in tasks}, statuses
 
 
 def test_only_allow_listed_variables_may_be_set_in_a_container(docker_engine: DockerEngine) -> None:

@@ -40,6 +40,7 @@ def run_in_container(
     mounts: tuple[Mount, ...] = (),
     pids_limit: int = 1024,
     phase: str = "selftest",
+    jobs: int = 1,
 ) -> dict[str, ProbeResult]:
     """The self-test probe through the same run_tasks every phase uses, one probe at a time."""
     image = make_plan(load_matrix(INTEGRATION / "small.yaml", catalog())).environments[1].tag
@@ -53,7 +54,7 @@ def run_in_container(
         tasks=tasks,
         mounts=mounts,
         limits=Limits(memory=memory, pids_limit=pids_limit),
-        jobs=1,
+        jobs=jobs,
     )
     return dict(batch.results)
 
