@@ -9,7 +9,7 @@ three nights in a row with a small matrix chosen through the workflow_dispatch i
 
 What act does differently from GitHub is handled here: no sudo as root (a pass-through one on PATH), the
 pinned actions from ../shared/gh-actions (a missing one fails the test with its name), the page's address a
-repository variable pointing at the stand-in, and the event says "act" so that the workflow skips the
+workflow_dispatch input pointing at the stand-in, and the event says "act" so that the workflow skips the
 deploy job, the one job that needs GitHub's Pages API; its artifact is checked instead.
 """
 
@@ -89,12 +89,17 @@ class Night:
     pages: Path  # the Pages artifact, unpacked
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
 class StandIn:
     """The published site's stand-in: a real HTTP server on loopback serving the last Pages artifact."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -122,7 +127,8 @@ class Nights:
 
 def run_night(act: str, work: Path, n: int, matrix: Path, page_url: str, actions: list[str]) -> Night:
     event = work / f"event-{n}.json"
-    event.write_text(json.dumps({"act": True, "inputs": {"matrix": str(matrix.relative_to(ROOT))}}))
+    inputs = {"matrix": str(matrix.relative_to(ROOT)), "pages_url": page_url}
+    event.write_text(json.dumps({"act": True, "inputs": inputs}))
     artifacts = work / f"artifacts-{n}"
     shim = work / "bin"
     shim.mkdir(exist_ok=True)
@@ -132,7 +138,7 @@ def run_night(act: str, work: Path, n: int, matrix: Path, page_url: str, actions
         act, "workflow_dispatch", "-W", str(WORKFLOW), "-e", str(event),
         "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--concurrent-jobs", "2",
         "--artifact-server-path", str(artifacts), "--cache-server-path", str(work / "cache"),
-        "--var", f"PAGES_URL={page_url}", *actions,
+        *actions,
     ]  # fmt: skip
     env = {**os.environ, "PATH": os.pathsep.join([str(shim), str(Path(sys.executable).parent), os.environ["PATH"]])}
     started = time.monotonic()
