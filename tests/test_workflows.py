@@ -115,7 +115,7 @@ def test_the_nightly_runs_shards_merges_publishes_with_least_privilege_and_alert
     assert shards == list(range(1, len(shards) + 1)) and settings["SHARDS"] == str(len(shards))
     steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in shard["steps"])
     assert 'python -m runner "$MATRIX" --shard' in steps and "history.sqlite" in steps and "docker save" in steps
-    assert nightly["env"]["MATRIX"] == "${{ inputs.matrix || 'matrix.yaml' }}", "the schedule runs matrix.yaml"
+    assert settings["MATRIX"] == "${{ inputs.matrix || 'matrix.yaml' }}", "the schedule runs matrix.yaml"
     assert "actions/upload-artifact@" in steps
     steps = " ".join(str(s.get("run", "")) + str(s.get("uses", "")) for s in merge["steps"])
     assert "python -m runner merge" in steps and "--fail-on regression" in steps and "history.sqlite" in steps
