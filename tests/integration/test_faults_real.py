@@ -139,7 +139,7 @@ def reading(engine: DockerEngine, run: Run) -> None:
     """Wait until the run has a reader's container running (the moment to pull the plug)."""
     owner = f"{socket.gethostname()}:{run.proc.pid}"
     labels = [f"{OWNER_LABEL}={owner}", "org.zipstore-matrix.phase=read"]
-    wait_until(lambda: engine.client.containers.list(filters={"label": labels}) or None, "a reader's container")
+    wait_until(lambda: engine.client.containers.list(filters={"label": labels}), "a reader's container")
 
 
 def valid_unfinished(out: Path) -> Results:

@@ -22,11 +22,11 @@ INTEGRATION = ROOT / "tests" / "integration"
 T = TypeVar("T")
 
 
-def wait_until(found: Callable[[], T | None], what: str, timeout: float = 600, every: float = 0.05) -> T:
-    """Poll for an event (a container running, a line logged) instead of sleeping a fixed time; fail
-    naming it if it never comes."""
+def wait_until(found: Callable[[], T], what: str, timeout: float = 600, every: float = 0.05) -> T:
+    """Poll for an event (a container running, a line logged) instead of sleeping a fixed time, until
+    ``found()`` is truthy (an empty list is not found); fail naming it if it never comes."""
     deadline = time.monotonic() + timeout
-    while (value := found()) is None or value is False:
+    while not (value := found()):
         assert time.monotonic() < deadline, f"{what}: not seen in {timeout:.0f}s"
         time.sleep(every)
     return value
