@@ -10,7 +10,8 @@ from runner.matrix.model import Settings
 from runner.plan.cells import container_path
 from runner.plan.planner import safe_id
 from runner.protocol import ProbeResult, Task
-from runner.results.model import ArchiveResult, ZipChecks
+from runner.results.model import ArchiveResult
+from runner.results.probe_data import ZipChecks
 
 SCRIPT = "zipcheck_probe.py"
 

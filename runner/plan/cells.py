@@ -24,8 +24,8 @@ from runner.results.model import (
     Outcome,
     Side,
     Status,
-    timings,
 )
+from runner.results.probe_data import timings
 
 EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
 

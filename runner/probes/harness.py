@@ -77,7 +77,6 @@ def tail(path: str) -> str:
     return text if len(text) <= TAIL else "…" + text[-TAIL:]
 
 
-
 class OomLedger:
     """The memory cgroup's OOM kills, each claimed by one probe that died by SIGKILL. A kill is not used up by
     whichever probe happens to end first after it: with two probes at once, one killed at the memory limit
@@ -98,6 +97,7 @@ class OomLedger:
             self.unclaimed -= 1
             return True
         return False
+
 
 class Running:
     """One probe process (a fresh interpreter, or a child of a fork server) and the scratch space it owns."""

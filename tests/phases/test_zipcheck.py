@@ -125,7 +125,7 @@ def test_rfc9_says_what_differs(
 
 
 def test_the_checkers_record_is_taken_field_by_field_and_a_wrong_type_is_left_out() -> None:
-    from runner.results.model import ZipChecks
+    from runner.results.probe_data import ZipChecks
 
     lying = {
         "entries": "12",  # a string where a count belongs

@@ -14,7 +14,8 @@ from runner.phases.execute import build_images, steps
 from runner.plan import cells
 from runner.plan.planner import Archive, make_plan
 from runner.protocol import ProbeResult
-from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status, ZipChecks
+from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
+from runner.results.probe_data import ZipChecks
 
 MATRIX = """\
 version: 1

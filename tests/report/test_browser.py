@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from runner.report import render
-from runner.results.model import Results, Status, ZipChecks
+from runner.results.model import Results, Status
+from runner.results.probe_data import ZipChecks
 from tests.support.paths import in_ci
 
 GOLDEN = Path(__file__).parent / "golden"

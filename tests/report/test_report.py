@@ -10,7 +10,8 @@ import pytest
 from runner.matrix.fixtures import catalog
 from runner.report import format, render
 from runner.report import view as report
-from runner.results.model import SCHEMA_VERSION, EnvStatus, Results, Status, ZipChecks
+from runner.results.model import SCHEMA_VERSION, EnvStatus, Results, Status
+from runner.results.probe_data import ZipChecks
 
 GOLDEN = Path(__file__).parent / "golden"
 
