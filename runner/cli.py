@@ -17,7 +17,7 @@ from pathlib import Path
 import runner
 from runner import app
 from runner.engines.engine import Engine
-from runner.errors import ExitCode, Interrupted, RunnerError
+from runner.errors import ExitCode, Interrupted, RunnerError, UsageError
 from runner.results.model import WHOLE, Shard
 from runner.versions.index import Index
 
@@ -28,6 +28,14 @@ EPILOG = (
     + ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
     + (". A stopped run keeps what it measured: --resume completes it.")
 )
+
+
+def _shard(text: str) -> Shard:
+    """``--shard K/N``; a bad value is argparse's error (exit 2, naming the option), not a traceback."""
+    try:
+        return Shard.parse(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text!r}: ")) from exc
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
@@ -100,7 +108,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--shard",
-        type=Shard.parse,
+        type=_shard,
         default=WHOLE,
         metavar="K/N",
         help="do share K of N of the work (the archives of some writers, read by every reader; merge the N "

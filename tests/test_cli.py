@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from runner import cli
+from runner.cli import main
+from runner.errors import ExitCode
 from runner.results.model import SCHEMA_VERSION
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.matrices import BASE, MATRIX
@@ -123,3 +125,18 @@ def test_benchmark_only_runs_no_matrix(tmp_path: Path, monkeypatch: pytest.Monke
     assert data["cells"] == [] and data["archives"] == []
     assert {b["env"] for b in data["benchmarks"]} == {"zarr-2.18.7-pip-py3.11", "zarr-3.1.6-pip-py3.11"}
     assert (out / "bench-int32-random.svg").is_file()
+
+
+def test_a_bad_shard_is_a_usage_error_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["matrix.yaml", "--shard", "3/2", "--list"])
+    assert stopped.value.code == ExitCode.CONFIG
+    assert "argument --shard: expected K/N with 1 <= K <= N" in capsys.readouterr().err
+
+
+def test_run_is_the_default_command_and_merge_is_one(tmp_path: Path) -> None:
+    from runner.cli import parse
+
+    assert parse(["m.yaml", "--list"]).command == "run" and parse(["run", "m.yaml"]).matrix == Path("m.yaml")
+    merged = parse(["merge", "a.json", "b.json", "--out", str(tmp_path)])
+    assert merged.command == "merge" and merged.results == [Path("a.json"), Path("b.json")]
