@@ -46,13 +46,11 @@ def _render(template: str, page: Results | View) -> str:
     return _environment(_templates_dir()).get_template(template).render(**model.context())
 
 
-TEMPLATES = ("index.html.j2", "matrix.md.j2", "matrix-full.md.j2")
-
-
 def load_templates() -> None:
-    """Compile every template now: edits to templates/ while a long run goes on cannot reach its page."""
+    """Compile every template now, the partials and static files they include too: edits to templates/
+    while a long run goes on cannot reach its page."""
     environment = _environment(_templates_dir())
-    for name in TEMPLATES:
+    for name in environment.list_templates():
         environment.get_template(name)
 
 

@@ -150,17 +150,20 @@ def test_robustness_counts_how_each_reader_met_the_hostile_archives(results: Res
     assert 'id="robustness"' not in render.render_html(Results.read(GOLDEN / "results.json"))
 
 
-def test_a_run_renders_the_templates_it_started_with(results: Results, tmp_path: Path) -> None:
+def test_a_run_renders_the_templates_it_started_with(
+    results: Results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every template is compiled when a run starts, the partials and static files too: editing any of them
+    while the run goes on does not reach its page."""
     import shutil
 
     from runner import resources
 
+    html, markdown = render.render_html(results), render.render_markdown(results)  # the templates as they are
     copy = tmp_path / "templates"
     shutil.copytree(resources.data_dir("templates"), copy)
-    environment = render._environment(str(copy))
-    for name in render.TEMPLATES:
-        environment.get_template(name)
-    (copy / "matrix.md.j2").write_text("edited while the run went on\n")
-    assert environment.get_template("matrix.md.j2").render(**report.view(results).context()) != (
-        "edited while the run went on\n"
-    )
+    monkeypatch.setattr(render, "_templates_dir", lambda: str(copy))
+    render.load_templates()  # the run starts
+    for edited in ("index.html.j2", "matrix.md.j2", "index/details.html.j2", "static/page.css", "static/summary.js"):
+        (copy / edited).write_text("edited while the run went on\n")
+    assert render.render_html(results) == html and render.render_markdown(results) == markdown
