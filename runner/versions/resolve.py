@@ -3,7 +3,6 @@ environment asks, the answers or the recorded ones when no index answers, and th
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,9 +11,7 @@ from datetime import datetime, timezone
 from fnmatch import fnmatch
 
 from packaging.requirements import Requirement
-from packaging.utils import (
-    canonicalize_name,
-)
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from runner.channels import channel
@@ -27,8 +24,6 @@ from runner.versions.index import (
     Newest,
     debian_arch,
 )
-
-log = logging.getLogger("runner")
 
 
 def key(kind: str, package: str, where: str, asked: Track) -> str:
