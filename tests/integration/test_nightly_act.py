@@ -37,7 +37,7 @@ import pytest
 
 from runner.engines.docker_engine import DockerEngine
 from runner.results.model import Results
-from tests.support.paths import SHARED, in_ci
+from tests.support.paths import SHARED, in_ci, require_shared
 from tests.support.real import INTEGRATION, ROOT
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,7 @@ def act_binary() -> str:
 
 def local_actions(copy_to: Path) -> list[str]:
     """--local-repository for every action the workflow pins, from a writable copy of shared/gh-actions."""
+    require_shared(ACTIONS)
     pins = sorted({(m.group(1), m.group(3)) for m in PINNED.finditer(WORKFLOW.read_text(encoding="utf-8"))})
     assert pins, "the workflow pins no action"
     flags = []

@@ -18,12 +18,17 @@ def in_ci() -> bool:
 EXTERNAL_ZIPS = SHARED / "external-zips"
 
 
-def require_external_zips() -> Path:
-    """The shared corpus of real archives: beside every CI clone, so missing there is a failure; a
-    user's fresh clone has no shared/ beside it, so there the test is skipped, saying why."""
-    if not EXTERNAL_ZIPS.is_dir():
-        message = f"{EXTERNAL_ZIPS} is not beside the repository"
-        if in_ci() and not os.environ.get("ZIPSTORE_SHARED_OPTIONAL"):  # GitHub's CI has no shared/
+def require_shared(folder: Path) -> Path:
+    """A folder of shared/ (beside every CI clone of this project, so missing there is a failure); a user's
+    fresh clone, or GitHub's CI (ZIPSTORE_SHARED_OPTIONAL), has no shared/ beside it: skipped, saying why."""
+    if not folder.is_dir():
+        message = f"{folder} is not beside the repository"
+        if in_ci() and not os.environ.get("ZIPSTORE_SHARED_OPTIONAL"):
             pytest.fail(message + " (CI always has shared/)")
         pytest.skip(message)
-    return EXTERNAL_ZIPS
+    return folder
+
+
+def require_external_zips() -> Path:
+    """The shared corpus of real archives."""
+    return require_shared(EXTERNAL_ZIPS)
