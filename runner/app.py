@@ -30,7 +30,7 @@ from runner.matrix.model import BenchmarkSettings, Matrix, Resolution, Track
 from runner.phases import hostile
 from runner.phases.execute import Options, execute
 from runner.plan.planner import describe, make_plan
-from runner.report import render
+from runner.report import news, render
 from runner.results import changes, history, merge
 from runner.results.model import WHOLE, Results, Shard
 from runner.results.redact import Redactor
@@ -177,9 +177,11 @@ def publish(
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
         history.append(db, results, redact)
+        history.record_news(db, results.run.id, news.news_entry(results))
         trends = history.trends(db)
+        entries = history.news(db)
     results.write(out / "results.json", redact)
-    pages = render.write_site(results, out, redact, trends)
+    pages = render.write_site(results, out, redact, trends, entries)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
     if results.changes is not None:
@@ -192,7 +194,14 @@ def publish(
             len(found.versions),
             len(found.steps),
         )
-    log.info("wrote %s, %s", out / "results.json", ", ".join(str(p) for p in pages))
+    shown = [p for p in pages if p.parent == out and p.suffix in (".html", ".md", ".xml")]
+    log.info(
+        "wrote %s, %s and %d more file(s) in %s",
+        out / "results.json",
+        ", ".join(p.name for p in shown),
+        len(pages) - len(shown),
+        out,
+    )
     if fail_on == "regression" and results.changes is not None and results.changes.regressions:
         for c in results.changes.regressions[:20]:
             why = c.reason[:200]

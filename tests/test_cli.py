@@ -11,6 +11,7 @@ from runner.errors import ExitCode
 from runner.results.model import SCHEMA_VERSION
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.matrices import BASE, MATRIX
+from tests.support.site import site_html
 
 
 def write(tmp_path: Path, text: str = MATRIX) -> Path:
@@ -56,7 +57,7 @@ def test_full_run_writes_json_html_and_markdown(tmp_path: Path, fake_engine: Fak
     data = json.loads((out / "results.json").read_text())
     assert data["schema_version"] == SCHEMA_VERSION and len(data["cells"]) == 12
     assert {"id", "started", "finished", "engine", "runner_version", "matrix_sha256"} <= set(data["run"])
-    assert "ZipStore compatibility matrix" in (out / "index.html").read_text()
+    assert "ZipStore compatibility matrix" in site_html(out)
     assert (out / "matrix.md").read_text().startswith("# ZipStore compatibility matrix")
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import jinja2
 
+from runner.report import news as news_files
 from runner.report.format import format_bytes, format_mbps, format_ms, format_ratio, format_seconds
 from runner.report.view import View, view
 from runner.resources import data_dir
-from runner.results.history import Trend
+from runner.results.history import NewsEntry, Trend
 from runner.results.model import Results
 
 
@@ -22,7 +23,7 @@ def _environment(templates: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         auto_reload=False,  # a run renders the templates it started with, as it runs the probes it snapshotted
-        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        autoescape=jinja2.select_autoescape(["html", "html.j2", "xml.j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -54,8 +55,19 @@ def load_templates() -> None:
         environment.get_template(name)
 
 
-def render_html(page: Results | View) -> str:
-    return _render("index.html.j2", page)
+def render_pages(page: Results | View) -> dict[str, str]:
+    """Every HTML page of the site by file name (``index.html``, ``fixture-NAME.html``, ``benchmark.html``)."""
+    model = page if isinstance(page, View) else view(page)
+    context = {**model.context(), "badges": news_files.badges(model.summary), "news": []}
+    environment = _environment(_templates_dir())
+    return {
+        name: environment.get_template(template).render(**context, **extra) for name, template, extra in model.pages()
+    }
+
+
+def render_html(page: Results | View, name: str = "index.html") -> str:
+    """One page of the site, alone (the first view by default)."""
+    return render_pages(page)[name]
 
 
 def render_markdown(page: Results | View) -> str:
@@ -77,15 +89,27 @@ def render_full_markdown(page: Results | View) -> str:
     return _render("matrix-full.md.j2", page)
 
 
-def site_files(results: Results, trends: dict[str, Trend] | None = None) -> list[tuple[str, str | bytes]]:
-    """index.html, matrix.md (the summary, small enough to paste), matrix-full.md (every grid), one SVG
-    chart per benchmarked dataset, and plotly.js beside the page."""
+def site_files(
+    results: Results, trends: dict[str, Trend] | None = None, news: list[NewsEntry] | None = None
+) -> list[tuple[str, str | bytes]]:
+    """The first view (index.html), a page per fixture and the benchmark's, matrix.md (the summary, small
+    enough to paste), matrix-full.md (every grid), the Atom feed (``news``: the history's last entries,
+    newest first), a badge per library version, a JSON file per writer × reader pair, one SVG chart per
+    benchmarked dataset, and plotly.js beside the benchmark's page."""
     model = view(results, trends)
+    made = news_files.badges(model.summary)
+    context = {**model.context(), "badges": made, "news": news or []}
+    environment = _environment(_templates_dir())
     files: list[tuple[str, str | bytes]] = [
-        ("index.html", render_html(model)),
+        (name, environment.get_template(template).render(**context, **extra)) for name, template, extra in model.pages()
+    ]
+    files += [
         ("matrix.md", render_markdown(model)),
         ("matrix-full.md", render_full_markdown(model)),
+        ("feed.xml", environment.get_template("feed.xml.j2").render(**context)),
     ]
+    files += [(b.path, b.svg()) for b in made]
+    files += news_files.pair_files(model.summary, results)
     files += [(s.svg_name, s.svg) for s in model.bench if s.svg is not None]
     if any(s.figure for s in model.bench):
         script = plotly_js()
@@ -95,17 +119,35 @@ def site_files(results: Results, trends: dict[str, Trend] | None = None) -> list
 
 
 def write_site(
-    results: Results, out: Path, redact: Callable[[str], str] = str, trends: dict[str, Trend] | None = None
+    results: Results,
+    out: Path,
+    redact: Callable[[str], str] = str,
+    trends: dict[str, Trend] | None = None,
+    news: list[NewsEntry] | None = None,
 ) -> list[Path]:
     """The only side effect here: the site's files written into ``out`` (text through ``redact``)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in site_files(results, trends):
+    for name, content in site_files(results, trends, news):
         path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             if not path.is_file() or path.read_bytes() != content:
                 path.write_bytes(content)
         else:
             path.write_text(redact(content), encoding="utf-8")
         written.append(path)
+    _remove_stale(out, set(written))
     return written
+
+
+#: files of the site one run writes a set of, whose names come from the run (fixtures, pairs, libraries)
+MADE_PER_RUN = ("fixture-*.html", "pairs/*.json", "badges/*.svg")
+
+
+def _remove_stale(out: Path, written: set[Path]) -> None:
+    """A fixture, pair or library version gone from the matrix leaves no page of an earlier run behind."""
+    for pattern in MADE_PER_RUN:
+        for path in out.glob(pattern):
+            if path not in written:
+                path.unlink()

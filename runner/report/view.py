@@ -6,6 +6,7 @@ The view model groups cells into one writer × reader grid per fixture; template
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,12 @@ from runner.results.model import (
     EnvironmentResult,
     EnvStatus,
     Results,
+    Side,
     Status,
 )
 
+#: The page's status marks are inline SVG symbols (templates/static/marks.svg) beside the word: they need no
+#: emoji font, and their shapes differ, so colour is never the only signal. The Markdown keeps these.
 SYMBOL: dict[Status, str] = {
     Status.PASS: "✅",
     Status.MISMATCH: "❌",
@@ -37,6 +41,21 @@ SYMBOL: dict[Status, str] = {
     Status.OOM: "🧠",
     Status.INSTALL_FAILED: "📦",
     Status.SKIPPED: "⏭",
+}
+
+
+BENCHMARK_PAGE = "benchmark.html"
+#: what each status means, for the legend and the marks' titles
+STATUS_WORDS: dict[Status, str] = {
+    Status.PASS: "read, and every value, shape, dtype, chunk and attribute came back as written",
+    Status.MISMATCH: "read without an error, but the data or metadata differ from what was written",
+    Status.FAIL: "a clean error from the library",
+    Status.UNSUPPORTED: "the library lacks the feature, in its own words",
+    Status.CRASH: "the process died (a signal, or no record)",
+    Status.TIMEOUT: "no answer within the probe's time limit",
+    Status.OOM: "killed at the container's memory limit",
+    Status.INSTALL_FAILED: "the environment's image did not build",
+    Status.SKIPPED: "nothing to try (no archive of this kind from that writer)",
 }
 
 
@@ -105,6 +124,20 @@ class Grid:
     failed_readers: list[str] = field(default_factory=list)
 
     @property
+    def page(self) -> str:
+        return fixture_page(self.fixture)
+
+    @property
+    def counts(self) -> list[tuple[Status, int]]:
+        """The grid's cells by status, worst first (the index's line for this fixture)."""
+        found: dict[Status, int] = {}
+        for row in self.rows:
+            for cell in row.cells:
+                if cell is not None:
+                    found[cell.status] = found.get(cell.status, 0) + 1
+        return [(s, found[s]) for s in (*SEVERITY, Status.SKIPPED) if s in found]
+
+    @property
     def column_groups(self) -> list[tuple[str, int]]:
         """(reader environment, how many of its probes are columns), in column order: the header's top row."""
         groups: list[tuple[str, int]] = []
@@ -114,6 +147,11 @@ class Grid:
             else:
                 groups.append((col.env, 1))
         return groups
+
+
+def fixture_page(fixture: str) -> str:
+    """The page of one fixture's grid and the reasons of its cells (details come on demand)."""
+    return "fixture-" + re.sub(r"[^A-Za-z0-9._-]+", "_", fixture) + ".html"
 
 
 def grids(results: Results) -> list[Grid]:
@@ -342,11 +380,17 @@ def changed_by_default(cell: CellResult) -> bool:
     return cell.status is Status.PASS and any(DEFAULT_CHANGES in n for n in cell.notices)
 
 
-def side_name(library: str, version: str, env: str, fixture: str) -> str:
-    """A summary row or column: the library and its version (archives from outside: their corpus)."""
-    if env == "external":
+def side_name(side: Side, fixture: str, environments: Mapping[str, EnvironmentResult]) -> str:
+    """A summary row or column: library, version and channel, e.g. ``netcdf4 1.6.2 · apt`` (archives from
+    outside: their corpus). The version is the one the environment recorded for the library, so cells that
+    add detail to it (``1.6.2 (netcdf-c 4.9.0)``) stay in the library version's one column."""
+    if side.env == "external":
         return f"external · {fixture.removeprefix('external-')}"
-    return f"{library} {version}"
+    env = environments.get(side.env)
+    if env is None:
+        return f"{side.library} {side.version}"
+    version = env.libraries.get(side.library) or side.version
+    return f"{side.library} {version} · {env.channel}"
 
 
 @dataclass(kw_only=True)
@@ -357,8 +401,9 @@ class Pair:
     reader: str
     counts: dict[Status, int] = field(default_factory=dict)
     formats: set[int] = field(default_factory=set)
-    anchor: str = ""  # the worst cell's place in the details (or its fixture's grid)
+    anchor: str = ""  # the worst cell's place in the details (or its fixture's page)
     default_changes: bool = False
+    cells: list[CellResult] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -400,6 +445,7 @@ class Summary:
 
 def summary(results: Results, footnote: dict[str, int]) -> Summary:
     """Writer library/version × reader library/version, every fixture and format folded into one cell."""
+    environments = {e.slug: e for e in results.environments}
     pairs: dict[tuple[str, str], Pair] = {}
     worst: dict[tuple[str, str], int] = {}
     writers: dict[str, None] = {}
@@ -407,19 +453,21 @@ def summary(results: Results, footnote: dict[str, int]) -> Summary:
     for cell in results.cells:
         if cell.status is Status.SKIPPED:
             continue  # the writer could not produce that archive: nothing was tried
-        w = side_name(cell.writer.library, cell.writer.version, cell.writer.env, cell.fixture)
-        r = f"{cell.reader.library} {cell.reader.version}"
+        w = side_name(cell.writer, cell.fixture, environments)
+        r = side_name(cell.reader, cell.fixture, environments)
         writers.setdefault(w)
         readers.setdefault(r)
         pair = pairs.setdefault((w, r), Pair(writer=w, reader=r))
         pair.counts[cell.status] = pair.counts.get(cell.status, 0) + 1
+        pair.cells.append(cell)
         if cell.writer.zarr_format:
             pair.formats.add(cell.writer.zarr_format)
         pair.default_changes |= changed_by_default(cell)
         rank = SEVERITY.index(cell.status)
         if rank < worst.get((w, r), len(SEVERITY)):
             worst[(w, r)] = rank
-            pair.anchor = f"cell-{cell.id}" if cell.id in footnote else f"fixture-{cell.fixture}"
+            page = fixture_page(cell.fixture)
+            pair.anchor = f"{page}#cell-{cell.id}" if cell.id in footnote else page
     return Summary(writers=list(writers), readers=sorted(readers), pairs=pairs)
 
 
@@ -438,6 +486,19 @@ class View:
     @property
     def footnote(self) -> dict[str, int]:
         return {cell.id: n for n, cell in enumerate(self.notes, 1)}
+
+    def notes_of(self, fixture: str) -> list[CellResult]:
+        return [cell for cell in self.notes if cell.fixture == fixture]
+
+    def pages(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The site's HTML pages: (file name, template, what that page adds to the context). The first view
+        (index.html) holds the summary, what changed and the filters; each fixture's grid and reasons, and the
+        benchmark with its charts, are pages of their own, loaded when asked for."""
+        pages: list[tuple[str, str, dict[str, Any]]] = [("index.html", "index.html.j2", {})]
+        pages += [(g.page, "fixture.html.j2", {"grid": g, "grid_notes": self.notes_of(g.fixture)}) for g in self.grids]
+        if self.bench:
+            pages.append((BENCHMARK_PAGE, "benchmark.html.j2", {}))
+        return pages
 
     def context(self) -> dict[str, Any]:
         counts = self.results.counts()
@@ -463,6 +524,9 @@ class View:
             "outcomes": OUTCOMES,
             "bench_setup": bench_setup(self.results),
             "store_names": STORES,
+            "benchmark_page": BENCHMARK_PAGE,
+            "fixture_page": fixture_page,
+            "status_words": STATUS_WORDS,
         }
 
 

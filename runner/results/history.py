@@ -19,7 +19,7 @@ from runner.matrix.model import Resolution, Track
 from runner.results.model import MEASURES, Results, Status
 from runner.results.stats import Interval
 
-SCHEMA = 2
+SCHEMA = 3
 #: version reached -> the statements that reach it from the version before
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -45,6 +45,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE resolutions (
             key TEXT PRIMARY KEY, package TEXT NOT NULL, asked TEXT NOT NULL, version TEXT NOT NULL,
             source TEXT NOT NULL, released TEXT, resolved_at TEXT NOT NULL)""",
+    ),
+    # one entry per night that changed something: the Atom feed is made of the last of them
+    3: (
+        """CREATE TABLE news (
+            run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, title TEXT NOT NULL,
+            lines TEXT NOT NULL)""",
     ),
 }
 #: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
@@ -244,3 +250,35 @@ def trends(db: sqlite3.Connection, last: int = 14) -> dict[str, Trend]:
         points.sort(key=lambda p: p[0])
         out[cell_id] = Trend(statuses=[p[1] for p in points], read_s=[p[2] for p in points])
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewsEntry:
+    """One night in the feed: what changed since the night before, as text (the feed's template escapes it)."""
+
+    run_id: str
+    started: str
+    finished: str
+    title: str
+    lines: tuple[str, ...]
+
+
+def record_news(db: sqlite3.Connection, run_id: str, entry: NewsEntry | None) -> None:
+    """The night's entry (a resumed or re-merged run replaces its own); None: nothing changed, no entry."""
+    db.execute("DELETE FROM news WHERE run_id = ?", (run_id,))
+    if entry is not None:
+        db.execute(
+            "INSERT INTO news VALUES (?, ?, ?, ?, ?)",
+            (entry.run_id, entry.started, entry.finished, entry.title, json.dumps(list(entry.lines))),
+        )
+
+
+def news(db: sqlite3.Connection, last: int = 30) -> list[NewsEntry]:
+    """The last nights that changed something, newest first."""
+    rows = db.execute(
+        "SELECT run_id, started, finished, title, lines FROM news ORDER BY started DESC, run_id DESC LIMIT ?", (last,)
+    )
+    return [
+        NewsEntry(run_id=r, started=s, finished=f, title=t, lines=tuple(str(x) for x in json.loads(lines)))
+        for r, s, f, t, lines in rows
+    ]

@@ -18,6 +18,7 @@ from runner.plan.planner import make_plan
 from runner.results.model import WRITTEN, Results, Status
 from tests.support.paths import require_external_zips
 from tests.support.real import ROOT
+from tests.support.site import site_html
 
 pytestmark = pytest.mark.integration
 PEAK_LIMIT_KB = 1 << 20  # 1 GB
@@ -89,7 +90,7 @@ def test_the_hostile_corpus_is_met_and_shown(corpus_run: tuple[Results, Path, in
         assert not [r for a, r in passed if a == no_array and r != "fsspec-mapper"], no_array
     bad_crc = [c for c in hostile if c.writer.probe == "bad-crc" and c.status is Status.PASS]
     assert bad_crc == [], "a reader that returns data from an entry with a bad CRC does not pass"
-    html = (out / "index.html").read_text()
+    html = site_html(out)
     assert 'id="robustness"' in html
     written = [a for a in results.archives if a.env != "external"]
     assert written and all(a.status is WRITTEN or a.status is Status.SKIPPED or a.reason for a in written)

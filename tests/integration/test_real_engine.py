@@ -17,6 +17,7 @@ from runner.engines.engine import Mount, RunSpec
 from runner.probes import harness
 from runner.results.model import SCHEMA_VERSION, Outcome, Results, Status
 from tests.support.real import INTEGRATION, ROOT, run_in_container, selftest
+from tests.support.site import site_html
 
 pytestmark = pytest.mark.integration
 
@@ -223,6 +224,6 @@ def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(
     assert data["schema_version"] == SCHEMA_VERSION and data["run"]["finished"]
     assert all(e["cached"] for e in data["environments"]), "images built by the first run must be reused"
     assert "building" not in done.stderr
-    html = (out / "index.html").read_text()
+    html = site_html(out)
     assert "int32-random" in html and Z3 in html
     assert (out / "matrix.md").is_file()

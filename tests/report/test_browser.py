@@ -77,15 +77,19 @@ def test_the_page_runs_nothing_from_probes_or_archives_and_requests_nothing_outs
 ) -> None:
     site = tmp_path / "site"
     render.write_site(hostile_results(), site)
-    page = (site / "index.html").resolve().as_uri()
-    browser.get(page)
-    browser.find_element("css selector", "h1")
-    for details in browser.find_elements("css selector", "details")[:20]:
-        browser.execute_script("arguments[0].open = true", details)
-    assert browser.execute_script("return window.__zipstore_pwned === undefined"), "a payload ran"
-    assert "library said: <script>" in browser.find_element("css selector", "body").text
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert errors == [], errors
+    pages = sorted(site.glob("*.html"))
+    assert {"index.html", "fixture-int32-random.html", "benchmark.html"} <= {p.name for p in pages}
+    text = ""
+    for page in pages:
+        browser.get(page.resolve().as_uri())
+        browser.find_element("css selector", "main")
+        for details in browser.find_elements("css selector", "details")[:20]:
+            browser.execute_script("arguments[0].open = true", details)
+        assert browser.execute_script("return window.__zipstore_pwned === undefined"), f"a payload ran in {page.name}"
+        text += browser.find_element("css selector", "body").text
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], (page.name, errors)
+    assert "library said: <script>" in text
     requests = []
     for entry in browser.get_log("performance"):
         message = json.loads(entry["message"])["message"]
@@ -117,16 +121,17 @@ def test_the_summary_answers_who_reads_whom_and_its_filters_work(browser: Any, t
     assert len(cells) == 6 and all(c.is_displayed() for c in cells)  # 2 writers x 3 readers
     Select(browser.find_element("id", "f-reader")).select_by_visible_text("gdal")
     visible = {c.get_attribute("data-reader") for c in cells if c.value_of_css_property("visibility") == "visible"}
-    assert visible == {"gdal 3.10.3"}
+    assert visible == {"gdal 3.10.3 · pip"}
     Select(browser.find_element("id", "f-reader")).select_by_index(0)
     browser.find_element("id", "f-search").send_keys("gdal")
     shown = [c for c in cells if c.value_of_css_property("visibility") == "visible"]
-    assert len(shown) == 2 and {c.get_attribute("data-reader") for c in shown} == {"gdal 3.10.3"}
+    assert len(shown) == 2 and {c.get_attribute("data-reader") for c in shown} == {"gdal 3.10.3 · pip"}
     browser.find_element("id", "f-search").clear()
     browser.execute_script("document.getElementById('f-search').dispatchEvent(new Event('input'))")
     worst = next(c for c in cells if "mismatch" in (c.get_attribute("class") or ""))
     worst.find_element("css selector", "a").click()
     target = browser.execute_script("return location.hash")
+    assert "/fixture-" in browser.execute_script("return location.pathname")
     assert target.startswith("#cell-") and browser.find_element("id", target[1:]).is_displayed()
     for details in browser.find_elements("css selector", ".note details")[:3]:
         details.click()

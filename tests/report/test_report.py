@@ -21,10 +21,16 @@ def results() -> Results:
     return Results.read(GOLDEN / "results.json")
 
 
+def whole_site(results: Results) -> str:
+    """Every HTML page of the site as one text (the first view, a page per fixture, the benchmark's)."""
+    return "\n".join(render.render_pages(results).values())
+
+
 @pytest.mark.parametrize(
     ("name", "render"),
     [
         ("index.html", render.render_html),
+        ("fixture-int32-random.html", lambda r: render.render_html(r, "fixture-int32-random.html")),
         ("matrix.md", render.render_markdown),
         ("matrix-full.md", render.render_full_markdown),
     ],
@@ -51,7 +57,7 @@ def test_grids_put_writers_in_rows_and_readers_in_columns(results: Results) -> N
 def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results) -> None:
     notes = report.noteworthy(results)
     assert notes and all(c.status != "pass" or c.warnings for c in notes)
-    html = render.render_html(results)
+    html = whole_site(results)
     md = render.render_full_markdown(results)
     for n, cell in enumerate(notes, 1):
         assert html.count(f'id="cell-{cell.id}"') == 1
@@ -60,7 +66,7 @@ def test_every_noteworthy_cell_has_one_footnote_and_one_anchor(results: Results)
 
 def test_html_escapes_library_messages(results: Results) -> None:
     results.cells[0].status, results.cells[0].reason = Status.FAIL, "<script>alert(1)</script>"
-    html = render.render_html(results)
+    html = whole_site(results)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
@@ -116,7 +122,7 @@ def test_fixture_sections_follow_the_catalog_whatever_the_archive_order(results:
 def test_an_archive_whose_checks_did_not_complete_still_renders(results: Results) -> None:
     archive = next(a for a in results.archives if a.zip_checks)
     archive.zip_checks = ZipChecks.unchecked("timeout: no answer")
-    html = render.render_html(results)
+    html = whole_site(results)
     assert "the ZIP checks did not complete: timeout: no answer" in html
     assert "the ZIP checks did not complete" in render.render_full_markdown(results)
 

@@ -19,6 +19,7 @@ from runner.report import charts, render
 from runner.results import benchmark
 from runner.results.model import Results, Status
 from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.site import site_html
 
 BASE = "zipstore-matrix/debian:bookworm"
 MATRIX = """\
@@ -266,7 +267,7 @@ def test_site_carries_plotly_and_the_svg_charts(tmp_path: Path, monkeypatch: pyt
     results, _, _ = run_bench(tmp_path)
     written = {p.name for p in render.write_site(results, tmp_path / "site")}
     assert {"index.html", "matrix.md", "plotly.min.js", "bench-int32-random.svg"} <= written
-    html = (tmp_path / "site" / "index.html").read_text()
+    html = site_html(tmp_path / "site")
     assert '<script src="plotly.min.js">' in html and 'id="figure-int32-random"' in html
     assert "dataset unavailable" in html
     md = (tmp_path / "site" / "matrix-full.md").read_text()

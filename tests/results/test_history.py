@@ -16,6 +16,7 @@ from runner.results import history
 from runner.results.model import Results, Status
 from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
 from tests.support.matrices import BASE, MATRIX, good
+from tests.support.site import site_html
 
 
 def night(tmp_path: Path, zarr: str, behaviour: Any = good, *extra: str) -> int:
@@ -47,7 +48,7 @@ def test_the_second_night_names_exactly_what_changed(tmp_path: Path) -> None:
     assert {c.id for c in changes.regressions} == fsspec and len(fsspec) == 6
     assert {(c.before, c.after) for c in changes.regressions} == {(Status.PASS, Status.FAIL)}
     assert [c for c in changes.cells if c.id not in fsspec] == []
-    html = (tmp_path / "site" / "index.html").read_text()
+    html = site_html(tmp_path / "site")
     assert f"Changed since <code>{first.run.id}</code>" in html
     assert html.count('<span class="regression">regression</span>') == 6
     assert "zarr 9.9.9 → <strong>9.9.10</strong>" in html
@@ -65,7 +66,7 @@ def test_without_the_flag_a_regression_is_a_finding_not_a_failure(tmp_path: Path
 def test_a_night_like_the_last_says_nothing_changed(tmp_path: Path) -> None:
     assert night(tmp_path, "9.9.9") == 0
     assert night(tmp_path, "9.9.9", good, "--fail-on", "regression") == 0
-    assert "<strong>Nothing changed</strong>" in (tmp_path / "site" / "index.html").read_text()
+    assert "<strong>Nothing changed</strong>" in site_html(tmp_path / "site")
     assert "): nothing." in (tmp_path / "site" / "matrix.md").read_text()
 
 
@@ -76,7 +77,7 @@ def test_the_history_keeps_every_night_and_the_page_shows_trends(tmp_path: Path)
         assert db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
         assert db.execute("SELECT count(DISTINCT cell_id) FROM cells").fetchone()[0] == 12
-    html = (tmp_path / "site" / "index.html").read_text()
+    html = site_html(tmp_path / "site")
     assert html.count('<span class="strip"') == 6, "each fsspec cell (a note) shows its last three runs"
     assert '<span class="pass" title="pass"></span><span class="fail" title="fail"></span>' in html
 

@@ -22,6 +22,7 @@ from runner.versions import index, resolve
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.fake_index import DEFAULT, FakeIndex
 from tests.support.matrices import good
+from tests.support.site import site_html
 
 
 def engine() -> FakeEngine:
@@ -213,7 +214,7 @@ def test_a_run_records_what_was_asked_and_resolved_and_a_later_offline_run_uses_
         "numcodecs": ("latest", "0.17.1"),
     }
     assert history.resolutions(out / "history.sqlite")["pypi zarr py3.13 latest"].version == "3.4.2"
-    html = (out / "index.html").read_text()
+    html = site_html(out)
     assert "latest → 3.4.2" in html and "released 2026-10-27" in html
 
     # the next night no index answers: the recorded versions are used, and the run says so
@@ -226,7 +227,7 @@ def test_a_run_records_what_was_asked_and_resolved_and_a_later_offline_run_uses_
     env = Results.read(out / "results.json").environments[0]
     assert env.status is EnvStatus.OK and env.packages == ["zarr==3.4.2", "numcodecs==0.17.1"]
     assert all(r.recorded for r in env.resolved)
-    assert "recorded" in (out / "index.html").read_text()
+    assert "recorded" in site_html(out)
 
 
 def test_an_unresolvable_environment_is_install_failed_and_the_run_goes_on(tmp_path: Path) -> None:
