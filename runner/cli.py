@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import runner
-from runner import app
+from runner import app, repro
 from runner.engines.engine import Engine
 from runner.errors import ExitCode, Interrupted, RunnerError, UsageError
 from runner.results.model import WHOLE, Shard
@@ -142,6 +142,28 @@ def _merge_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
 
 
+def _repro_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cell", metavar="CELL_ID", help="a cell's id, as results.json and the page's notes give it")
+    p.add_argument(
+        "--results", type=Path, default=Path("site/results.json"), help="the run's results.json (default: site/)"
+    )
+    p.add_argument("--matrix", type=Path, default=None, help="the run's matrix file (default: the path it recorded)")
+    p.add_argument(
+        "--out", type=Path, default=Path("repro"), help="where the cell's archive and records go (default: repro)"
+    )
+    p.add_argument(
+        "--external",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="where the run's --external archives are, for a cell that read one (the hostile corpus is made again)",
+    )
+    p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto", help="as for run")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail in the log")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+
+
 #: The subcommands, one line each: name -> (help, arguments). ``python -m runner MATRIX`` is ``run``.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": (
@@ -153,6 +175,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         "combine the results.json of the shards of one run (--shard K/N) into one results.json, history entry "
         "and page, as if one machine had run it all",
         _merge_arguments,
+    ),
+    "repro": (
+        "measure one cell of a run again (its images, its archive, its reader) and print the library's own words "
+        "and a reproducer to paste into an upstream issue; exit 10 when the status is not the run's",
+        _repro_arguments,
     ),
 }
 
@@ -230,6 +257,11 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None, index:
             return app.merge_shards(
                 app.MergeRequest(results=tuple(args.results), out=args.out, history=args.history, fail_on=args.fail_on)
             )
+        if args.command == "repro":
+            request = repro.ReproRequest(
+                cell=args.cell, results=args.results, out=args.out, matrix=args.matrix, external=tuple(args.external)
+            )
+            return repro.run(request, engine or app.choose_engine(args.engine), index)
         return app.run(run_request(args), engine, index)
     except RunnerError as exc:
         log.error("error: %s", exc)

@@ -16,12 +16,12 @@ PRELOAD = ("fsspec", "fsspec.implementations.zip")
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
-    import fsspec
+    import fsspec  # call: fsspec-mapper
 
-    url = "zip::" + c.file_url(args["archive"])
+    url = "zip::" + c.file_url(args["archive"])  # call: fsspec-mapper
 
     def read_all() -> dict[str, Any]:
-        mapper = fsspec.get_mapper(url)
+        mapper = fsspec.get_mapper(url)  # call: fsspec-mapper
         return {key: hashlib.sha256(mapper[key]).hexdigest() for key in mapper}
 
     (keys, open_s) = c.timed(lambda: list(fsspec.get_mapper(url)))

@@ -15,9 +15,9 @@ PRELOAD = ("numpy", "osgeo.gdal")
 
 
 def gdal_module() -> Any:
-    from osgeo import gdal
+    from osgeo import gdal  # call: gdal-multidim gdal-classic
 
-    gdal.UseExceptions()
+    gdal.UseExceptions()  # call: gdal-multidim gdal-classic
     if gdal.GetDriverByName("Zarr") is None:
         raise c.Unsupported(f"GDAL {gdal.__version__} has no Zarr driver (it arrived in GDAL 3.4)")
     return gdal
@@ -47,14 +47,14 @@ def nodata(arr: Any) -> Any:
 
 
 def read_multidim(gdal: Any, archive: str, paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    ds = gdal.OpenEx("/vsizip/" + archive, gdal.OF_MULTIDIM_RASTER)
-    root = ds.GetRootGroup()
+    ds = gdal.OpenEx("/vsizip/" + archive, gdal.OF_MULTIDIM_RASTER)  # call: gdal-multidim
+    root = ds.GetRootGroup()  # call: gdal-multidim
     arrays, meta = {}, {}
     for path in paths:
-        arr = root.OpenMDArrayFromFullname("/" + path)
+        arr = root.OpenMDArrayFromFullname("/" + path)  # call: gdal-multidim
         if arr is None:
             raise KeyError(f"GDAL finds no array /{path} in the archive")
-        arrays[path] = arr.ReadAsArray()
+        arrays[path] = arr.ReadAsArray()  # call: gdal-multidim
         attrs = attributes(arr)
         if arr.GetUnit():  # GDAL takes the "units" attribute as the array's unit
             attrs.setdefault("units", arr.GetUnit())
@@ -78,9 +78,9 @@ def read_classic(
                 f"the classic 2-D raster API reads 2-D arrays; {path!r} has "
                 f"{len(shapes[path])} dimension(s) (use the multidimensional API)"
             )
-        ds = gdal.Open(f'ZARR:"/vsizip/{archive}":/{path}')
-        band = ds.GetRasterBand(1)
-        arrays[path] = band.ReadAsArray()
+        ds = gdal.Open(f'ZARR:"/vsizip/{archive}":/{path}')  # call: gdal-classic
+        band = ds.GetRasterBand(1)  # call: gdal-classic
+        arrays[path] = band.ReadAsArray()  # call: gdal-classic
         xsize, ysize = band.GetBlockSize()
         meta[path] = {"chunks": [ysize, xsize], "fill_value": band.GetNoDataValue()}
     return arrays, meta

@@ -12,11 +12,11 @@ PRELOAD = ("numpy", "h5py")
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
-    import h5py
+    import h5py  # call: h5py
 
     archive = args["archive"]
     try:
-        with h5py.File(archive, "r") as f:
+        with h5py.File(archive, "r") as f:  # call: h5py
             names = list(f)
     except OSError as exc:
         raise c.Unsupported(f"h5py {h5py.__version__} reads HDF5 files only; opening the zip: {exc}") from exc

@@ -17,9 +17,9 @@ PRELOAD = ("numpy", "netCDF4")
 
 def open_dataset(netCDF4: Any, mode: str, archive: str, scratch: str) -> Any:
     if mode == "zarr-file":
-        return netCDF4.Dataset(f"file://{c.unzip(archive, scratch)}#mode=zarr,file", "r")
+        return netCDF4.Dataset(f"file://{c.unzip(archive, scratch)}#mode=zarr,file", "r")  # call: netcdf4-zarr-file
     kind = {"zarr-zip": "zarr", "nczarr-zip": "nczarr"}[mode]
-    return netCDF4.Dataset(f"{c.file_url(archive)}#mode={kind},zip", "r")
+    return netCDF4.Dataset(f"{c.file_url(archive)}#mode={kind},zip", "r")  # call: netcdf4-zarr-zip netcdf4-nczarr-zip
 
 
 class NotFound(LookupError):

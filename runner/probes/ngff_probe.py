@@ -81,14 +81,14 @@ def _inner_chunks(meta: dict[str, Any]) -> list[Any] | None:
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
-    import ngff_zarr as nz
+    import ngff_zarr as nz  # call: ngff-zarr-ozx
 
     # ngff-zarr knows a single-file OME-Zarr by its extension: the archive is linked under that name
     link = os.path.join(args["scratch"], "archive.ozx")
     os.symlink(args["archive"], link)
     repeats = int(args.get("repeats", 3))
     try:
-        multiscales, open_s = c.timed(lambda: nz.from_ngff_zarr(link))
+        multiscales, open_s = c.timed(lambda: nz.from_ngff_zarr(link))  # call: ngff-zarr-ozx
     except (ValueError, KeyError) as exc:
         if "ome" in str(exc).lower() or "multiscales" in str(exc).lower():  # plain Zarr: not its kind of data
             raise c.Unsupported(f"ngff-zarr reads OME-Zarr images only: {c.first_line_words(exc)}") from exc

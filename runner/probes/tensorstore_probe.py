@@ -15,7 +15,7 @@ PRELOAD = ("numpy", "tensorstore")
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
-    import tensorstore as ts
+    import tensorstore as ts  # call: tensorstore-zip
 
     archive, paths = args["archive"], args["arrays"]
     version = c.version_of(ts, "tensorstore")
@@ -23,11 +23,11 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     driver = "zarr3" if fmt == 3 else "zarr"
 
     def open_array(path: str) -> Any:
-        spec = {
+        spec = {  # call: tensorstore-zip
             "driver": driver,
             "kvstore": {"driver": "zip", "base": c.file_url(archive), "path": (path + "/") if path else ""},
         }
-        return ts.open(spec, read=True, open=True).result()
+        return ts.open(spec, read=True, open=True).result()  # call: tensorstore-zip
 
     def read_all() -> dict[str, Any]:
         return {path: (store := open_array(path), store.read().result()) for path in paths}

@@ -90,18 +90,24 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: bool) -> Any:
-    kwargs = {"group": group or None, "consolidated": False, "mask_and_scale": mask_and_scale}
+    kwargs = {
+        "group": group or None,
+        "consolidated": False,
+        "mask_and_scale": mask_and_scale,
+    }  # call: xarray-zipstore xarray-fsspec
     if method == "zipstore":
-        store = zip_store(archive, "r")
-        return store, xr.open_zarr(store, **kwargs)
+        import zarr  # call: xarray-zipstore
+
+        store = zarr.storage.ZipStore(archive, mode="r")  # call: xarray-zipstore
+        return store, xr.open_zarr(store, **kwargs)  # call: xarray-zipstore
     if method == "fsspec":
-        return None, xr.open_zarr("zip::" + c.file_url(archive), **kwargs)
+        return None, xr.open_zarr("zip::" + c.file_url(archive), **kwargs)  # call: xarray-fsspec
     raise ValueError(f"unknown method {method!r}")
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
-    import xarray as xr
+    import xarray as xr  # call: xarray-zipstore xarray-fsspec
 
     archive, method = args["archive"], args["method"]
     fmt = args.get("zarr_format") or c.archive_format(archive)

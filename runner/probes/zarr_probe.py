@@ -131,10 +131,10 @@ def zip_directory(directory: str, archive: str) -> None:
 def open_store(zarr: Any, method: str, archive: str) -> Any:
     """The store (or, for zarr 2 on fsspec, the URL) the way each version documents it."""
     if method == "zipstore":
-        return zarr.storage.ZipStore(archive, mode="r")
+        return zarr.storage.ZipStore(archive, mode="r")  # call: zarr-zipstore
     if method == "fsspec":
-        url = "zip::" + c.file_url(archive)
-        return url if major(zarr) == 2 else zarr.storage.FsspecStore.from_url(url, read_only=True)
+        url = "zip::" + c.file_url(archive)  # call: zarr-fsspec
+        return url if major(zarr) == 2 else zarr.storage.FsspecStore.from_url(url, read_only=True)  # call: zarr-fsspec
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -142,7 +142,7 @@ def open_nodes(zarr: Any, store: Any, paths: list[str]) -> Any:
     """(root or None, {path: array}). Arrays come from the root group; where the archive has no root
     node (data zipped from a parent folder), each array is opened by its path, which is noted."""
     try:
-        root = zarr.open(store=store, mode="r")
+        root = zarr.open(store=store, mode="r")  # call: zarr-zipstore zarr-fsspec
     except Exception as exc:
         if not paths:
             raise
@@ -167,7 +167,7 @@ def array_metadata(zarr: Any, arr: Any) -> dict[str, Any]:
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:
-    import zarr
+    import zarr  # call: zarr-zipstore zarr-fsspec
 
     archive, method = args["archive"], args["method"]
     fmt = args.get("zarr_format") or c.archive_format(archive)

@@ -143,13 +143,13 @@ async function read() {
   const format = args.zarr_format;
   const open = format === 2 ? zarr.open.v2 : format === 3 ? zarr.open.v3 : zarr.open;
   const repeats = Math.max(1, Number(args.repeats ?? 3));
-  const bytes = readFileSync(args.archive);
+  const bytes = readFileSync(args.archive); // call: zarrita-zip
   let started = performance.now();
-  const store = ZipFileStore.fromBlob(new Blob([bytes]));
-  const root = zarr.root(store);
+  const store = ZipFileStore.fromBlob(new Blob([bytes])); // call: zarrita-zip
+  const root = zarr.root(store); // call: zarrita-zip
   const nodes = {};
   for (const path of args.arrays) {
-    nodes[path] = await open(path ? root.resolve(path) : root, { kind: "array" });
+    nodes[path] = await open(path ? root.resolve(path) : root, { kind: "array" }); // call: zarrita-zip
   }
   const openS = (performance.now() - started) / 1000;
   const samples = [];
@@ -157,7 +157,7 @@ async function read() {
   for (let n = 0; n < repeats; n++) {
     started = performance.now();
     values = {};
-    for (const path of args.arrays) values[path] = await zarr.get(nodes[path]);
+    for (const path of args.arrays) values[path] = await zarr.get(nodes[path]); // call: zarrita-zip
     samples.push((performance.now() - started) / 1000);
   }
   const arrays = {};

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from runner import probes
+from runner.report import calls
 from runner.report import news as news_files
 from runner.report.format import format_bytes, format_mbps, format_ms, format_ratio, format_seconds
 from runner.report.view import View, view
@@ -48,17 +51,29 @@ def _render(template: str, page: Results | View) -> str:
 
 
 def load_templates() -> None:
-    """Compile every template now, the partials and static files they include too: edits to templates/
-    while a long run goes on cannot reach its page."""
+    """Compile every template now, the partials and static files they include too, and read the probes'
+    calls: edits to templates/ or the probes while a long run goes on cannot reach its page."""
+    reader_calls()
     environment = _environment(_templates_dir())
     for name in environment.list_templates():
         environment.get_template(name)
 
 
+@cache
+def reader_calls() -> dict[str, str]:
+    """Each reader probe's call, from the probe scripts this run mounts (read once: a run shows the probes
+    it snapshotted)."""
+    return calls.reader_calls(Path(probes.__file__).parent, {p.id: p.script for p in probes.READERS})
+
+
+def _context(model: View, news: list[NewsEntry] | None, made: list[news_files.Badge]) -> dict[str, Any]:
+    return {**model.context(), "badges": made, "news": news or [], "calls": reader_calls(), "readers": probes.READERS}
+
+
 def render_pages(page: Results | View) -> dict[str, str]:
     """Every HTML page of the site by file name (``index.html``, ``fixture-NAME.html``, ``benchmark.html``)."""
     model = page if isinstance(page, View) else view(page)
-    context = {**model.context(), "badges": news_files.badges(model.summary), "news": []}
+    context = _context(model, [], news_files.badges(model.summary))
     environment = _environment(_templates_dir())
     return {
         name: environment.get_template(template).render(**context, **extra) for name, template, extra in model.pages()
@@ -98,7 +113,7 @@ def site_files(
     benchmarked dataset, and plotly.js beside the benchmark's page."""
     model = view(results, trends)
     made = news_files.badges(model.summary)
-    context = {**model.context(), "badges": made, "news": news or []}
+    context = _context(model, news, made)
     environment = _environment(_templates_dir())
     files: list[tuple[str, str | bytes]] = [
         (name, environment.get_template(template).render(**context, **extra)) for name, template, extra in model.pages()

@@ -45,6 +45,8 @@ SYMBOL: dict[Status, str] = {
 
 
 BENCHMARK_PAGE = "benchmark.html"
+#: the cells whose note shows the command that reproduces them (``python -m runner repro CELL_ID``)
+REPRO_STATUSES = frozenset({Status.FAIL, Status.MISMATCH, Status.CRASH, Status.TIMEOUT, Status.OOM})
 #: what each status means, for the legend and the marks' titles
 STATUS_WORDS: dict[Status, str] = {
     Status.PASS: "read, and every value, shape, dtype, chunk and attribute came back as written",
@@ -527,6 +529,7 @@ class View:
             "benchmark_page": BENCHMARK_PAGE,
             "fixture_page": fixture_page,
             "status_words": STATUS_WORDS,
+            "repro_statuses": REPRO_STATUSES,
         }
 
 
