@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import runner
-from runner import app, repro
+from runner import app, notify, repro
 from runner.engines.engine import Engine
 from runner.errors import ExitCode, Interrupted, RunnerError, UsageError
 from runner.results.model import WHOLE, Shard
@@ -164,6 +165,20 @@ def _repro_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
 
 
+def _notify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("site/results.json"), help="the night's results.json")
+    p.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the repository whose issue it keeps")
+    p.add_argument(
+        "--api",
+        default=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+        metavar="URL",
+        help="GitHub's REST API (default: $GITHUB_API_URL, else https://api.github.com)",
+    )
+    p.add_argument("--page", default="", metavar="URL", help="the published page, linked from the issue")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail in the log")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+
+
 #: The subcommands, one line each: name -> (help, arguments). ``python -m runner MATRIX`` is ``run``.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "run": (
@@ -175,6 +190,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
         "combine the results.json of the shards of one run (--shard K/N) into one results.json, history entry "
         "and page, as if one machine had run it all",
         _merge_arguments,
+    ),
+    "notify": (
+        "open, update or close the one GitHub issue that lists the cells the nightly broke, from a night's "
+        "results.json (the token: $GITHUB_TOKEN)",
+        _notify_arguments,
     ),
     "repro": (
         "measure one cell of a run again (its images, its archive, its reader) and print the library's own words "
@@ -257,6 +277,15 @@ def main(argv: Sequence[str] | None = None, engine: Engine | None = None, index:
             return app.merge_shards(
                 app.MergeRequest(results=tuple(args.results), out=args.out, history=args.history, fail_on=args.fail_on)
             )
+        if args.command == "notify":
+            token = os.environ.get("GITHUB_TOKEN", "")
+            if not token:
+                raise UsageError("notify: $GITHUB_TOKEN is empty: the job needs a token with issues: write")
+            request_ = notify.NotifyRequest(
+                results=args.results, repo=args.repo, token=token, api=args.api, page=args.page
+            )
+            log.info("notify: %s", notify.notify(request_))
+            return ExitCode.OK
         if args.command == "repro":
             request = repro.ReproRequest(
                 cell=args.cell, results=args.results, out=args.out, matrix=args.matrix, external=tuple(args.external)

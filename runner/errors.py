@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     REGRESSION = 8  # --fail-on regression: a cell that passed in the previous run does not pass now
     HISTORY = 9  # the history file cannot be used (newer schema, not SQLite)
     NOT_REPRODUCED = 10  # repro: the cell measured again has another status than in the run
+    API = 11  # notify: GitHub's API refused a request or did not answer
     SIGINT = 130  # Ctrl-C: what was measured is kept; --resume completes it
     SIGTERM = 143  # stopped by the scheduler: the same
 

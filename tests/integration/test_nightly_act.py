@@ -5,7 +5,9 @@ three nights in a row with a small matrix chosen through the workflow_dispatch i
    the Pages artifact uploaded, and its cells and statuses equal to one `python -m runner` run of the matrix;
 2. the images removed from the engine, then restored from the cache (nothing rebuilt); the history restored
    from night one's page (served by a local stand-in on loopback), "nothing changed", both nights in it;
-3. a release breaks the reader: the regression job runs (only then) and fails the workflow.
+3. a release breaks the reader: the regression job runs (only then) and fails the workflow, and the issue
+   job opens the regressions issue through a stand-in for GitHub's API (it ran on nights one and two too,
+   and found nothing to say).
 
 What act does differently from GitHub is handled here: no sudo as root (a pass-through one on PATH), the
 pinned actions from ../shared/gh-actions (a missing one fails the test with its name), the page's address a
@@ -37,6 +39,7 @@ import pytest
 
 from runner.engines.docker_engine import DockerEngine
 from runner.results.model import Results
+from tests.support.fake_github import FakeGitHub, fake_github
 from tests.support.paths import SHARED, in_ci, require_shared
 from tests.support.real import INTEGRATION, ROOT
 
@@ -124,11 +127,16 @@ class Nights:
     three: Night
     single: Results
     stand_in: StandIn
+    github: FakeGitHub
+    #: the stand-in API's open issues after each night
+    issues: list[list[str]]
 
 
-def run_night(act: str, work: Path, n: int, matrix: Path, page_url: str, actions: list[str]) -> Night:
+def run_night(
+    act: str, work: Path, n: int, matrix: Path, page_url: str, actions: list[str], github: FakeGitHub
+) -> Night:
     event = work / f"event-{n}.json"
-    inputs = {"matrix": str(matrix.relative_to(ROOT)), "pages_url": page_url}
+    inputs = {"matrix": str(matrix.relative_to(ROOT)), "pages_url": page_url, "issues_api": github.url}
     event.write_text(json.dumps({"act": True, "inputs": inputs}))
     artifacts = work / f"artifacts-{n}"
     shim = work / "bin"
@@ -139,6 +147,7 @@ def run_night(act: str, work: Path, n: int, matrix: Path, page_url: str, actions
         act, "workflow_dispatch", "-W", str(WORKFLOW), "-e", str(event),
         "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--concurrent-jobs", "2",
         "--artifact-server-path", str(artifacts), "--cache-server-path", str(work / "cache"),
+        "-s", f"GITHUB_TOKEN={github.token}", "--env", f"GITHUB_REPOSITORY={github.repo}",
         *actions,
     ]  # fmt: skip
     env = {**os.environ, "PATH": os.pathsep.join([str(shim), str(Path(sys.executable).parent), os.environ["PATH"]])}
@@ -173,24 +182,33 @@ def nights(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
     actions = local_actions(work / "actions")
     (work / "site").mkdir()
     stand_in = StandIn(work / "site")
-    try:
-        one = run_night(act, work, 1, MATRIX, stand_in.url, actions)
+    with fake_github() as github:
+        issues: list[list[str]] = []
+
+        def opened() -> list[str]:
+            return [i["title"] for i in github.issues.values() if i["state"] == "open"]
+
+        one = run_night(act, work, 1, MATRIX, stand_in.url, actions, github)
         assert one.code == 0, one.log[-6000:]
+        issues.append(opened())
         stand_in.publish(one.pages)
         for tag in images_of(MATRIX):  # night two must get them from the cache, not from this engine
             docker_engine.client.images.remove(tag, force=True)
-        two = run_night(act, work, 2, MATRIX, stand_in.url, actions)
+        two = run_night(act, work, 2, MATRIX, stand_in.url, actions, github)
         assert two.code == 0, two.log[-6000:]
+        issues.append(opened())
         stand_in.publish(two.pages)
-        three = run_night(act, work, 3, REGRESSED, stand_in.url, actions)
+        three = run_night(act, work, 3, REGRESSED, stand_in.url, actions, github)
+        issues.append(opened())
         single_out = work / "single"
         subprocess.run(
             [sys.executable, "-m", "runner", str(MATRIX), "--out", str(single_out), "--hostile"],
             cwd=ROOT, capture_output=True, text=True, check=True, timeout=NIGHT_TIMEOUT_S,
         )  # fmt: skip
-        yield Nights(one, two, three, Results.read(single_out / "results.json"), stand_in)
-    finally:
-        stand_in.close()
+        try:
+            yield Nights(one, two, three, Results.read(single_out / "results.json"), stand_in, github, issues)
+        finally:
+            stand_in.close()
 
 
 def job_lines(log: str, job: str) -> list[str]:
@@ -234,3 +252,16 @@ def test_a_regression_runs_the_regression_job_and_fails_the_night(nights: Nights
     assert "cells that passed last night do not pass tonight" in log
     merged = Results.read(nights.three.pages / "results.json")
     assert merged.changes is not None and [c.reader for c in merged.changes.regressions] == ["reader · zarr-zipstore"]
+
+
+def test_the_issue_job_opens_one_issue_on_the_night_of_the_regression_only(nights: Nights) -> None:
+    from runner import notify
+
+    for night in (nights.one, nights.two, nights.three):
+        assert job_lines(night.log, "Keep the regressions issue"), "the issue job runs every merged night"
+    assert nights.issues == [[], [], [notify.TITLE]]
+    (issue,) = nights.github.issues.values()
+    merged = Results.read(nights.three.pages / "results.json")
+    assert merged.changes is not None
+    assert notify.tracked_ids(issue["body"]) == [c.id for c in merged.changes.regressions]
+    assert [m for m, _, _ in nights.github.requests] == ["GET", "GET", "GET", "POST"]
