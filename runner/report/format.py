@@ -3,6 +3,7 @@ MB/s, bytes) and the inline SVG sparkline of a cell's read times. Jinja2 filters
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from runner.results.stats import Interval, Summary
@@ -65,3 +66,13 @@ def sparkline(values: list[float | None], width: int = 90, height: int = 18) -> 
         f'aria-label="read time over the last runs"><polyline fill="none" stroke="#2255cc" stroke-width="1.5" '
         f'points="{coords}"/></svg>'
     )
+
+
+#: characters XML 1.0 does not allow at all, escaped or not (control characters but tab, LF and CR; lone
+#: surrogates; U+FFFE and U+FFFF): a library's message may hold them, the feed and the badges must not
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: Any) -> str:
+    """Text that can go into an XML document (once escaped): each character XML forbids becomes U+FFFD."""
+    return _NOT_XML.sub("\ufffd", str(value))

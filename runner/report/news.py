@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from runner.report.format import xml_text
 from runner.report.view import Pair, Summary, fixture_page
 from runner.results.history import NewsEntry
 from runner.results.model import Changes, Results, Status
@@ -58,13 +59,13 @@ class Badge:
         return "#1a7f37" if share >= 0.9 else "#9a6700" if share >= 0.5 else "#cf222e"
 
     def svg(self) -> str:
-        label, message = self.name, self.message + " pass"
+        label, message = xml_text(self.name), xml_text(self.message + " pass")
         lw, mw = _text_width(label) + 10, _text_width(message) + 10
         width = lw + mw
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
-            f"aria-label={quoteattr(self.alt)}>"
-            f"<title>{escape(self.alt)}</title>"
+            f"aria-label={quoteattr(xml_text(self.alt))}>"
+            f"<title>{escape(xml_text(self.alt))}</title>"
             f'<rect width="{lw}" height="20" fill="#555"/>'
             f'<rect x="{lw}" width="{mw}" height="20" fill="{self.colour}"/>'
             '<g fill="#fff" font-family="DejaVu Sans,Verdana,Geneva,sans-serif" font-size="11">'

@@ -14,7 +14,7 @@ import jinja2
 from runner import probes
 from runner.report import calls
 from runner.report import news as news_files
-from runner.report.format import format_bytes, format_mbps, format_ms, format_ratio, format_seconds
+from runner.report.format import format_bytes, format_mbps, format_ms, format_ratio, format_seconds, xml_text
 from runner.report.view import View, view
 from runner.resources import data_dir
 from runner.results.history import NewsEntry, Trend
@@ -37,6 +37,7 @@ def _environment(templates: str) -> jinja2.Environment:
     env.filters["ratio"] = format_ratio
     env.filters["mbps"] = format_mbps
     env.filters["bytes"] = format_bytes
+    env.filters["xml_text"] = xml_text
     env.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     return env
 

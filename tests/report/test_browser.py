@@ -7,6 +7,8 @@ In CI the browser must be there (the test fails without it); on a user's machine
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,8 +18,10 @@ from typing import Any
 import pytest
 
 from runner.report import render
+from runner.report.view import SEVERITY
 from runner.results.model import Results, Status
 from runner.results.probe_data import ZipChecks
+from tests.support.npm import npm_package
 from tests.support.paths import in_ci
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -30,8 +34,7 @@ PAYLOADS = (
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def _browser(env: dict[str, str] | None = None) -> Iterator[Any]:
     chromium = shutil.which("chromium") or shutil.which("google-chrome")  # Debian's, or GitHub runners'
     driver_path = shutil.which("chromedriver")
     try:
@@ -50,11 +53,17 @@ def browser() -> Iterator[Any]:
     for flag in flags:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    service = Service(driver_path, env={**os.environ, **(env or {})})
+    driver = webdriver.Chrome(service=service, options=options)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from _browser()
 
 
 def hostile_results() -> Results:
@@ -140,3 +149,110 @@ def test_the_summary_answers_who_reads_whom_and_its_filters_work(browser: Any, t
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(tmp_path / "summary.png"))
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+
+
+#: emoji and pictographs: the page must not need a font that has them (a status is never such a glyph alone)
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u23e9-\u23fa\u2b50\u2b55]")
+
+
+def test_no_page_needs_an_emoji_font(tmp_path: Path) -> None:
+    render.write_site(Results.read(GOLDEN / "results.json"), tmp_path / "site")
+    for page in sorted((tmp_path / "site").glob("*.html")):
+        found = EMOJI.findall(page.read_text(encoding="utf-8"))
+        assert found == [], f"{page.name}: {sorted(set(found))}"
+
+
+@pytest.fixture(scope="module")
+def browser_without_emoji(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Chromium that sees only DejaVu (fontconfig told so): no emoji font, whatever this machine has."""
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    if not fonts.is_dir():
+        pytest.skip("needs Debian's fonts-dejavu-core (chromium depends on a font package that brings it)")
+    conf = tmp_path_factory.mktemp("fonts") / "fonts.conf"
+    cache = conf.parent / "cache"
+    conf.write_text(
+        f'<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig><dir>{fonts}</dir>'
+        f"<cachedir>{cache}</cachedir></fontconfig>"
+    )
+    yield from _browser({"FONTCONFIG_FILE": str(conf)})
+
+
+def test_every_status_is_legible_without_an_emoji_font(browser_without_emoji: Any, tmp_path: Path) -> None:
+    """The legend's marks, drawn by a Chromium with no emoji font: each has ink, each has its own shape, and
+    each carries its word; then the whole summary as a screenshot (docs/marks.png was made this way)."""
+    from tests.support.png import decode
+
+    browser = browser_without_emoji
+    site = tmp_path / "site"
+    render.write_site(two_readers(), site)
+    browser.get((site / "index.html").resolve().as_uri())
+    fonts = browser.execute_script(
+        "return [...document.fonts].length + ':' + document.fonts.check('12px \"Noto Color Emoji\"')"
+    )
+    assert fonts.endswith(":false") or fonts.startswith("0:"), fonts
+    legend = browser.find_elements("css selector", "#summary .legend span")
+    words = [s.text.split(":")[0].strip() for s in legend]
+    assert words == [str(s) for s in (*SEVERITY, Status.SKIPPED)], words
+    shapes = set()
+    for span in legend:
+        mark = span.find_element("css selector", "svg.mk")
+        pixels = decode(mark.screenshot_as_png)
+        background = pixels[0][0]
+        ink = sum(p != background for row in pixels for p in row)
+        assert ink >= 20, f"{span.text}: the mark has no ink"
+        # what it looks like in grey (colour set aside: colour is never the only signal), in four levels
+        shapes.add(tuple(tuple(sum(p) // 192 for p in row) for row in pixels))
+    assert len(shapes) == len(legend), "two statuses look alike in grey"
+    browser.save_screenshot(str(tmp_path / "marks.png"))
+    assert (tmp_path / "marks.png").stat().st_size > 10_000
+
+
+AXE = "axe-core@4.14.1"
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    return (npm_package(AXE) / "axe.min.js").read_text(encoding="utf-8")
+
+
+def axe_violations(browser: Any, source: str) -> list[dict[str, Any]]:
+    browser.execute_script(source)
+    script = """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ["violations"]}).then(
+            r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                              nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))),
+            e => done([{id: "axe-error", impact: "critical", help: String(e), nodes: []}]));
+    """
+    browser.set_script_timeout(120)
+    found: list[dict[str, Any]] = browser.execute_async_script(script)
+    return found
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(browser: Any, axe_source: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    render.write_site(two_readers(), site)
+    for page in sorted(site.glob("*.html")):
+        browser.get(page.resolve().as_uri())
+        bad = [v for v in axe_violations(browser, axe_source) if v["impact"] in ("serious", "critical")]
+        assert bad == [], f"{page.name}: {bad}"
+
+
+def test_the_filters_work_from_the_keyboard(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    site = tmp_path / "site"
+    render.write_site(two_readers(), site)
+    browser.get((site / "index.html").resolve().as_uri())
+    reader = browser.find_element("id", "f-reader")
+    reader.send_keys(Keys.TAB)  # focus moves on from the reader filter: it is in the tab order
+    browser.execute_script("document.getElementById('f-writer').focus()")
+    ActionChains(browser).send_keys(Keys.TAB).perform()  # from the writer filter to the reader filter
+    assert browser.switch_to.active_element.get_attribute("id") == "f-reader"
+    ActionChains(browser).send_keys(Keys.ARROW_DOWN).perform()  # the next choice: a library, not "all"
+    chosen = browser.execute_script("return document.getElementById('f-reader').value")
+    assert chosen
+    cells = browser.find_elements("css selector", "#summary td[id^='s-']")
+    shown = {c.get_attribute("data-reader") for c in cells if c.value_of_css_property("visibility") == "visible"}
+    assert shown and all(r.split(" ")[0] == chosen for r in shown)
