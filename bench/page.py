@@ -36,8 +36,9 @@ from typing import Any
 OBSERVER = """
 window.__longtasks = [];
 try {
-  new PerformanceObserver(list => { for (const e of list.getEntries()) window.__longtasks.push(e.startTime + e.duration); })
-    .observe({type: "longtask", buffered: true});
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries()) window.__longtasks.push(e.startTime + e.duration);
+  }).observe({type: "longtask", buffered: true});
 } catch (e) { window.__longtasks = null; }
 """
 MEASURE = """
@@ -63,7 +64,8 @@ const finish = () => {
     done({bytes, dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd, interactive, response});
   }
 };
-if (document.readyState === "complete") setTimeout(finish, 300); else addEventListener("load", () => setTimeout(finish, 300));
+if (document.readyState === "complete") setTimeout(finish, 300);
+else addEventListener("load", () => setTimeout(finish, 300));
 """
 
 
