@@ -84,8 +84,8 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     import ngff_zarr as nz  # call: ngff-zarr-ozx
 
     # ngff-zarr knows a single-file OME-Zarr by its extension: the archive is linked under that name
-    link = os.path.join(args["scratch"], "archive.ozx")
-    os.symlink(args["archive"], link)
+    link = os.path.join(args["scratch"], "archive.ozx")  # call: ngff-zarr-ozx
+    os.symlink(args["archive"], link)  # call: ngff-zarr-ozx
     repeats = int(args.get("repeats", 3))
     try:
         multiscales, open_s = c.timed(lambda: nz.from_ngff_zarr(link))  # call: ngff-zarr-ozx
