@@ -29,6 +29,7 @@ from runner.matrix.load import load_matrix
 from runner.matrix.model import BenchmarkSettings, Matrix, Resolution, Track
 from runner.phases import hostile
 from runner.phases.execute import Options, execute
+from runner.phases.reuse import Reuse
 from runner.plan.planner import describe, make_plan
 from runner.report import news, render
 from runner.results import changes, history, merge
@@ -66,6 +67,8 @@ class RunRequest:
     list_only: bool = False
     rebuild: bool = False
     bootstrap: bool = True
+    fresh: bool = False  # measure every cell, reuse none (the keys are still recorded)
+    every: int = 7  # measure each key again at least once every this many nights
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +89,8 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
     matrix = _benchmark_overrides(matrix, request.bench_size, request.bench_repeats)
     if request.jobs < 0:
         raise UsageError(f"--jobs {request.jobs}: must be 0 (one per two CPUs) or more")
+    if request.every < 1:
+        raise UsageError(f"--remeasure-every {request.every}: must be 1 (every night) or more")
     make_plan(matrix, request.only)  # a selection that matches nothing is refused before any index is asked
     out = request.out
     history_path = request.history or out / "history.sqlite"
@@ -119,6 +124,8 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
     if request.hostile:
         hostile.generate(work / "hostile")
         external.append(work / "hostile")
+    night, store = history.measured(history_path)
+    reuse = Reuse(store=store, night=night, every=request.every, fresh=request.fresh)
     options = Options(
         out=out,
         work=work,
@@ -127,6 +134,7 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
         external=tuple(external),
         phases=request.phases,
         containers=request.jobs or max(1, (os.cpu_count() or 1) // 2),
+        reuse=reuse,
     )
     redact = Redactor.from_environment()
 
@@ -136,6 +144,12 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=previous)
     checkpoint(results)
+    if store or request.fresh:
+        counts = reuse.counts
+        log.info(
+            "night %d: %d cell(s) reused, %d measured again (due, every %d nights%s), %d measured new",
+            night, counts["reused"], counts["due"], request.every, ", --fresh" if request.fresh else "", counts["new"],
+        )  # fmt: skip
     if plan.shard.count > 1:  # a share of a run: its results wait for 'merge'; no history, no page yet
         log.info(
             "shard %s: %d cells in %.0fs; wrote %s",
@@ -176,7 +190,14 @@ def publish(
     with history.opened(history_path) as db:
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
+        if results.changes is not None:
+            results.changes.flaky = changes.flaky(results, history.earlier_statuses(db, results))
+            # nothing that decides a flaky cell changed: its new status is no regression, fix or change
+            flaky_ids = {c.id for c in results.changes.flaky}
+            results.changes.cells = [c for c in results.changes.cells if c.id not in flaky_ids]
+        night = history.nights(db) - (1 if history.has_run(db, results.run.id) else 0)
         history.append(db, results, redact)
+        kept = history.record_measured(db, results, night, redact)
         history.record_news(db, results.run.id, news.news_entry(results))
         trends = history.trends(db)
         entries = history.news(db)
@@ -184,6 +205,16 @@ def publish(
     pages = render.write_site(results, out, redact, trends, entries)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
     log.info("%d cells (%s) in %.0fs", len(results.cells), counts or "none", time.monotonic() - started)
+    reused = sum(c.reused is not None for c in results.cells)
+    if reused:
+        log.info(
+            "%d cell(s) reused from earlier runs (nothing that decides them changed), %d measured",
+            reused,
+            sum(bool(c.key) and c.reused is None for c in results.cells),
+        )
+    log.debug("%d measurement(s) kept in the history for later nights", kept)
+    if results.changes is not None and results.changes.flaky:
+        log.warning("%d flaky cell(s): measured again with nothing changed, another status", len(results.changes.flaky))
     if results.changes is not None:
         found = results.changes
         log.info(

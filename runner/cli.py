@@ -127,6 +127,20 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let the local engine open --external/--hostile archives (it is not a sandbox)",
     )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="measure every cell; by default a cell whose key (everything that decides it) the history has "
+        "measured is reused, but for a rotating share measured again each night",
+    )
+    p.add_argument(
+        "--remeasure-every",
+        type=int,
+        default=7,
+        metavar="N",
+        dest="every",
+        help="measure every reused cell again at least once every N nights (default 7)",
+    )
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
@@ -247,6 +261,8 @@ def run_request(args: argparse.Namespace) -> app.RunRequest:
         list_only=args.list,
         rebuild=args.rebuild,
         bootstrap=not args.no_bootstrap,
+        fresh=args.fresh,
+        every=args.every,
     )
 
 

@@ -134,6 +134,7 @@ class ImageBuilder:
             return result
         if not self.rebuild and self.engine.has_image(tag):
             result.cached = True
+            result.image_id = self.engine.image_id(tag) or ""
             self.progress(f"[{label}] {env.slug}: cached ({tag})")
             return result
         self.progress(f"[{label}] {env.slug}: building {tag} ...")
@@ -146,6 +147,7 @@ class ImageBuilder:
             result.status, result.reason = EnvStatus.INSTALL_FAILED, install_error(built.log, built.error)
             self.progress(f"[{label}] {env.slug}: install failed: {result.reason.splitlines()[-1]}")
         else:
+            result.image_id = self.engine.image_id(tag) or ""
             self.progress(f"[{label}] {env.slug}: built in {built.seconds:.0f}s")
         return result
 

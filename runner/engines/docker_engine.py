@@ -111,6 +111,13 @@ class DockerEngine:
                 raise lost from exc
             raise
 
+    def image_id(self, ref: str) -> str | None:
+        with self._answering():
+            try:
+                return str(self.client.images.get(ref).id)
+            except docker.errors.ImageNotFound:
+                return None
+
     def has_image(self, ref: str) -> bool:
         _echo("image", "inspect", ref)
         with self._answering():

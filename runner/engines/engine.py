@@ -135,6 +135,10 @@ class Engine(Protocol):
 
     def has_image(self, ref: str) -> bool: ...
 
+    def image_id(self, ref: str) -> str | None:
+        """What identifies the image's content (Docker's image id), or None when there is no such image: a
+        rebuild under the same tag is another image, so the cells measured in the old one are not reused."""
+
     def pull(self, ref: str) -> str | None:
         """Pull ``ref``; return None on success, else the engine's message (never raise for a 'no')."""
 

@@ -11,6 +11,7 @@ apt environments (Debian packages need a Debian image) and pip environments whos
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -92,6 +93,13 @@ class LocalEngine:
 
     def _dir(self, tag: str) -> Path:
         return self.root / re.sub(r"[^A-Za-z0-9._-]+", "_", tag)
+
+    def image_id(self, ref: str) -> str | None:
+        """The environment's ready mark names what it holds; its hash is the 'image' it is."""
+        ready = self._dir(ref) / "ready"
+        if not ref.startswith(REPOSITORY + ":") or not ready.is_file():
+            return None
+        return "local:" + hashlib.sha256(ref.encode() + b"\0" + ready.read_bytes()).hexdigest()
 
     def has_image(self, ref: str) -> bool:
         if not ref.startswith(REPOSITORY + ":"):

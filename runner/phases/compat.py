@@ -13,12 +13,13 @@ from runner.engines.engine import Mount
 from runner.engines.workdir import shared_dir
 from runner.phases import zipcheck
 from runner.phases.context import ContainerJob, RunContext
-from runner.plan import cells
+from runner.phases.reuse import reused_archive, reused_cell
+from runner.plan import cells, keys
 from runner.plan.planner import EnvPlan, ReadTask, WriteTask, safe_id
 from runner.protocol import ProbeResult
 from runner.resources import sha256_file
 from runner.results import external
-from runner.results.model import WRITTEN, ArchiveResult, Outcome, Status
+from runner.results.model import WRITTEN, ArchiveResult, CellResult, Outcome, Status
 
 
 def write_archives(ctx: RunContext) -> None:
@@ -37,7 +38,7 @@ def write_archives(ctx: RunContext) -> None:
         for w in writes:
             if w.skip_reason:
                 _record_archive(ctx, w, Outcome(status=Status.SKIPPED, reason=w.skip_reason), {})
-        writes = [w for w in writes if not w.skip_reason]
+        writes = [w for w in writes if not w.skip_reason and not _reuse_archive(ctx, w)]
         for w in writes:
             shared_dir((ctx.workdir.artifacts / w.archive).parent)
         runnable.append((slug, writes))
@@ -54,8 +55,33 @@ def write_archives(ctx: RunContext) -> None:
         ctx.save()
 
 
+def _reuse_archive(ctx: RunContext, w: WriteTask) -> bool:
+    """Take the archive's earlier record instead of writing it, when its key was measured before and so
+    was every cell it leads to (else it is written: some reader must read it)."""
+    reuse = ctx.options.reuse
+    if reuse is None:
+        return False
+    key = reuse.writer_key(ctx.image(w.env), w)
+    found = reuse.take(key)
+    if found is None:
+        return False
+    archive = reused_archive(found)
+    if archive.key != key or archive.id != w.id:
+        return False
+    for ep in ctx.plan.environments:
+        if not ep.readers or ctx.unavailable(ep.slug) is not None:
+            continue
+        tasks, _ = cells.split_reads(ep, cells.readable([archive]))
+        if any(reuse.take(reuse.cell_key(ctx.image(t.env), t, archive)) is None for t in tasks):
+            return False
+    ctx.results.archives.append(archive)
+    return True
+
+
 def _record_archive(ctx: RunContext, w: WriteTask, outcome: Outcome, record: Mapping[str, Any]) -> None:
     archive = cells.archive_result(w, outcome, record, ctx.version(w.env, w.probe.library))
+    if ctx.options.reuse is not None and outcome.status is not Status.SKIPPED:
+        archive.key = ctx.options.reuse.writer_key(ctx.image(w.env), w)
     path = ctx.workdir.artifacts / w.archive
     if archive.status is WRITTEN and path.is_file():
         archive.path = w.archive
@@ -88,8 +114,9 @@ def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
         fixture=ext.fixture,
         status=WRITTEN,
         path=f"{cells.EXTERNAL}/{k}/{ext.relative}",
-        sha256=sha256_file(ext.path),
+        sha256=(digest := sha256_file(ext.path)),
         size=ext.path.stat().st_size,
+        key=keys.external_key(digest),
     )
 
 
@@ -127,32 +154,52 @@ def read_archives(ctx: RunContext) -> None:
     done = {c.id for c in ctx.results.cells}  # a resumed run's cells stand
     planned: list[tuple[EnvPlan, list[ReadTask], list[tuple[ReadTask, str]]]] = []
     jobs: list[ContainerJob] = []
+    reuse = ctx.options.reuse
+    taken: dict[str, CellResult] = {}  # cell id -> the earlier measurement reused tonight
     for n, ep in enumerate(readers, 1):
         tasks, skipped = cells.split_reads(ep, archives)
         tasks = [t for t in tasks if t.cell_id not in done]
         planned.append((ep, tasks, [(t, why) for t, why in skipped if t.cell_id not in done]))
-        if ctx.unavailable(ep.slug) is None and tasks:
-            label = f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} read(s) ..."
-            read_tasks = [cells.read_task(t, ctx.plan.settings) for t in tasks]
+        if reuse is not None and ctx.unavailable(ep.slug) is None:
+            for t in tasks:
+                key = reuse.cell_key(ctx.image(t.env), t, by_id[t.archive.id])
+                found = reuse.take(key)
+                reuse.count(key, found is not None)
+                if found is not None:
+                    taken[t.cell_id] = reused_cell(found)
+        measure = [t for t in tasks if t.cell_id not in taken]
+        if ctx.unavailable(ep.slug) is None and measure:
+            reused = f", {len(tasks) - len(measure)} reused" if len(measure) != len(tasks) else ""
+            label = f"[read {n}/{len(readers)}] {ep.slug}: {len(measure)} read(s){reused} ..."
+            read_tasks = [cells.read_task(t, ctx.plan.settings) for t in measure]
             jobs.append(ContainerJob(slug=ep.slug, phase="read", tasks=read_tasks, mounts=mounts, label=label))
+        elif tasks:
+            ctx.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} cell(s) reused, nothing to read")
     batches = ctx.run_each(jobs)
     for ep, tasks, skipped in planned:
         down = ctx.unavailable(ep.slug)
         # the container first: then every cell of this reader names the version its image reported,
         # however many containers ran at once
-        results: dict[str, ProbeResult] = dict(next(batches).results) if down is None and tasks else {}
+        ran = down is None and any(t.cell_id not in taken for t in tasks)
+        results: dict[str, ProbeResult] = dict(next(batches).results) if ran else {}
         for task, reason in skipped:
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
             outcome = Outcome(status=Status.SKIPPED, reason=reason)
             ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome))
         for task in tasks:
+            if task.cell_id in taken:
+                ctx.results.cells.append(taken[task.cell_id])
+                continue
             archive = by_id[task.archive.id]
             reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
             result = results.get(task.id, ProbeResult(run=None, record=None))
             verdict = down or cells.corrupt_read(
                 result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
             )
-            ctx.results.cells.append(cells.read_cell(task, archive, reader, verdict, result))
+            cell = cells.read_cell(task, archive, reader, verdict, result)
+            if reuse is not None and down is None:
+                cell.key = reuse.cell_key(ctx.image(task.env), task, archive)
+            ctx.results.cells.append(cell)
         for archive in ctx.results.archives:
             if archive.status is not WRITTEN:
                 for probe in ep.readers:

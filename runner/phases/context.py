@@ -24,10 +24,12 @@ from runner.engines.engine import Engine, Mount
 from runner.engines.workdir import Workdir
 from runner.errors import ResumeError
 from runner.matrix.model import EnvironmentSpec
+from runner.phases.reuse import Reuse, key_inputs
 from runner.plan import cells
 from runner.plan.planner import Plan
 from runner.protocol import Task
 from runner.resources import read_ca_bundle
+from runner.results.history import env_key
 from runner.results.model import WRITTEN, EnvironmentResult, Outcome, Results, RunInfo
 
 Progress = Callable[[str], None]
@@ -61,6 +63,8 @@ class Options:
     cache: Path = Path("~/.cache/zipstore-matrix")
     #: environments' containers run at once in the compatibility phases (``--jobs``; timing phases: one)
     containers: int = 1
+    #: earlier measurements to take instead of measuring (None: measure everything, record no keys)
+    reuse: Reuse | None = None
 
     def resolved(self) -> Options:
         """Bind mounts need absolute paths; ``--out`` defaults to the relative "site"."""
@@ -104,6 +108,8 @@ class RunContext:
     ) -> RunContext:
         options = options.resolved()
         workdir = Workdir.prepare(options.work)
+        if options.reuse is not None:
+            options.reuse.inputs = key_inputs(plan, workdir.probes)
         jobs = plan.settings.jobs or os.cpu_count() or 1
         engine_info = asdict(engine.info())
         results = (
@@ -166,6 +172,10 @@ class RunContext:
     def environment(self, env: EnvironmentSpec, tag: str, label: str) -> EnvironmentResult:
         """Record an environment in the results and reuse or build its image."""
         result = self.builder.ensure(env, tag, label)
+        known = self.options.reuse.store.get(env_key(result.image_id)) if self.options.reuse else None
+        if known is not None and result.image_id:  # what the image said last time (a run may run nothing in it)
+            record = known.record()
+            result.info, result.libraries = dict(record.get("info") or {}), dict(record.get("libraries") or {})
         self.envs[env.slug] = result
         self.results.environments.append(result)
         return result
@@ -173,6 +183,12 @@ class RunContext:
     def unavailable(self, slug: str) -> Outcome | None:
         """Why nothing can run in this environment (its image did not build), or None when it is usable."""
         return cells.unavailable(self.envs[slug])
+
+    def image(self, slug: str) -> str:
+        """What the keys of an environment's cells name: its image's content id (its tag when the engine
+        gives none)."""
+        env = self.envs[slug]
+        return env.image_id or env.image
 
     def version(self, slug: str, library: str) -> str:
         """Resolved version from inside the image, else the exact pin, else '?'."""

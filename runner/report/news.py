@@ -153,9 +153,10 @@ def news_entry(results: Results) -> NewsEntry | None:
         f"{len(other)} other status change(s)" if other else "",
         f"{len(changes.versions)} version change(s)" if changes.versions else "",
         f"{len(changes.steps)} timing step(s)" if changes.steps else "",
+        f"{len(changes.flaky)} flaky cell(s)" if changes.flaky else "",
     ]
     lines = [f"{v.env}: {v.library} {v.before or '-'} -> {v.after or '-'}" for v in changes.versions]
-    for c in [*changes.regressions, *fixes, *other]:
+    for c in [*changes.regressions, *fixes, *other, *changes.flaky]:
         why = f": {c.reason[:160]}" if c.reason else ""
         lines.append(f"{c.kind.value}: {c.writer} -> {c.reader} ({c.fixture}): {c.before} -> {c.after}{why}")
     if len(lines) > ENTRY_LINES:

@@ -6,6 +6,8 @@ machine)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from runner.results import stats
 from runner.results.history import PastRun
 from runner.results.model import CellChange, Changes, Kind, Measure, Results, Status, Step, VersionChange
@@ -81,3 +83,28 @@ def compare(results: Results, past: PastRun) -> Changes:
                     what = f"benchmark: {bench.env} · {bench.dataset} · {timing.store} · {measure}"
                     changes.steps.append(Step(what=what, before=old_summary, after=after))
     return changes
+
+
+def flaky(results: Results, earlier: Mapping[str, tuple[Status, str, str]]) -> list[CellChange]:
+    """Cells measured again with an unchanged key (the rotation, or --fresh) whose status is not the one
+    that key had: nothing that decides them changed, so the difference is the cell's own (a race, a
+    resource limit, a clock): reported, never a silent overwrite."""
+    out = []
+    for cell in results.cells:
+        found = earlier.get(cell.id)
+        if found is None or found[0] is cell.status:
+            continue
+        before, run, started = found
+        out.append(
+            CellChange(
+                id=cell.id,
+                kind=Kind.FLAKY,
+                fixture=cell.fixture,
+                writer=f"{cell.writer.env} · {cell.writer.probe}",
+                reader=f"{cell.reader.env} · {cell.reader.probe}",
+                before=before,
+                after=cell.status,
+                reason=f"{before} in run {run} ({started}), {cell.status} now: {cell.reason}"[:2000],
+            )
+        )
+    return out

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from runner.errors import HistoryError
 from runner.matrix.model import Resolution, Track
 from runner.results.model import MEASURES, Results, Status
 from runner.results.stats import Interval
 
-SCHEMA = 3
+SCHEMA = 4
 #: version reached -> the statements that reach it from the version before
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -51,6 +53,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TABLE news (
             run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, title TEXT NOT NULL,
             lines TEXT NOT NULL)""",
+    ),
+    # the last record measured for each key (runner.plan.keys): what a night reuses instead of measuring
+    4: (
+        """CREATE TABLE measured (
+            key TEXT PRIMARY KEY, kind TEXT NOT NULL, night INTEGER NOT NULL, run_id TEXT NOT NULL,
+            started TEXT NOT NULL, record BLOB NOT NULL)""",
     ),
 }
 #: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
@@ -195,7 +203,7 @@ class PastRun:
 def previous(db: sqlite3.Connection, before: str) -> PastRun | None:
     """The last finished run other than ``before`` (the run id now being recorded)."""
     row = db.execute(
-        "SELECT id, started FROM runs WHERE id != ? AND finished != '' ORDER BY started DESC, id DESC LIMIT 1",
+        "SELECT id, started FROM runs WHERE id != ? AND finished != '' ORDER BY started DESC, rowid DESC LIMIT 1",
         (before,),
     ).fetchone()
     if row is None:
@@ -236,7 +244,7 @@ class Trend:
 
 
 def trends(db: sqlite3.Connection, last: int = 14) -> dict[str, Trend]:
-    query = "SELECT id FROM runs WHERE finished != '' ORDER BY started DESC, id DESC LIMIT ?"
+    query = "SELECT id FROM runs WHERE finished != '' ORDER BY started DESC, rowid DESC LIMIT ?"
     runs = [r for (r,) in db.execute(query, (last,))]
     runs.reverse()
     order = {run_id: n for n, run_id in enumerate(runs)}
@@ -276,9 +284,87 @@ def record_news(db: sqlite3.Connection, run_id: str, entry: NewsEntry | None) ->
 def news(db: sqlite3.Connection, last: int = 30) -> list[NewsEntry]:
     """The last nights that changed something, newest first."""
     rows = db.execute(
-        "SELECT run_id, started, finished, title, lines FROM news ORDER BY started DESC, run_id DESC LIMIT ?", (last,)
+        "SELECT run_id, started, finished, title, lines FROM news ORDER BY started DESC, rowid DESC LIMIT ?", (last,)
     )
     return [
         NewsEntry(run_id=r, started=s, finished=f, title=t, lines=tuple(str(x) for x in json.loads(lines)))
         for r, s, f, t, lines in rows
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    """The last measurement of one key: on which night (the count of finished runs before it), by which
+    run, and the record (an archive's or a cell's, as in results.json), kept compressed until asked for."""
+
+    kind: str  # "archive" or "cell"
+    night: int
+    run_id: str
+    started: str
+    blob: bytes
+
+    def record(self) -> dict[str, Any]:
+        data = json.loads(zlib.decompress(self.blob))
+        assert isinstance(data, dict)
+        return data
+
+
+def env_key(image_id: str) -> str:
+    return "env:" + image_id
+
+
+def nights(db: sqlite3.Connection) -> int:
+    """How many finished runs the history holds: tonight's number, counting from 0."""
+    (n,) = db.execute("SELECT count(*) FROM runs WHERE finished != ''").fetchone()
+    return int(n)
+
+
+def measured(path: Path) -> tuple[int, dict[str, Measured]]:
+    """(tonight's number, the last measurement of every key) from the history at ``path`` (none there: 0, {})."""
+    if not path.is_file():
+        return 0, {}
+    with opened(path) as db:
+        store = {
+            key: Measured(kind=kind, night=night, run_id=run_id, started=started, blob=blob)
+            for key, kind, night, run_id, started, blob in db.execute(
+                "SELECT key, kind, night, run_id, started, record FROM measured"
+            )
+        }
+        return nights(db), store
+
+
+def record_measured(db: sqlite3.Connection, results: Results, night: int, redact: Callable[[str], str] = str) -> int:
+    """Keep the record of every key this run measured (not those it reused); returns how many. Published
+    with the history, so the text passes through ``redact``."""
+    run = results.run
+    rows = []
+    for env in results.environments:  # what its image said of itself, for a night that runs nothing in it
+        if env.image_id and env.libraries:
+            text = redact(json.dumps({"info": env.info, "libraries": env.libraries}, default=str))
+            rows.append((env_key(env.image_id), "env", night, run.id, run.started, zlib.compress(text.encode(), 6)))
+    for kind, items in (("archive", results.archives), ("cell", results.cells)):
+        for item in items:
+            if item.key and item.reused is None:
+                text = redact(json.dumps(asdict(item), default=str))
+                rows.append((item.key, kind, night, run.id, run.started, zlib.compress(text.encode(), 6)))
+    db.executemany("INSERT OR REPLACE INTO measured VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def earlier_statuses(db: sqlite3.Connection, results: Results) -> dict[str, tuple[Status, str, str]]:
+    """For each cell this run measured whose key was measured before: (that status, run, start). A
+    different status now, with nothing changed that decides the cell, is a flaky cell."""
+    out = {}
+    for cell in results.cells:
+        if not cell.key or cell.reused is not None:
+            continue
+        row = db.execute("SELECT run_id, started, record FROM measured WHERE key = ?", (cell.key,)).fetchone()
+        if row is not None and row[0] != results.run.id:
+            status = json.loads(zlib.decompress(row[2])).get("status")
+            if isinstance(status, str) and status in {s.value for s in Status}:
+                out[cell.id] = (Status(status), row[0], row[1])
+    return out
+
+
+def has_run(db: sqlite3.Connection, run_id: str) -> bool:
+    return db.execute("SELECT 1 FROM runs WHERE id = ? AND finished != ''", (run_id,)).fetchone() is not None

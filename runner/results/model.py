@@ -16,7 +16,7 @@ from runner.matrix.model import Resolution
 from runner.results.probe_data import Timings, ZipChecks
 from runner.results.stats import Interval, Summary
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: what a store's timing summarises: the times, and the times over the raw file's of the same round
 Measure = Literal["write", "read", "write_ratio", "read_ratio"]
 MEASURES: tuple[Measure, ...] = get_args(Measure)
@@ -27,6 +27,9 @@ MEASURES: tuple[Measure, ...] = get_args(Measure)
 #: 4: environments say which versions an index decided at plan time (``resolved``: asked, version, source,
 #:    release date, and whether the index answered or a recorded answer was used); ``run.shard`` (the
 #:    share of a ``--shard`` run) and ``run.shards`` (the shards a merged run was made of).
+#: 5: archives and cells carry their ``key`` (the hash of everything that decides them) and, when a night
+#:    reused an earlier measurement of that key instead of measuring, ``reused`` (that run and its start);
+#:    ``changes.flaky``: cells measured again with an unchanged key and another status.
 
 
 class Value(str, Enum):
@@ -95,6 +98,16 @@ class EnvironmentResult:
     info: dict[str, Any] = field(default_factory=dict)
     #: versions an index decided when the plan was made
     resolved: list[Resolution] = field(default_factory=list)
+    #: what identifies the image's content (the engine's image id): part of every key of its cells
+    image_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reused:
+    """A result this run took from an earlier one, because nothing that decides it has changed."""
+
+    run: str  # the run that measured it
+    started: str  # when that run started
 
 
 @dataclass(kw_only=True)
@@ -121,6 +134,8 @@ class ArchiveResult:
     expected: dict[str, Any] = field(default_factory=dict)
     #: entry name -> SHA-256 of the bytes a reader gets (None: the ZIP checks could not read that entry)
     manifest: dict[str, str | None] = field(default_factory=dict)
+    key: str = ""  # what decides it (runner.plan.keys); "" for an archive from outside
+    reused: Reused | None = None
 
 
 @dataclass(kw_only=True)
@@ -146,6 +161,8 @@ class CellResult:
     timings: Timings = field(default_factory=Timings)
     values: dict[str, str] = field(default_factory=dict)  # array path -> sha256 of what the reader read
     executed_code: bool = False  # the reader ran code from the archive (the hostile corpus's pickle canary)
+    key: str = ""  # the hash of everything that decides it (runner.plan.keys); "" when decided unrun
+    reused: Reused | None = None
 
 
 @dataclass(kw_only=True)
@@ -263,6 +280,7 @@ class Kind(Value):
     CHANGED = "changed"  # another status change
     APPEARED = "appeared"
     DISAPPEARED = "disappeared"
+    FLAKY = "flaky"  # measured again with nothing changed that decides it, and another status
 
 
 @dataclass(kw_only=True)
@@ -305,13 +323,15 @@ class Changes:
     cells: list[CellChange] = field(default_factory=list)
     versions: list[VersionChange] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    #: measured again (the rotation, or --fresh) with an unchanged key, and another status than before
+    flaky: list[CellChange] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[CellChange]:
         return [c for c in self.cells if c.kind is Kind.REGRESSION]
 
     def __bool__(self) -> bool:
-        return bool(self.cells or self.versions or self.steps)
+        return bool(self.cells or self.versions or self.steps or self.flaky)
 
 
 def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
@@ -321,23 +341,27 @@ def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
     raw_cells = data.get("cells") or []
     raw_versions = data.get("versions") or []
     raw_steps = data.get("steps") or []
+    raw_flaky = data.get("flaky") or []
     assert isinstance(raw_cells, list) and isinstance(raw_versions, list) and isinstance(raw_steps, list)
+    assert isinstance(raw_flaky, list)
+
+    def change(c: dict[str, Any]) -> CellChange:
+        return CellChange(
+            **{
+                **c,
+                "kind": Kind(c["kind"]),
+                "before": Status(c["before"]) if c.get("before") else None,
+                "after": Status(c["after"]) if c.get("after") else None,
+            }
+        )
+
     return Changes(
         since=str(data.get("since", "")),
         since_started=str(data.get("since_started", "")),
-        cells=[
-            CellChange(
-                **{
-                    **c,
-                    "kind": Kind(c["kind"]),
-                    "before": Status(c["before"]) if c.get("before") else None,
-                    "after": Status(c["after"]) if c.get("after") else None,
-                }
-            )
-            for c in raw_cells
-        ],
+        cells=[change(c) for c in raw_cells],
         versions=[VersionChange(**v) for v in raw_versions],
         steps=[Step(what=s["what"], before=Interval(*s["before"]), after=Interval(*s["after"])) for s in raw_steps],
+        flaky=[change(c) for c in raw_flaky],
     )
 
 
@@ -381,27 +405,8 @@ class Results:
                 )
                 for e in data["environments"]
             ],
-            archives=[
-                ArchiveResult(
-                    **{
-                        **a,
-                        "status": archive_status(a["status"]),
-                        "zip_checks": ZipChecks.from_record(a["zip_checks"]) if a.get("zip_checks") else None,
-                    }
-                )
-                for a in data["archives"]
-            ],
-            cells=[
-                CellResult(
-                    **{
-                        **c,
-                        "status": Status(c["status"]),
-                        "writer": Side(**c["writer"]),
-                        "reader": Side(**c["reader"]),
-                    }
-                )
-                for c in data["cells"]
-            ],
+            archives=[archive_from_dict(a) for a in data["archives"]],
+            cells=[cell_from_dict(c) for c in data["cells"]],
             datasets=[DatasetResult(**{**d, "status": DatasetStatus(d["status"])}) for d in data["datasets"]],
             benchmarks=[
                 BenchmarkResult(
@@ -449,6 +454,29 @@ def _store_timing(data: dict[str, Any]) -> StoreTiming:
     )
 
 
+def archive_from_dict(a: dict[str, Any]) -> ArchiveResult:
+    return ArchiveResult(
+        **{
+            **a,
+            "status": archive_status(a["status"]),
+            "zip_checks": ZipChecks.from_record(a["zip_checks"]) if a.get("zip_checks") else None,
+            "reused": Reused(**a["reused"]) if a.get("reused") else None,
+        }
+    )
+
+
+def cell_from_dict(c: dict[str, Any]) -> CellResult:
+    return CellResult(
+        **{
+            **c,
+            "status": Status(c["status"]),
+            "writer": Side(**c["writer"]),
+            "reader": Side(**c["reader"]),
+            "reused": Reused(**c["reused"]) if c.get("reused") else None,
+        }
+    )
+
+
 def archive_status(text: str) -> ArchiveStatus:
     return WRITTEN if text == WRITTEN.value else Status(text)
 
@@ -465,6 +493,15 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if version == 3:  # nothing was resolved at plan time before
         data = {**data, "schema_version": 4, "environments": [{**e, "resolved": []} for e in data["environments"]]}
         version = 4
+    if version == 4:  # nothing was keyed, nothing reused before
+        data = {
+            **data,
+            "schema_version": 5,
+            "environments": [{**e, "image_id": ""} for e in data["environments"]],
+            "archives": [{**a, "key": "", "reused": None} for a in data["archives"]],
+            "cells": [{**c, "key": "", "reused": None} for c in data["cells"]],
+        }
+        version = 5
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
     return data

@@ -48,6 +48,13 @@ class FakeEngine:
     def has_image(self, ref: str) -> bool:
         return ref in self.images
 
+    def image_id(self, ref: str) -> str | None:
+        """An image holds what it reports (the handler's env_info, when it has one): a fake night whose
+        libraries changed under the same tag is another image, as a rebuild would be."""
+        if ref not in self.images:
+            return None
+        return f"fake:{ref}:{json.dumps(getattr(self.handler, 'env_info', None), sort_keys=True)}"
+
     def pull(self, ref: str) -> str | None:
         if ref in self.pullable:
             self.images.add(ref)

@@ -17,7 +17,7 @@ from runner.errors import ConfigError
 from runner.matrix.load import parse_matrix
 from runner.matrix.model import Matrix, Resolution, Track
 from runner.results import history
-from runner.results.model import EnvStatus, Results
+from runner.results.model import SCHEMA_VERSION, EnvStatus, Results
 from runner.versions import index, resolve
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.fake_index import DEFAULT, FakeIndex
@@ -263,4 +263,4 @@ def test_resume_keeps_the_versions_of_the_run_it_completes(tmp_path: Path) -> No
     assert Results.read(out / "results.json").environments[0].packages[0] == "zarr==3.4.2"
     assert not any(a[1] == "zarr" for a in newer.asked)
     data = json.loads((out / "results.json").read_text())
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == SCHEMA_VERSION

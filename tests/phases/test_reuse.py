@@ -1,0 +1,123 @@
+"""Nights that cost what changed (the fake engine): a cell whose key the history has measured is reused,
+but for the rotating share due tonight; a changed image re-measures exactly the cells it decides;
+--fresh measures everything; an unchanged key with another status is flaky, not a regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import cli
+from runner.plan import keys
+from runner.results import history
+from runner.results.model import Results, Status
+from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
+from tests.support.matrices import BASE, good
+
+MATRIX = """\
+version: 1
+fixtures: [int32-random, sharded]
+environments:
+  - base: debian:bookworm
+    channel: pip
+    packages: ["zarr=={zarr}"]
+    probes: ["zarr-v?", "zarr-zipstore", "zarr-fsspec"]
+    matrix: {zarr: ["2.18.7", "%s"]}
+"""
+
+
+def night(tmp_path: Path, newer: str = "3.1.6", behaviour: Any = good, *extra: str) -> Results:
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % newer)
+    engine = FakeEngine(images={BASE}, handler=HostHarness(behaviour))
+    assert cli.main([str(matrix), "--out", str(tmp_path / "site"), "--no-benchmark", *extra], engine=engine) == 0
+    return Results.read(tmp_path / "site" / "results.json")
+
+
+def due_tonight(tmp_path: Path, every: int = 7) -> set[str]:
+    """The keys the rotation measures again tonight, by the history's own account."""
+    night_no, store = history.measured(tmp_path / "site" / "history.sqlite")
+    return {k for k, m in store.items() if m.kind == "cell" and keys.due(k, m.night, night_no, every)}
+
+
+def test_a_night_like_the_last_reuses_every_cell_but_those_due(tmp_path: Path) -> None:
+    first = night(tmp_path)
+    measured = [c for c in first.cells if c.key]
+    assert measured and all(c.reused is None for c in first.cells)
+    assert all(a.key for a in first.archives if a.status != Status.SKIPPED)
+    due = due_tonight(tmp_path)
+    second = night(tmp_path)
+    reused = {c.id for c in second.cells if c.reused is not None}
+    assert reused == {c.id for c in measured if c.key not in due}
+    assert all(c.reused.run == first.run.id for c in second.cells if c.reused)
+    assert {c.id: c.status for c in second.cells} == {c.id: c.status for c in first.cells}
+    assert {c.id: c.key for c in second.cells} == {c.id: c.key for c in first.cells}, "the keys repeat"
+    page = (tmp_path / "site" / "fixture-int32-random.html").read_text()
+    assert f"reused: measured in run {first.run.id}" in page
+
+
+def test_every_cell_is_measured_again_within_every_nights(tmp_path: Path) -> None:
+    first = night(tmp_path, "3.1.6", good, "--remeasure-every", "3")
+    keyed = {c.id for c in first.cells if c.key}
+    measured: set[str] = set()
+    for _ in range(3):
+        tonight = night(tmp_path, "3.1.6", good, "--remeasure-every", "3")
+        measured |= {c.id for c in tonight.cells if c.key and c.reused is None}
+        assert len([c for c in tonight.cells if c.reused]) > 0
+    assert measured == keyed
+
+
+def test_a_changed_image_remeasures_exactly_the_cells_it_decides(tmp_path: Path) -> None:
+    first = night(tmp_path, "3.1.6")
+    due = due_tonight(tmp_path)
+    second = night(tmp_path, "3.1.7")  # one environment's version changed: its image, its row and column
+    changed = {e.slug for e in second.environments if e.slug.startswith("zarr-3.1.7")}
+    assert len(changed) == 1
+    measured = {c.id for c in second.cells if c.key and c.reused is None}
+    touching = {c.id for c in second.cells if c.key and (c.writer.env in changed or c.reader.env in changed)}
+    old_keys = {c.id: c.key for c in first.cells}
+    assert touching <= measured
+    assert measured - touching == {c.id for c in second.cells if c.key and old_keys.get(c.id) in due}
+    assert {a.env for a in second.archives if a.reused is None and a.key} <= changed | {
+        a.env for a in second.archives if a.key and any(c.key in due for c in first.cells if c.writer.env == a.env)
+    }
+
+
+def test_fresh_measures_everything_and_an_unchanged_key_with_another_status_is_flaky(tmp_path: Path) -> None:
+    night(tmp_path)
+
+    def fsspec_flakes(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if task["args"]["role"] == "reader" and task["args"]["method"] == "fsspec":
+            return OK_RUN, {"status": "error", "error_type": "OSError", "message": "Too many open files"}
+        return good(task)
+
+    second = night(tmp_path, "3.1.6", fsspec_flakes, "--fresh")
+    assert all(c.reused is None for c in second.cells)
+    assert second.changes is not None
+    flaky = {c.id for c in second.changes.flaky}
+    fsspec = {c.id for c in second.cells if c.reader.probe == "zarr-fsspec" and c.status is Status.FAIL}
+    assert flaky == fsspec and flaky
+    assert second.changes.regressions == [], "nothing that decides them changed: flaky, not regressed"
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert html.count('<span class="flaky">flaky</span>') == len(flaky)
+    assert "flaky cell(s)" in (tmp_path / "site" / "feed.xml").read_text()
+
+
+def test_remeasure_every_must_be_positive(tmp_path: Path) -> None:
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % "3.1.6")
+    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+    assert cli.main([str(matrix), "--out", str(tmp_path / "s"), "--remeasure-every", "0"], engine=engine) == 2
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_due_spreads_the_keys_over_the_nights(every: int) -> None:
+    import hashlib
+
+    ks = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(700)]
+    for night_no in range(1, 8):
+        share = sum(keys.due(k, night_no - 1, night_no, every) for k in ks) / len(ks)
+        assert share == 1.0 if every == 1 else 0.08 < share < 0.22
+    assert all(keys.due(k, 0, every, every) for k in ks), "none waits longer than every nights"
