@@ -89,13 +89,16 @@ def reproducer(cell: CellResult, env: EnvironmentResult, archive_sha256: str | N
     }[env.channel]
     versions = ", ".join(f"{name} {version}" for name, version in env.libraries.items())
     comment = "//" if (probe and probe.script.endswith(".mjs")) else "#"
+    if cell.writer.env == EXTERNAL:
+        origin = f"{cell.writer.probe}.zip from the {cell.fixture.removeprefix('external-')} corpus"
+    else:
+        origin = f"written by {cell.writer.library} {cell.writer.version} ({cell.writer.probe}, fixture {cell.fixture})"
     lines = [
         f"{comment} {cell.reader.library} {cell.reader.version} reading a Zarr zip ({cell.status}):",
         f"{comment}   {cell.reason.splitlines()[0] if cell.reason else '(no words)'}",
         f"{comment} environment: {env.base}" + (f", Python {env.python}" if env.python else "") + f"; {install}",
         f"{comment} versions installed: {versions}",
-        f"{comment} data.zip: written by {cell.writer.library} {cell.writer.version} ({cell.writer.probe}, fixture "
-        f"{cell.fixture}){f', sha256 {archive_sha256}' if archive_sha256 else ''}",
+        f"{comment} data.zip: {origin}{f', sha256 {archive_sha256}' if archive_sha256 else ''}",
         call,
     ]
     return "\n".join(lines) + "\n"

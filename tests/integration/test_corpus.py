@@ -94,3 +94,29 @@ def test_the_hostile_corpus_is_met_and_shown(corpus_run: tuple[Results, Path, in
     assert 'id="robustness"' in html
     written = [a for a in results.archives if a.env != "external"]
     assert written and all(a.status is WRITTEN or a.status is Status.SKIPPED or a.reason for a in written)
+
+
+def test_repro_gives_a_fail_a_mismatch_and_a_crash_their_status_again(
+    corpus_run: tuple[Results, Path, int], tmp_path: Path
+) -> None:
+    """python -m runner repro on three cells of this run (the default matrix, the hostile corpus): each is
+    measured again on the real engine (its images reused) with the status the run gave it."""
+    results, out, _ = corpus_run
+    written = [c for c in results.cells if c.writer.env != "external"]
+    picks = {
+        Status.FAIL: next(c for c in written if c.status is Status.FAIL),
+        Status.MISMATCH: next(c for c in written if c.status is Status.MISMATCH),
+        Status.CRASH: next(
+            c for c in results.cells if c.status is Status.CRASH and c.writer.probe == "attributes-100000-deep"
+        ),  # netcdf-c's recursive JSON parser runs out of stack: SIGSEGV, every time
+    }
+    for status, cell in picks.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "repro", cell.id, "--results", str(out / "results.json"),
+             "--out", str(tmp_path / status.value), "--external", str(require_external_zips())],
+            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (status, done.stdout[-3000:], done.stderr[-3000:])
+        assert f"  now: {status}: " in done.stdout
+        assert "--- reproducer (paste into an upstream issue) ---" in done.stdout
+        assert "data.zip" in done.stdout.split("--- reproducer")[1]
