@@ -33,7 +33,7 @@ from runner.phases.reuse import Reuse
 from runner.plan.planner import describe, make_plan
 from runner.report import news, render
 from runner.results import changes, history, merge
-from runner.results.model import WHOLE, Results, Shard
+from runner.results.model import WHOLE, Results, Shard, read_results
 from runner.results.redact import Redactor
 from runner.versions import index as indexes
 from runner.versions import resolve
@@ -166,14 +166,7 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
 
 def merge_shards(request: MergeRequest) -> int:
     started = time.monotonic()
-    parts = []
-    for path in request.results:
-        try:
-            parts.append((str(path), Results.read(path)))
-        except FileNotFoundError:
-            raise MergeError(f"merge: {path} does not exist") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MergeError(f"merge: {path} is not a results file this runner reads ({exc})") from exc
+    parts = [(str(path), read_results(path, "merge", MergeError)) for path in request.results]
     merged = merge.merge(parts)
     render.load_templates()
     request.out.mkdir(parents=True, exist_ok=True)

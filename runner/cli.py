@@ -39,6 +39,10 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text!r}: ")) from exc
 
 
+def _external_argument(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--external", type=Path, action="append", default=[], metavar="DIR", help=text)
+
+
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("matrix", type=Path, help="the matrix file, e.g. matrix.yaml")
     p.add_argument("--out", type=Path, default=Path("site"), help="where the page and results go (default: site)")
@@ -50,14 +54,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         help="run only environments whose slug matches GLOB (repeatable)",
     )
-    p.add_argument(
-        "--external",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also read every *.zip below DIR (archives written by other software; repeatable)",
-    )
+    _external_argument(p, "also read every *.zip below DIR (archives written by other software; repeatable)")
     p.add_argument(
         "--hostile",
         action="store_true",
@@ -166,13 +163,8 @@ def _repro_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("repro"), help="where the cell's archive and records go (default: repro)"
     )
-    p.add_argument(
-        "--external",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="where the run's --external archives are, for a cell that read one (the hostile corpus is made again)",
+    _external_argument(
+        p, "where the run's --external archives are, for a cell that read one (the hostile corpus is made again)"
     )
     p.add_argument("--engine", choices=["auto", "docker", "local"], default="auto", help="as for run")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail in the log")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExitCode, RunnerError, UsageError
-from runner.results.model import Results, Status
+from runner.results.model import Results, Status, read_results
 
 log = logging.getLogger("runner")
 
@@ -170,12 +170,7 @@ def open_issue(api: Api) -> dict[str, Any] | None:
 
 def notify(request: NotifyRequest) -> str:
     """Open, update or close the issue; returns what was done (for the log and the tests)."""
-    try:
-        results = Results.read(request.results)
-    except FileNotFoundError:
-        raise UsageError(f"notify: {request.results} does not exist") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"notify: {request.results} is not a results file this runner reads ({exc})") from exc
+    results = read_results(request.results, "notify")
     api = Api(request.api, request.repo, request.token)
     issue = open_issue(api)
     number = issue.get("number") if issue else None

@@ -30,7 +30,7 @@ from runner.plan.cells import EXTERNAL
 from runner.plan.planner import Plan, make_plan
 from runner.report.render import reader_calls
 from runner.resources import sha256_file
-from runner.results.model import ArchiveResult, CellResult, EnvironmentResult, Results
+from runner.results.model import ArchiveResult, CellResult, EnvironmentResult, Results, read_results
 from runner.versions import index as indexes
 from runner.versions import resolve
 
@@ -105,12 +105,7 @@ def reproducer(cell: CellResult, env: EnvironmentResult, archive_sha256: str | N
 
 
 def run(request: ReproRequest, engine: Engine, index: indexes.Index | None = None) -> int:
-    try:
-        published = Results.read(request.results)
-    except FileNotFoundError:
-        raise UsageError(f"repro: {request.results} does not exist (the site's results.json)") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"repro: {request.results} is not a results file this runner reads ({exc})") from exc
+    published = read_results(request.results, "repro")
     then = find_cell(published, request.cell)
     archive_then = next(
         (

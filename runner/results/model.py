@@ -454,6 +454,16 @@ def _store_timing(data: dict[str, Any]) -> StoreTiming:
     )
 
 
+def read_results(path: Path, command: str, error: Callable[[str], Exception] = UsageError) -> Results:
+    """A results.json a command was given, or ``error`` naming the command, the file and what is wrong."""
+    try:
+        return Results.read(path)
+    except FileNotFoundError:
+        raise error(f"{command}: {path} does not exist") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise error(f"{command}: {path} is not a results file this runner reads ({exc})") from exc
+
+
 def archive_from_dict(a: dict[str, Any]) -> ArchiveResult:
     return ArchiveResult(
         **{
