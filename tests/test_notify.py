@@ -63,6 +63,7 @@ def test_the_issue_is_opened_kept_while_a_cell_fails_and_closed_when_all_pass(tm
     with fake_github() as fake:
         assert run(fake, night(tmp_path, "n0", set(), set())) == ExitCode.OK
         assert [m for m, _, _ in fake.requests] == ["GET"] and not fake.issues  # nothing to say, nothing said
+        assert fake.repos == {fake.repo}
 
         assert run(fake, night(tmp_path, "n1", set(ids[:2]), set(ids[:2]))) == ExitCode.OK
         assert list(fake.issues) == [1]

@@ -72,7 +72,7 @@ def _reuse_archive(ctx: RunContext, w: WriteTask) -> bool:
         if not ep.readers or ctx.unavailable(ep.slug) is not None:
             continue
         tasks, _ = cells.split_reads(ep, cells.readable([archive]))
-        if any(reuse.take(reuse.cell_key(ctx.image(t.env), t, archive)) is None for t in tasks):
+        if any(reuse.take(reuse.cell_key(ctx.image(t.env), t, archive), archive.key) is None for t in tasks):
             return False
     ctx.results.archives.append(archive)
     return True
@@ -100,7 +100,25 @@ def add_external_archives(ctx: RunContext) -> None:
         mine = [a for a in (_external_archive(ext, k) for ext in found) if ctx.plan.reads_external(a.id)]
         share = f" ({len(mine)} of them this shard's)" if len(mine) != len(found) else ""
         ctx.progress(f"external: {len(found)} archive(s) from {directory}{share}")
-        ctx.results.archives.extend(a for a in mine if a.id not in done)
+        ctx.results.archives.extend(_reused_external(ctx, a) for a in mine if a.id not in done)
+
+
+def _reused_external(ctx: RunContext, fresh: ArchiveResult) -> ArchiveResult:
+    """An archive from outside whose key (its bytes, the ZIP checks' scripts) was measured before keeps
+    that record, so its ZIP checks are not run again; its path is tonight's (the --external order may
+    differ)."""
+    reuse = ctx.options.reuse
+    if reuse is None or reuse.inputs is None:
+        return fresh
+    fresh.key = keys.external_key(reuse.inputs, fresh.sha256 or "")
+    found = reuse.take(fresh.key)
+    if found is None:
+        return fresh
+    archive = reused_archive(found)
+    if archive.id != fresh.id:
+        return fresh
+    archive.path = fresh.path
+    return archive
 
 
 def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
@@ -114,9 +132,8 @@ def _external_archive(ext: external.ExternalArchive, k: int) -> ArchiveResult:
         fixture=ext.fixture,
         status=WRITTEN,
         path=f"{cells.EXTERNAL}/{k}/{ext.relative}",
-        sha256=(digest := sha256_file(ext.path)),
+        sha256=sha256_file(ext.path),
         size=ext.path.stat().st_size,
-        key=keys.external_key(digest),
     )
 
 
@@ -162,8 +179,9 @@ def read_archives(ctx: RunContext) -> None:
         planned.append((ep, tasks, [(t, why) for t, why in skipped if t.cell_id not in done]))
         if reuse is not None and ctx.unavailable(ep.slug) is None:
             for t in tasks:
-                key = reuse.cell_key(ctx.image(t.env), t, by_id[t.archive.id])
-                found = reuse.take(key)
+                archive = by_id[t.archive.id]
+                key = reuse.cell_key(ctx.image(t.env), t, archive)
+                found = reuse.take(key, archive.key)
                 reuse.count(key, found is not None)
                 if found is not None:
                     taken[t.cell_id] = reused_cell(found)

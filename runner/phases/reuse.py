@@ -45,12 +45,13 @@ class Reuse:
     inputs: KeyInputs | None = None  # set when the run starts (the snapshotted probes)
     counts: dict[str, int] = field(default_factory=lambda: {"reused": 0, "due": 0, "new": 0})
 
-    def take(self, key: str) -> Measured | None:
-        """The earlier measurement of ``key`` to reuse tonight, or None: measure it."""
+    def take(self, key: str, slot: str = "") -> Measured | None:
+        """The earlier measurement of ``key`` to reuse tonight, or None: measure it. ``slot``: what decides
+        the night it comes due (a cell's archive's key; the key itself by default)."""
         found = self.store.get(key)
         if found is None:
             return None
-        if self.fresh or keys.due(key, found.night, self.night, self.every):
+        if self.fresh or keys.due(slot or key, found.night, self.night, self.every):
             return None
         return found
 

@@ -9,7 +9,8 @@ key), and measures the rest. What goes in:
   ZIP checks' scripts, and the host code that turns records into results. Not the archive's bytes:
   writers are not deterministic (zarr's ZipStore and Python's zipfile stamp the time of writing into every
   local header), so the writer's inputs decide, and the bytes they made are recorded with the archive.
-- an archive from outside (``--external``, ``--hostile``): its SHA-256.
+- an archive from outside (``--external``, ``--hostile``): its SHA-256, the ZIP checks' and shared scripts,
+  the code.
 - a cell: its archive's key, the reader's image tag and probe (id, options, script), the access mode, and
   the same shared scripts, settings and code.
 """
@@ -60,8 +61,8 @@ def writer_key(inputs: KeyInputs, image: str, probe: Probe, fixture: str, spec: 
     )  # fmt: skip
 
 
-def external_key(sha256: str) -> str:
-    return _hash("external", KEY_VERSION, sha256)
+def external_key(inputs: KeyInputs, sha256: str) -> str:
+    return _hash("external", KEY_VERSION, sha256, inputs.shared, inputs.code)
 
 
 def cell_key(inputs: KeyInputs, archive: str, image: str, probe: Probe, access: Access = "file") -> str:
@@ -70,11 +71,12 @@ def cell_key(inputs: KeyInputs, archive: str, image: str, probe: Probe, access: 
     )
 
 
-def due(key: str, measured_night: int, night: int, every: int) -> bool:
+def due(slot: str, measured_night: int, night: int, every: int) -> bool:
     """Is a key measured on night ``measured_night`` to be measured again on night ``night``? Each key has a
-    slot (its hash modulo ``every``): it is measured again on its slot's night, and in any case once
-    ``every`` nights have passed, so a share of about 1/every of the cells is measured every night and
-    none goes unmeasured longer than ``every`` nights."""
+    slot (a hash modulo ``every``): it is measured again on its slot's night, and in any case once ``every``
+    nights have passed, so a share of about 1/every is measured every night and none goes unmeasured
+    longer than ``every`` nights. A cell's slot is its archive's key: an archive and all its cells come due
+    on the same night, so the other nights need not write that archive at all."""
     if night - measured_night >= every:
         return True
-    return night != measured_night and int(key[:12], 16) % every == night % every
+    return night != measured_night and int(slot[:12], 16) % every == night % every

@@ -147,6 +147,7 @@ def run_night(
         act, "workflow_dispatch", "-W", str(WORKFLOW), "-e", str(event),
         "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--concurrent-jobs", "2",
         "--artifact-server-path", str(artifacts), "--cache-server-path", str(work / "cache"),
+        # a checkout cloned from a local path has no OWNER/NAME: act would name the path
         "-s", f"GITHUB_TOKEN={github.token}", "--env", f"GITHUB_REPOSITORY={github.repo}",
         *actions,
     ]  # fmt: skip
@@ -260,6 +261,7 @@ def test_the_issue_job_opens_one_issue_on_the_night_of_the_regression_only(night
     for night in (nights.one, nights.two, nights.three):
         assert job_lines(night.log, "Keep the regressions issue"), "the issue job runs every merged night"
     assert nights.issues == [[], [], [notify.TITLE]]
+    assert nights.github.repos == {nights.github.repo}
     (issue,) = nights.github.issues.values()
     merged = Results.read(nights.three.pages / "results.json")
     assert merged.changes is not None

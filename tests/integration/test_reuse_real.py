@@ -10,9 +10,8 @@ import pytest
 
 from runner import cli
 from runner.engines.docker_engine import DockerEngine
-from runner.plan import keys
-from runner.results import history
 from runner.results.model import Results
+from tests.phases.test_reuse import due_keys
 from tests.support.real import INTEGRATION
 
 pytestmark = pytest.mark.integration
@@ -24,8 +23,7 @@ def night(matrix: Path, out: Path, engine: DockerEngine) -> Results:
 
 
 def due(out: Path) -> set[str]:
-    tonight, store = history.measured(out / "history.sqlite")
-    return {k for k, m in store.items() if m.kind == "cell" and keys.due(k, m.night, tonight, 7)}
+    return due_keys(out)
 
 
 def test_a_night_measures_what_changed(docker_engine: DockerEngine, tmp_path: Path) -> None:

@@ -37,9 +37,21 @@ def night(tmp_path: Path, newer: str = "3.1.6", behaviour: Any = good, *extra: s
 
 
 def due_tonight(tmp_path: Path, every: int = 7) -> set[str]:
-    """The keys the rotation measures again tonight, by the history's own account."""
-    night_no, store = history.measured(tmp_path / "site" / "history.sqlite")
-    return {k for k, m in store.items() if m.kind == "cell" and keys.due(k, m.night, night_no, every)}
+    """The cell keys the rotation measures again tonight, by the history's own account (a cell comes due
+    with its archive: its slot is the archive's key)."""
+    return due_keys(tmp_path / "site", every)
+
+
+def due_keys(site: Path, every: int = 7) -> set[str]:
+    last = Results.read(site / "results.json")
+    night_no, store = history.measured(site / "history.sqlite")
+    archive = {(a.env, a.probe, a.fixture): a.key for a in last.archives}
+    out = set()
+    for cell in last.cells:
+        slot = archive.get((cell.writer.env, cell.writer.probe, cell.fixture), "")
+        if cell.key in store and slot and keys.due(slot, store[cell.key].night, night_no, every):
+            out.add(cell.key)
+    return out
 
 
 def test_a_night_like_the_last_reuses_every_cell_but_those_due(tmp_path: Path) -> None:
@@ -80,9 +92,9 @@ def test_a_changed_image_remeasures_exactly_the_cells_it_decides(tmp_path: Path)
     old_keys = {c.id: c.key for c in first.cells}
     assert touching <= measured
     assert measured - touching == {c.id for c in second.cells if c.key and old_keys.get(c.id) in due}
-    assert {a.env for a in second.archives if a.reused is None and a.key} <= changed | {
-        a.env for a in second.archives if a.key and any(c.key in due for c in first.cells if c.writer.env == a.env)
-    }
+    written = {(a.env, a.probe, a.fixture) for a in second.archives if a.key and a.reused is None}
+    read = {(c.writer.env, c.writer.probe, c.fixture) for c in second.cells if c.key and c.reused is None}
+    assert written == read, "an archive is written when, and only when, a cell of it is measured"
 
 
 def test_fresh_measures_everything_and_an_unchanged_key_with_another_status_is_flaky(tmp_path: Path) -> None:
@@ -121,3 +133,29 @@ def test_due_spreads_the_keys_over_the_nights(every: int) -> None:
         share = sum(keys.due(k, night_no - 1, night_no, every) for k in ks) / len(ks)
         assert share == 1.0 if every == 1 else 0.08 < share < 0.22
     assert all(keys.due(k, 0, every, every) for k in ks), "none waits longer than every nights"
+
+
+def test_an_archive_from_outside_is_checked_once_while_its_bytes_stay(tmp_path: Path) -> None:
+    import zipfile
+
+    corpus = tmp_path / "corpus" / "zarr"
+    corpus.mkdir(parents=True)
+    with zipfile.ZipFile(corpus / "someone__example.zip", "w") as zf:
+        zf.writestr(".zgroup", '{"zarr_format": 2}')
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % "3.1.6")
+    checked = []
+    for _ in range(2):
+        harness = HostHarness(good)
+        engine = FakeEngine(images={BASE}, handler=harness)
+        args = [str(matrix), "--out", str(tmp_path / "site"), "--no-benchmark", "--external", str(corpus.parent),
+                "--remeasure-every", "1000"]  # fmt: skip
+        assert cli.main(args, engine=engine) == 0
+        checked.append([t["args"]["archive"] for t in harness.tasks if t["args"]["role"] == "checker"])
+        results = Results.read(tmp_path / "site" / "results.json")
+    outside = next(a for a in results.archives if a.env == "external")
+    assert any(a.endswith("someone__example.zip") for a in checked[0])
+    assert (outside.reused is None) == keys.due(outside.key, 0, 1, 1000)  # due tonight: one key in 1000
+    if outside.reused is not None:  # its record (and its ZIP checks) reused: not checked again
+        assert not any(a.endswith("someone__example.zip") for a in checked[1])
+        assert outside.zip_checks is not None and outside.path and outside.path.startswith("external/0/")

@@ -4,6 +4,7 @@ as the API does (the fields used), and records every request it got, for the tes
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,16 +22,18 @@ class FakeGitHub:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)  # (method, path, payload)
+    repos: set[str] = field(default_factory=set)  # the repositories requests named
 
     def answer(self, method: str, target: str, payload: Any, auth: str) -> tuple[int, Any]:
         self.requests.append((method, target, payload))
         if auth != f"Bearer {self.token}":
             return 401, {"message": "Bad credentials"}
         parts = urlsplit(target)
-        prefix = f"/repos/{self.repo}"
-        if not parts.path.startswith(prefix):
+        named = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)", parts.path)
+        if named is None:
             return 404, {"message": "Not Found"}
-        path = parts.path[len(prefix) :]
+        self.repos.add(named.group(1))  # whichever repository the caller named
+        path = named.group(2)
         if method == "GET" and path == "/issues":
             query = parse_qs(parts.query)
             label = query.get("labels", [""])[0]
