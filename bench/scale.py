@@ -2,10 +2,11 @@
 """The runner's own work at 100,000 cells, without probes: a synthetic run, each step timed and its memory
 peak measured (tracemalloc, in a second pass so it does not slow the timed one).
 
-    python bench/scale.py [--writers 40] [--readers 90] [--fixtures 7]
+    python bench/scale.py [--writers 40] [--readers 252] [--fixtures 5]
 
 The run: WRITERS writer environments × 2 writer probes × FIXTURES fixtures = the archives; READERS reader
-(environment, probe) pairs read each: 40 × 2 × 7 × 90 = 100,800 cells. Steps:
+(environment, probe) pairs read each: 40 × 2 × 5 × 252 = 100,800 cells, between 40 writer and 212 reader
+library versions (8,480 writer × reader pairs). Steps:
 
 - ``plan``: make_plan on the synthetic matrix, and every reader × archive task (``split_reads``);
 - ``split``: the same plan as shard 1 of 4 (the split by expected cost);
@@ -54,6 +55,7 @@ from runner.results.model import (
     Status,
 )
 
+ENGINE = {"name": "synthetic", "version": "0", "api_version": "0"}
 STATUSES = [Status.PASS] * 6 + [Status.FAIL, Status.UNSUPPORTED, Status.MISMATCH]
 
 
@@ -115,7 +117,7 @@ def synthetic(plan: Any, run_id: str, shift: int = 0) -> Results:
                 key=hashlib.sha256(t.cell_id.encode()).hexdigest(),
             ))  # fmt: skip
     run = RunInfo(id=run_id, started=f"2026-12-0{1 + shift % 8}T03:17:00+00:00",
-                  finished=f"2026-12-0{1 + shift % 8}T04:17:00+00:00", engine={"name": "synthetic", "version": "0", "api_version": "0"},
+                  finished=f"2026-12-0{1 + shift % 8}T04:17:00+00:00", engine=ENGINE,
                   runner_version="0", matrix_sha256=plan.matrix.sha256, matrix_path="synthetic.yaml",
                   settings={"jobs": 2})  # fmt: skip
     return Results(run=run, environments=environments, archives=archives, cells=cells)
@@ -135,8 +137,8 @@ def measure(name: str, fn: Callable[[], Any], figures: dict[str, float]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writers", type=int, default=40)
-    parser.add_argument("--readers", type=int, default=90)
-    parser.add_argument("--fixtures", type=int, default=7)
+    parser.add_argument("--readers", type=int, default=252)
+    parser.add_argument("--fixtures", type=int, default=5)
     args = parser.parse_args(argv)
     fixtures = [name for name, f in catalog().items() if not f.spec.get("needs")][: args.fixtures]
     tmp = Path(tempfile.mkdtemp(prefix="zipstore-scale-"))

@@ -20,10 +20,13 @@ from runner.results.model import (
     WRITTEN,
     ArchiveResult,
     BenchmarkResult,
+    CellChange,
     CellResult,
+    Changes,
     DatasetResult,
     EnvironmentResult,
     EnvStatus,
+    Kind,
     Results,
     Side,
     Status,
@@ -377,6 +380,17 @@ SEVERITY = (
 DEFAULT_CHANGES = "(the default)"  # in a reader's observation: its default call changes the data it returns
 
 
+#: status changes the first view lists (regressions first): a night that changes thousands of cells must
+#: not make the first view grow with them; results.json and the fixtures' pages have every one
+CHANGES_SHOWN = 100
+_CHANGE_ORDER = {Kind.REGRESSION: 0, Kind.FIX: 1, Kind.CHANGED: 2}
+
+
+def status_changes(changes: Changes) -> list[CellChange]:
+    """Regressions, then fixes, then other status changes (appeared and gone cells are listed apart)."""
+    return sorted((c for c in changes.cells if c.kind in _CHANGE_ORDER), key=lambda c: _CHANGE_ORDER[c.kind])
+
+
 def changed_by_default(cell: CellResult) -> bool:
     """A pass whose data the library's *default* call changes (e.g. xarray decoding fill values to NaN)."""
     return cell.status is Status.PASS and any(DEFAULT_CHANGES in n for n in cell.notices)
@@ -530,6 +544,8 @@ class View:
             "fixture_page": fixture_page,
             "status_words": STATUS_WORDS,
             "repro_statuses": REPRO_STATUSES,
+            "status_changes": status_changes,
+            "changes_shown": CHANGES_SHOWN,
         }
 
 
