@@ -71,19 +71,28 @@ def _context(model: View, news: list[NewsEntry] | None, made: list[news_files.Ba
     return {**model.context(), "badges": made, "news": news or [], "calls": reader_calls(), "readers": probes.READERS}
 
 
+def _html_pages(model: View, context: dict[str, Any], only: str | None = None) -> dict[str, str]:
+    environment = _environment(_templates_dir())
+    return {
+        name: environment.get_template(template).render(**context, **extra)
+        for name, template, extra in model.pages()
+        if only is None or name == only
+    }
+
+
 def render_pages(page: Results | View) -> dict[str, str]:
     """Every HTML page of the site by file name (``index.html``, ``fixture-NAME.html``, ``benchmark.html``)."""
     model = page if isinstance(page, View) else view(page)
-    context = _context(model, [], news_files.badges(model.summary))
-    environment = _environment(_templates_dir())
-    return {
-        name: environment.get_template(template).render(**context, **extra) for name, template, extra in model.pages()
-    }
+    return _html_pages(model, _context(model, [], news_files.badges(model.summary)))
 
 
 def render_html(page: Results | View, name: str = "index.html") -> str:
     """One page of the site, alone (the first view by default)."""
-    return render_pages(page)[name]
+    model = page if isinstance(page, View) else view(page)
+    found = _html_pages(model, _context(model, [], news_files.badges(model.summary)), only=name)
+    if name not in found:
+        raise KeyError(f"the site has no page {name!r}")
+    return found[name]
 
 
 def render_markdown(page: Results | View) -> str:
@@ -115,14 +124,11 @@ def site_files(
     model = view(results, trends)
     made = news_files.badges(model.summary)
     context = _context(model, news, made)
-    environment = _environment(_templates_dir())
-    files: list[tuple[str, str | bytes]] = [
-        (name, environment.get_template(template).render(**context, **extra)) for name, template, extra in model.pages()
-    ]
+    files: list[tuple[str, str | bytes]] = list(_html_pages(model, context).items())
     files += [
         ("matrix.md", render_markdown(model)),
         ("matrix-full.md", render_full_markdown(model)),
-        ("feed.xml", environment.get_template("feed.xml.j2").render(**context)),
+        ("feed.xml", _environment(_templates_dir()).get_template("feed.xml.j2").render(**context)),
     ]
     files += [(b.path, b.svg()) for b in made]
     files += news_files.pair_files(model.summary, results)
