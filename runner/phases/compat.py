@@ -13,7 +13,6 @@ from runner.engines.engine import Mount
 from runner.engines.workdir import shared_dir
 from runner.phases import zipcheck
 from runner.phases.context import ContainerJob, RunContext
-from runner.phases.reuse import reused_archive, reused_cell
 from runner.plan import cells, keys
 from runner.plan.planner import EnvPlan, ReadTask, WriteTask, safe_id
 from runner.protocol import ProbeResult
@@ -62,17 +61,14 @@ def _reuse_archive(ctx: RunContext, w: WriteTask) -> bool:
     if reuse is None:
         return False
     key = reuse.writer_key(ctx.image(w.env), w)
-    found = reuse.take(key)
-    if found is None:
-        return False
-    archive = reused_archive(found)
-    if archive.key != key or archive.id != w.id:
+    archive = reuse.archive(key)
+    if archive is None or archive.key != key or archive.id != w.id:
         return False
     for ep in ctx.plan.environments:
         if not ep.readers or ctx.unavailable(ep.slug) is not None:
             continue
         tasks, _ = cells.split_reads(ep, cells.readable([archive]))
-        if any(reuse.take(reuse.cell_key(ctx.image(t.env), t, archive), archive.key) is None for t in tasks):
+        if any(reuse.cell(reuse.cell_key(ctx.image(t.env), t, archive), archive.key) is None for t in tasks):
             return False
     ctx.results.archives.append(archive)
     return True
@@ -111,11 +107,8 @@ def _reused_external(ctx: RunContext, fresh: ArchiveResult) -> ArchiveResult:
     if reuse is None or reuse.inputs is None:
         return fresh
     fresh.key = keys.external_key(reuse.inputs, fresh.sha256 or "")
-    found = reuse.take(fresh.key)
-    if found is None:
-        return fresh
-    archive = reused_archive(found)
-    if archive.id != fresh.id:
+    archive = reuse.archive(fresh.key)
+    if archive is None or archive.id != fresh.id:
         return fresh
     archive.path = fresh.path
     return archive
@@ -181,10 +174,10 @@ def read_archives(ctx: RunContext) -> None:
             for t in tasks:
                 archive = by_id[t.archive.id]
                 key = reuse.cell_key(ctx.image(t.env), t, archive)
-                found = reuse.take(key, archive.key)
-                reuse.count(key, found is not None)
-                if found is not None:
-                    taken[t.cell_id] = reused_cell(found)
+                cell = reuse.cell(key, archive.key)
+                reuse.count(key, cell is not None)
+                if cell is not None:
+                    taken[t.cell_id] = cell
         measure = [t for t in tasks if t.cell_id not in taken]
         if ctx.unavailable(ep.slug) is None and measure:
             reused = f", {len(tasks) - len(measure)} reused" if len(measure) != len(tasks) else ""

@@ -174,8 +174,11 @@ class RunContext:
         result = self.builder.ensure(env, tag, label)
         known = self.options.reuse.store.get(env_key(result.image_id)) if self.options.reuse else None
         if known is not None and result.image_id:  # what the image said last time (a run may run nothing in it)
-            record = known.record()
-            result.info, result.libraries = dict(record.get("info") or {}), dict(record.get("libraries") or {})
+            try:
+                record = known.record()
+                result.info, result.libraries = dict(record.get("info") or {}), dict(record.get("libraries") or {})
+            except (ValueError, TypeError):
+                pass  # not a record this runner wrote: the image says it again when a probe runs in it
         self.envs[env.slug] = result
         self.results.environments.append(result)
         return result

@@ -67,14 +67,26 @@ class Reuse:
         assert self.inputs is not None
         return keys.cell_key(self.inputs, archive.key, image, task.probe)
 
+    def archive(self, key: str, slot: str = "") -> ArchiveResult | None:
+        """The archive's earlier record to reuse tonight, or None (not due, not readable: it is made again)."""
+        found = self.take(key, slot)
+        if found is None:
+            return None
+        try:
+            archive = archive_from_dict(found.record())
+        except (ValueError, TypeError, KeyError):
+            return None
+        archive.reused = Reused(run=found.run_id, started=found.started)
+        return archive
 
-def reused_archive(found: Measured) -> ArchiveResult:
-    archive = archive_from_dict(found.record())
-    archive.reused = Reused(run=found.run_id, started=found.started)
-    return archive
-
-
-def reused_cell(found: Measured) -> CellResult:
-    cell = cell_from_dict(found.record())
-    cell.reused = Reused(run=found.run_id, started=found.started)
-    return cell
+    def cell(self, key: str, slot: str = "") -> CellResult | None:
+        """The cell's earlier record to reuse tonight, or None (not due, not readable: it is measured)."""
+        found = self.take(key, slot)
+        if found is None:
+            return None
+        try:
+            cell = cell_from_dict(found.record())
+        except (ValueError, TypeError, KeyError):
+            return None
+        cell.reused = Reused(run=found.run_id, started=found.started)
+        return cell

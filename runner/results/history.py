@@ -304,9 +304,27 @@ class Measured:
     blob: bytes
 
     def record(self) -> dict[str, Any]:
-        data = json.loads(zlib.decompress(self.blob))
-        assert isinstance(data, dict)
+        """The record; ValueError when it is not one (the history comes back from a published page)."""
+        data = json.loads(inflate(self.blob))
+        if not isinstance(data, dict):
+            raise ValueError("a measured record is not a JSON object")
         return data
+
+
+#: the most one measured record may inflate to (a cell's is a few KB): more is refused, not decompressed
+RECORD_CAP = 4 << 20
+
+
+def inflate(blob: bytes) -> bytes:
+    """A measured record's JSON, decompressed with a cap; ValueError for anything else."""
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(blob, RECORD_CAP)
+    except zlib.error as exc:
+        raise ValueError(f"a measured record is not zlib data: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise ValueError(f"a measured record inflates past {RECORD_CAP} bytes")
+    return data
 
 
 def env_key(image_id: str) -> str:
@@ -360,7 +378,10 @@ def earlier_statuses(db: sqlite3.Connection, results: Results) -> dict[str, tupl
             continue
         row = db.execute("SELECT run_id, started, record FROM measured WHERE key = ?", (cell.key,)).fetchone()
         if row is not None and row[0] != results.run.id:
-            status = json.loads(zlib.decompress(row[2])).get("status")
+            try:
+                status = json.loads(inflate(row[2])).get("status")
+            except (ValueError, AttributeError):
+                continue  # not a record this runner wrote: nothing to compare with
             if isinstance(status, str) and status in {s.value for s in Status}:
                 out[cell.id] = (Status(status), row[0], row[1])
     return out

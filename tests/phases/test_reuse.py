@@ -159,3 +159,19 @@ def test_an_archive_from_outside_is_checked_once_while_its_bytes_stay(tmp_path: 
     if outside.reused is not None:  # its record (and its ZIP checks) reused: not checked again
         assert not any(a.endswith("someone__example.zip") for a in checked[1])
         assert outside.zip_checks is not None and outside.path and outside.path.startswith("external/0/")
+
+
+def test_a_history_record_that_is_not_one_is_measured_again(tmp_path: Path) -> None:
+    """The history comes back from a published page: a garbled or bomb-sized record is not reused."""
+    import sqlite3
+    import zlib
+
+    first = night(tmp_path)
+    victims = [c for c in first.cells if c.key][:2]
+    with sqlite3.connect(tmp_path / "site" / "history.sqlite") as db:
+        db.execute("UPDATE measured SET record = ? WHERE key = ?", (b"not zlib", victims[0].key))
+        bomb = zlib.compress(b"[" * (history.RECORD_CAP + 10), 9)
+        db.execute("UPDATE measured SET record = ? WHERE key = ?", (bomb, victims[1].key))
+    second = night(tmp_path)
+    again = {c.id: c for c in second.cells}
+    assert all(again[v.id].reused is None and again[v.id].status is v.status for v in victims)
