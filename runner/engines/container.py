@@ -55,6 +55,7 @@ def run_tasks(
     jobs: int,
     fork: bool = True,
     tmpfs_size: int = 0,
+    network: str | None = None,
 ) -> Batch:
     """Run ``tasks`` through the harness in one container of ``image``; ``jobs`` probes at once."""
     free = shutil.disk_usage(workdir.work).free
@@ -81,6 +82,7 @@ def run_tasks(
         memory=limits.memory,
         pids_limit=limits.pids_limit,
         user=workdir.user,
+        network=network,
         labels={"org.zipstore-matrix.env": slug, "org.zipstore-matrix.phase": phase},
     )
     try:

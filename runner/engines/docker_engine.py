@@ -22,12 +22,14 @@ from docker.types import Mount as DockerMount
 from runner.engines.engine import (
     LABEL,
     OWNER_LABEL,
+    SERVICE_LOG_CAP,
     BuildContext,
     BuildResult,
     ContainerError,
     EngineInfo,
     RunResult,
     RunSpec,
+    ServiceSpec,
     check_environment,
     owner_alive,
     this_owner,
@@ -192,7 +194,7 @@ class DockerEngine:
             "--rm",
             f"--memory={spec.memory}",
             f"--pids-limit={spec.pids_limit}",
-            *(["--network=none"] if not spec.network else []),
+            f"--network={spec.network or 'none'}",
             *(["--read-only"] if spec.read_only else []),
             *([f"--user={spec.user}"] if spec.user else []),
             *(f"-v={m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts),
@@ -217,7 +219,7 @@ class DockerEngine:
             command=list(spec.command),
             mounts=mounts,
             user=spec.user,
-            network_mode="bridge" if spec.network else "none",
+            network_mode=spec.network or "none",
             read_only=spec.read_only,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -269,7 +271,110 @@ class DockerEngine:
                 _echo("rm", "-f", container.short_id)
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)
+            for network in self.client.networks.list(filters={"label": LABEL}):
+                if _doomed(network.attrs.get("Labels", {}).get(OWNER_LABEL, ""), owner):
+                    _echo("network", "rm", network.name)
+                    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                        network.remove()
             return len(doomed)
+
+    def create_network(self, name: str) -> None:
+        # internal: no route out; inhibit_ipv4: the bridge gets no address of the host's, so the host is not
+        # reachable from it either (an internal network alone still answers on its gateway address)
+        options = {"com.docker.network.bridge.inhibit_ipv4": "true"}
+        _echo("network", "create", "--internal", *(f"--opt={k}={v}" for k, v in options.items()), name)
+        try:
+            self.client.networks.create(
+                name,
+                driver="bridge",
+                internal=True,
+                options=options,
+                labels={LABEL: "network", OWNER_LABEL: this_owner()},
+            )
+        except docker.errors.DockerException as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
+            raise ContainerError(_engine_words(exc)) from exc
+
+    def remove_network(self, name: str) -> None:
+        _echo("network", "rm", name)
+        with self._answering(), contextlib.suppress(docker.errors.NotFound):
+            self.client.networks.get(name).remove()
+
+    def start_service(self, spec: ServiceSpec) -> str:
+        _echo(
+            "run", "--detach", f"--network={spec.network}", f"--network-alias={spec.alias}", spec.image, *spec.command
+        )
+        try:
+            container = self.client.containers.create(
+                spec.image,
+                command=list(spec.command),
+                mounts=[
+                    DockerMount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+                    for m in spec.mounts
+                ],
+                user=spec.user,
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit=spec.memory,
+                memswap_limit=spec.memory,
+                pids_limit=spec.pids_limit,
+                tmpfs=dict(spec.tmpfs),
+                labels={LABEL: "service", OWNER_LABEL: this_owner(), **spec.labels},
+                networking_config={spec.network: self.client.api.create_endpoint_config(aliases=[spec.alias])},
+                network=spec.network,
+                detach=True,
+            )
+        except docker.errors.DockerException as exc:
+            lost = self._lost(exc)
+            if lost is not None:
+                raise lost from exc
+            raise ContainerError(_engine_words(exc)) from exc
+        try:
+            container.start()
+            self._until_ready(container, spec)
+        except (docker.errors.DockerException, ContainerError) as exc:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+            if isinstance(exc, ContainerError):
+                raise
+            raise ContainerError(_engine_words(exc)) from exc
+        return str(container.id)
+
+    def _until_ready(self, container: Any, spec: ServiceSpec) -> None:
+        if not spec.ready:
+            return
+        deadline = time.monotonic() + spec.ready_timeout
+        while True:
+            container.reload()
+            if container.status != "running":
+                words = container.logs(stdout=True, stderr=True, tail=20).decode("utf-8", "replace").strip()
+                raise ContainerError(f"{spec.alias} stopped as it started ({container.status}): {words}")
+            code, _ = container.exec_run(list(spec.ready), user=spec.user or "")
+            if code == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ContainerError(f"{spec.alias} did not answer within {spec.ready_timeout:g} s")
+            time.sleep(0.1)
+
+    def stop_service(self, handle: str) -> str:
+        _echo("stop", handle[:12])
+        with self._answering():
+            try:
+                container = self.client.containers.get(handle)
+            except docker.errors.NotFound:
+                return ""
+            try:
+                container.stop(timeout=5)
+                out = container.logs(stdout=True, stderr=False, tail="all")
+                err = container.logs(stdout=False, stderr=True, tail="all")
+            finally:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
+        text: str = (out[:SERVICE_LOG_CAP] + err[: max(0, SERVICE_LOG_CAP - len(out))]).decode("utf-8", "replace")
+        return text
 
 
 def _doomed(label: str, owner: str | None) -> bool:

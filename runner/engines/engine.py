@@ -105,7 +105,8 @@ class RunSpec:
     timeout: float = 600.0
     memory: str = "4g"
     pids_limit: int = 1024
-    network: bool = False
+    #: a network made by :meth:`Engine.create_network` to join (the run's servers and nothing else); None: none
+    network: str | None = None
     read_only: bool = True
     user: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -120,6 +121,29 @@ class RunResult:
     seconds: float
     timed_out: bool = False
     oom_killed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    """A long-running container (a server) on one of the run's networks, reachable there as ``alias``."""
+
+    image: str
+    command: tuple[str, ...]
+    network: str
+    alias: str
+    mounts: tuple[Mount, ...] = ()
+    memory: str = "512m"
+    pids_limit: int = 256
+    user: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tmpfs: Mapping[str, str] = field(default_factory=lambda: {"/tmp": "rw,size=64m"})
+    #: run inside the service until it exits 0 (it is then serving); the start fails after ``ready_timeout``
+    ready: tuple[str, ...] = ()
+    ready_timeout: float = 20.0
+
+
+#: The most of a service's output :meth:`Engine.stop_service` returns (its access log): the tail beyond is cut.
+SERVICE_LOG_CAP = 64 << 20
 
 
 class ContainerError(Exception):
@@ -154,6 +178,18 @@ class Engine(Protocol):
         """
 
     def remove_image(self, ref: str) -> None: ...
+
+    def create_network(self, name: str) -> None:
+        """An internal network: its containers reach each other by alias and nothing else (no route out, and
+        no address of the host's on it). Raise :class:`ContainerError` when the engine cannot make one."""
+
+    def remove_network(self, name: str) -> None: ...
+
+    def start_service(self, spec: ServiceSpec) -> str:
+        """Start a service container and return its handle; raise :class:`ContainerError` if it cannot start."""
+
+    def stop_service(self, handle: str) -> str:
+        """Stop and remove a service; return what it wrote (stdout then stderr, at most ``SERVICE_LOG_CAP``)."""
 
     def cleanup(self, owner: str | None = None) -> int:
         """Remove containers carrying ``LABEL``: those of ``owner`` (this run's, when it stops), or with

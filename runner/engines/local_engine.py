@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import IO, Any
 
 import runner
-from runner.engines.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec, check_environment
+from runner.engines.engine import (
+    BuildContext,
+    BuildResult,
+    ContainerError,
+    EngineInfo,
+    RunResult,
+    RunSpec,
+    ServiceSpec,
+    check_environment,
+)
 from runner.engines.images import PYTHON, REPOSITORY
 from runner.errors import EngineUnavailableError
 
@@ -205,6 +214,24 @@ class LocalEngine:
 
     def cleanup(self, owner: str | None = None) -> int:
         return 0  # a run's processes end with it: each harness runs in a session the run waits for
+
+    def create_network(self, name: str) -> None:
+        raise ContainerError(NO_SERVERS)
+
+    def remove_network(self, name: str) -> None:
+        return None
+
+    def start_service(self, spec: ServiceSpec) -> str:
+        raise ContainerError(NO_SERVERS)
+
+    def stop_service(self, handle: str) -> str:
+        return ""
+
+
+#: Why the http access modes have no cells on this engine.
+NO_SERVERS = (
+    "the local engine runs no servers: reading over HTTP needs Docker (nginx in containers on an internal network)"
+)
 
 
 def _limit(memory: int) -> None:

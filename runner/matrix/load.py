@@ -178,7 +178,10 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
         raise ConfigError(_describe(problems, filename, lines))
     assert isinstance(data, dict)  # the schema requires an object
 
-    settings = Settings(**data.get("settings", {}))
+    raw_settings = dict(data.get("settings", {}))
+    if "access" in raw_settings:
+        raw_settings["access"] = tuple(raw_settings["access"])
+    settings = Settings(**raw_settings)
     environments = tuple(_expand_all(data["environments"], filename, lines))
     fixtures = tuple(data["fixtures"]) if "fixtures" in data else None
     return Matrix(

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from runner.channels import ChannelName, channel
 from runner.matrix.datasets import DEFAULT_DATASETS
+from runner.probes import Access
 
 YamlPath = tuple[str | int, ...]
 
@@ -80,6 +81,20 @@ class Settings:
     scale: int = 1
     jobs: int = 0  # probe processes at once per container; 0 = one per CPU
     fork: bool = True  # fork each probe from a process that imported its library once (harness.py)
+    #: how readers are given each archive: a local path, and over HTTP from the run's servers (runner/served)
+    access: tuple[Access, ...] = ("file",)
+    server_base: str = "debian:bookworm"  # the servers' image: this suite's nginx
+
+    @property
+    def server(self) -> EnvironmentSpec:
+        """The servers' image as an environment: Debian's nginx (run as a service, never as a probe)."""
+        return EnvironmentSpec(
+            slug="http-server",
+            base=self.server_base,
+            channel="apt",
+            packages=("nginx",),
+            python=python_of(self.server_base),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

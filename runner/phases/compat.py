@@ -7,14 +7,16 @@ protocol in ``container.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from runner.engines.engine import Mount
 from runner.engines.workdir import shared_dir
-from runner.phases import zipcheck
+from runner.phases import serving, zipcheck
 from runner.phases.context import ContainerJob, RunContext
 from runner.plan import cells, keys
-from runner.plan.planner import EnvPlan, ReadTask, WriteTask, safe_id
+from runner.plan.planner import EnvPlan, ReadTask, WriteTask, reader_modes, safe_id
+from runner.probes import Access
 from runner.protocol import ProbeResult
 from runner.resources import sha256_file
 from runner.results import external
@@ -161,62 +163,99 @@ def read_archives(ctx: RunContext) -> None:
     by_id = {a.id: a for a in ctx.results.archives}
     readers = [ep for ep in ctx.plan.environments if ep.readers]
     mounts = _archive_mounts(ctx)
+    access = ctx.plan.settings.access
     done = {c.id for c in ctx.results.cells}  # a resumed run's cells stand
+    server = serving.server_image(ctx, access)
     planned: list[tuple[EnvPlan, list[ReadTask], list[tuple[ReadTask, str]]]] = []
     jobs: list[ContainerJob] = []
     reuse = ctx.options.reuse
     taken: dict[str, CellResult] = {}  # cell id -> the earlier measurement reused tonight
+    served_modes: set[Access] = set()
+    with_job: set[str] = set()  # the readers a container runs for, in the order of ``jobs``
     for n, ep in enumerate(readers, 1):
-        tasks, skipped = cells.split_reads(ep, archives)
+        tasks, skipped = cells.split_reads(ep, archives, access)
         tasks = [t for t in tasks if t.cell_id not in done]
         planned.append((ep, tasks, [(t, why) for t, why in skipped if t.cell_id not in done]))
         if reuse is not None and ctx.unavailable(ep.slug) is None:
             for t in tasks:
                 archive = by_id[t.archive.id]
-                key = reuse.cell_key(ctx.image(t.env), t, archive)
+                key = reuse.cell_key(ctx.image(t.env), t, archive, server.image)
                 cell = reuse.cell(key, archive.key)
                 reuse.count(key, cell is not None)
                 if cell is not None:
                     taken[t.cell_id] = cell
-        measure = [t for t in tasks if t.cell_id not in taken]
+        measure = [t for t in tasks if t.cell_id not in taken and (t.access == "file" or server.down is None)]
         if ctx.unavailable(ep.slug) is None and measure:
             reused = f", {len(tasks) - len(measure)} reused" if len(measure) != len(tasks) else ""
             label = f"[read {n}/{len(readers)}] {ep.slug}: {len(measure)} read(s){reused} ..."
             read_tasks = [cells.read_task(t, ctx.plan.settings) for t in measure]
-            jobs.append(ContainerJob(slug=ep.slug, phase="read", tasks=read_tasks, mounts=mounts, label=label))
+            http = {t.access for t in measure if t.access != "file"}
+            served_modes |= http
+            with_job.add(ep.slug)
+            jobs.append(
+                ContainerJob(
+                    slug=ep.slug,
+                    phase="read",
+                    tasks=read_tasks,
+                    mounts=mounts,
+                    label=label,
+                    network=serving.NETWORK if http else None,
+                )
+            )
         elif tasks:
             ctx.progress(f"[read {n}/{len(readers)}] {ep.slug}: {len(tasks)} cell(s) reused, nothing to read")
-    batches = ctx.run_each(jobs)
-    for ep, tasks, skipped in planned:
-        down = ctx.unavailable(ep.slug)
-        # the container first: then every cell of this reader names the version its image reported,
-        # however many containers ran at once
-        ran = down is None and any(t.cell_id not in taken for t in tasks)
-        results: dict[str, ProbeResult] = dict(next(batches).results) if ran else {}
-        for task, reason in skipped:
-            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
-            outcome = Outcome(status=Status.SKIPPED, reason=reason)
-            ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome))
-        for task in tasks:
-            if task.cell_id in taken:
-                ctx.results.cells.append(taken[task.cell_id])
-                continue
-            archive = by_id[task.archive.id]
-            reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
-            result = results.get(task.id, ProbeResult(run=None, record=None))
-            verdict = down or cells.corrupt_read(
-                result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
-            )
-            cell = cells.read_cell(task, archive, reader, verdict, result)
-            if reuse is not None and down is None:
-                cell.key = reuse.cell_key(ctx.image(task.env), task, archive)
-            ctx.results.cells.append(cell)
-        for archive in ctx.results.archives:
-            if archive.status is not WRITTEN:
-                for probe in ep.readers:
-                    reader = cells.reader_side(ep.slug, probe, ctx.version(ep.slug, probe.library))
-                    cell = cells.decided_cell(archive, reader, cells.unwritten_outcome(archive, down))
-                    if cell.id not in done:
-                        ctx.results.cells.append(cell)
-        ctx.save()
+    over_http: list[tuple[CellResult, ReadTask]] = []
+    with serving.serving(ctx, server, sorted(served_modes), mounts) as served:
+        if served.down is not None:
+            server.down = served.down
+        batches = ctx.run_each([_on_network(job, served.network) for job in jobs])
+        for ep, tasks, skipped in planned:
+            down = ctx.unavailable(ep.slug)
+            # the container first: then every cell of this reader names the version its image reported,
+            # however many containers ran at once
+            ran = ep.slug in with_job
+            results: dict[str, ProbeResult] = dict(next(batches).results) if ran else {}
+            for task, reason in skipped:
+                reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+                outcome = Outcome(status=Status.SKIPPED, reason=reason)
+                ctx.results.cells.append(cells.decided_cell(by_id[task.archive.id], reader, outcome, task.access))
+            for task in tasks:
+                if task.cell_id in taken:
+                    ctx.results.cells.append(taken[task.cell_id])
+                    continue
+                archive = by_id[task.archive.id]
+                reader = cells.reader_side(ep.slug, task.probe, ctx.version(ep.slug, task.probe.library))
+                if task.access != "file" and server.down is not None:
+                    ctx.results.cells.append(cells.decided_cell(archive, reader, down or server.down, task.access))
+                    continue
+                result = results.get(task.id, ProbeResult(run=None, record=None))
+                verdict = down or cells.corrupt_read(
+                    result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
+                )
+                cell = cells.read_cell(task, archive, reader, verdict, result)
+                if reuse is not None and down is None:
+                    cell.key = reuse.cell_key(ctx.image(task.env), task, archive, server.image)
+                ctx.results.cells.append(cell)
+                if task.access != "file" and down is None:
+                    over_http.append((cell, task))
+            for archive in ctx.results.archives:
+                if archive.status is not WRITTEN:
+                    for probe, mode in reader_modes(ep, access):
+                        reader = cells.reader_side(ep.slug, probe, ctx.version(ep.slug, probe.library))
+                        cell = cells.decided_cell(archive, reader, cells.unwritten_outcome(archive, down), mode)
+                        if cell.id not in done:
+                            ctx.results.cells.append(cell)
+            ctx.save()
+    for cell, task in over_http:
+        cell.http = cells.http_cost(task, served.costs, served.software, by_id[task.archive.id].size)
     cells.judge_by_consensus(ctx.results.cells)
+
+
+def _on_network(job: ContainerJob, network: str | None) -> ContainerJob:
+    """A reader's container joins the servers' network when it has reads over HTTP and the servers run;
+    when they do not, its HTTP tasks are left out (their cells say why)."""
+    if job.network is None:
+        return job
+    if network is None:
+        return replace(job, network=None, tasks=[t for t in job.tasks if t.args.get("access") == "file"])
+    return replace(job, network=network)

@@ -44,6 +44,7 @@ class ContainerJob:
     tasks: Sequence[Task]
     mounts: Sequence[Mount] = ()
     label: str = ""  # said as the container starts
+    network: str | None = None  # the run's servers' network, for readers over HTTP
 
 
 Checkpoint = Callable[[Results], None]
@@ -204,7 +205,7 @@ class RunContext:
         def one(job: ContainerJob) -> Batch:
             if job.label:
                 self.progress(job.label)
-            return self.run(job.slug, job.phase, job.tasks, job.mounts)
+            return self.run(job.slug, job.phase, job.tasks, job.mounts, network=job.network)
 
         if self.options.containers <= 1 or len(batches) <= 1:
             for job in batches:
@@ -228,6 +229,7 @@ class RunContext:
         *,
         jobs: int | None = None,
         tmpfs_size: int = 0,
+        network: str | None = None,
     ) -> Batch:
         """Run ``tasks`` in one container of ``slug``'s image; what the image says of itself is recorded."""
         batch = run_tasks(
@@ -242,6 +244,7 @@ class RunContext:
             jobs=jobs or self.jobs,
             fork=self.plan.settings.fork,
             tmpfs_size=tmpfs_size,
+            network=network,
         )
         if batch.env_info is not None:
             self.envs[slug].info = batch.env_info

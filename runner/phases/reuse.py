@@ -63,9 +63,9 @@ class Reuse:
         assert self.inputs is not None
         return keys.writer_key(self.inputs, image, task.probe, task.fixture.name, task.fixture.spec)
 
-    def cell_key(self, image: str, task: ReadTask, archive: ArchiveResult) -> str:
+    def cell_key(self, image: str, task: ReadTask, archive: ArchiveResult, server: str = "") -> str:
         assert self.inputs is not None
-        return keys.cell_key(self.inputs, archive.key, image, task.probe)
+        return keys.cell_key(self.inputs, archive.key, image, task.probe, task.access, server)
 
     def archive(self, key: str, slot: str = "") -> ArchiveResult | None:
         """The archive's earlier record to reuse tonight, or None (not due, not readable: it is made again)."""

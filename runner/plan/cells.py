@@ -12,7 +12,7 @@ from typing import Any
 
 from runner.matrix.model import Settings
 from runner.plan.planner import Archive, EnvPlan, ReadTask, WriteTask, cell_id, read_tasks
-from runner.probes import Probe
+from runner.probes import Access, Probe
 from runner.protocol import ProbeResult, Task
 from runner.results import classify
 from runner.results.model import (
@@ -21,11 +21,13 @@ from runner.results.model import (
     CellResult,
     EnvironmentResult,
     EnvStatus,
+    HttpCost,
     Outcome,
     Side,
     Status,
 )
 from runner.results.probe_data import timings
+from runner.served import servers
 
 EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
 
@@ -65,13 +67,18 @@ def write_task(w: WriteTask, settings: Settings) -> Task:
 
 
 def read_task(task: ReadTask, settings: Settings) -> Task:
+    """A reader's task: the archive's path in the container, or over HTTP the URL to read it from (the
+    archive is then not mounted at all: the reader has the server and nothing else)."""
     archive = task.archive
+    where = container_path(archive.path)
+    location = {"archive": where} if task.access == "file" else {"url": servers.url(task.access, task.id, where)}
     return probe_task(
         task.id,
         task.probe,
         settings,
         "reader",
-        archive=container_path(archive.path),
+        access=task.access,
+        **location,
         arrays=list(archive.arrays),
         shapes=dict(archive.shapes),
         zarr_format=archive.zarr_format,
@@ -122,10 +129,12 @@ def readable(archives: Iterable[ArchiveResult]) -> list[Archive]:
     ]
 
 
-def split_reads(ep: EnvPlan, archives: Sequence[Archive]) -> tuple[list[ReadTask], list[tuple[ReadTask, str]]]:
+def split_reads(
+    ep: EnvPlan, archives: Sequence[Archive], access: Sequence[Access] = ("file",)
+) -> tuple[list[ReadTask], list[tuple[ReadTask, str]]]:
     """(reads to run, reads decided up front with the reason they are skipped)."""
     run, skipped = [], []
-    for task in read_tasks(ep, archives):
+    for task in read_tasks(ep, archives, access):
         if task.archive.arrays or not task.probe.needs_arrays:
             run.append(task)
         else:
@@ -150,15 +159,16 @@ def reader_side(env: str, probe: Probe, version: str) -> Side:
     return Side(env=env, probe=probe.id, library=probe.library, version=version)
 
 
-def decided_cell(archive: ArchiveResult, reader: Side, outcome: Outcome) -> CellResult:
+def decided_cell(archive: ArchiveResult, reader: Side, outcome: Outcome, access: Access = "file") -> CellResult:
     """A cell decided without running its reader (nothing to read, or an image that did not build)."""
     return CellResult(
-        id=cell_id(archive.env, archive.probe, reader.env, reader.probe, archive.fixture),
+        id=cell_id(archive.env, archive.probe, reader.env, reader.probe, archive.fixture, access),
         writer=writer_side(archive),
         reader=reader,
         fixture=archive.fixture,
         status=outcome.status,
         reason=outcome.reason,
+        access=access,
     )
 
 
@@ -224,6 +234,26 @@ def read_cell(
         timings=timings(record.get("timings")),
         values={p: str(a["sha256"]) for p, a in record.get("arrays", {}).items() if a.get("sha256")},
         executed_code=executed,
+        access=task.access,
+    )
+
+
+def http_cost(
+    task: ReadTask, costs: Mapping[tuple[str, str], servers.ReadCost], software: str, archive_bytes: int | None
+) -> HttpCost:
+    """What a cell's read over HTTP cost, from the servers' logs: its first timed read, and its read of one
+    chunk (None when the reader never asked for one: it failed first, or it has no way to)."""
+    token = servers.token(task.id)
+    first = costs.get((token, servers.FIRST_READ)) or servers.ReadCost()
+    one = costs.get((token, servers.ONE_CHUNK))
+    return HttpCost(
+        server=software,
+        requests=first.requests,
+        bytes=first.bytes,
+        statuses=dict(first.statuses),
+        chunk_requests=one.requests if one else None,
+        chunk_bytes=one.bytes if one else None,
+        archive_bytes=archive_bytes,
     )
 
 

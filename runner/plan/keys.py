@@ -21,9 +21,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from runner.probes import Probe
+from runner.probes import Access, Probe
 
 #: bump when what a key covers changes meaning (not when code changes: ``code`` covers that)
 KEY_VERSION = 1
@@ -31,7 +31,6 @@ KEY_VERSION = 1
 SHARED_SCRIPTS = ("harness.py", "_common.py")
 #: the ZIP checks' scripts: they decide an archive's record
 CHECK_SCRIPTS = ("zipcheck_probe.py", "zipinspect.py")
-Access = Literal["file"]
 
 
 def _hash(*parts: Any) -> str:
@@ -65,9 +64,13 @@ def external_key(inputs: KeyInputs, sha256: str) -> str:
     return _hash("external", KEY_VERSION, sha256, inputs.shared, inputs.code)
 
 
-def cell_key(inputs: KeyInputs, archive: str, image: str, probe: Probe, access: Access = "file") -> str:
+def cell_key(
+    inputs: KeyInputs, archive: str, image: str, probe: Probe, access: Access = "file", server: str = ""
+) -> str:
+    """``server``: the image the archive was served from (http modes), which decides the cell too."""
+    parts: tuple[Any, ...] = (access,) if access == "file" else (access, server)
     return _hash(
-        "cell", KEY_VERSION, archive, image, inputs.probe(probe), access, inputs.settings, inputs.shared, inputs.code
+        "cell", KEY_VERSION, archive, image, inputs.probe(probe), *parts, inputs.settings, inputs.shared, inputs.code
     )
 
 

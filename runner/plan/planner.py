@@ -17,7 +17,7 @@ from runner.errors import NothingSelectedError
 from runner.matrix.fixtures import Fixture, select
 from runner.matrix.model import EnvironmentSpec, Matrix, Settings
 from runner.plan.split import assign, of_external
-from runner.probes import Probe
+from runner.probes import Access, Probe
 from runner.results.history import CELL_SECONDS
 from runner.results.model import WHOLE, Shard
 from runner.versions import resolve
@@ -84,15 +84,21 @@ class ReadTask:
     env: str
     probe: Probe
     archive: Archive
+    access: Access = "file"
 
     @property
     def id(self) -> str:
-        return safe_id("r", self.probe.id, self.archive.id)
+        return safe_id("r", self.probe.id, self.archive.id, *access_part(self.access))
 
     @property
     def cell_id(self) -> str:
         return cell_id(
-            self.archive.writer_env, self.archive.writer_probe, self.env, self.probe.id, self.archive.fixture
+            self.archive.writer_env,
+            self.archive.writer_probe,
+            self.env,
+            self.probe.id,
+            self.archive.fixture,
+            self.access,
         )
 
 
@@ -123,8 +129,15 @@ def safe_id(*parts: str) -> str:
     return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts)
 
 
-def cell_id(writer_env: str, writer_probe: str, reader_env: str, reader_probe: str, fixture: str) -> str:
-    return safe_id(f"{writer_env}.{writer_probe}", f"{reader_env}.{reader_probe}", fixture)
+def access_part(access: Access) -> tuple[str, ...]:
+    """What an access mode adds to an id: nothing for a local file (ids from before the axis stand)."""
+    return () if access == "file" else (access,)
+
+
+def cell_id(
+    writer_env: str, writer_probe: str, reader_env: str, reader_probe: str, fixture: str, access: Access = "file"
+) -> str:
+    return safe_id(f"{writer_env}.{writer_probe}", f"{reader_env}.{reader_probe}", fixture, *access_part(access))
 
 
 def _chosen(candidates: tuple[Probe, ...], globs: tuple[str, ...]) -> tuple[Probe, ...]:
@@ -187,9 +200,20 @@ def _whole_plan(matrix: Matrix, only: Sequence[str]) -> Plan:
     return Plan(matrix=matrix, settings=matrix.settings, environments=env_plans, fixtures=fixtures, writes=writes)
 
 
-def read_tasks(env_plan: EnvPlan, archives: Iterable[Archive]) -> tuple[ReadTask, ...]:
+def reader_modes(env_plan: EnvPlan, access: Sequence[Access] = ("file",)) -> tuple[tuple[Probe, Access], ...]:
+    """Each reader probe with each access mode the run asks for and the probe has."""
+    return tuple((p, a) for p in env_plan.readers for a in access if a in p.access)
+
+
+def read_tasks(
+    env_plan: EnvPlan, archives: Iterable[Archive], access: Sequence[Access] = ("file",)
+) -> tuple[ReadTask, ...]:
     archives = tuple(archives)
-    return tuple(ReadTask(env=env_plan.slug, probe=p, archive=a) for p in env_plan.readers for a in archives)
+    return tuple(
+        ReadTask(env=env_plan.slug, probe=p, archive=a, access=mode)
+        for p, mode in reader_modes(env_plan, access)
+        for a in archives
+    )
 
 
 def describe(plan: Plan) -> str:

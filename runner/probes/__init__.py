@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from packaging.specifiers import SpecifierSet
+
+#: How a reader is given an archive: its local path, or a URL on one of the run's servers (``runner/served``):
+#: ``http`` honours Range requests, ``http-norange`` ignores them and answers 200 with the whole body.
+Access = Literal["file", "http", "http-norange"]
+ACCESS: tuple[Access, ...] = get_args(Access)
+HTTP_ACCESS: tuple[Access, ...] = ("http", "http-norange")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +31,8 @@ class Probe:
     requires: Mapping[str, str] = field(default_factory=dict)
     #: True for readers that open arrays by path and have nothing to try on an archive without any
     needs_arrays: bool = False
+    #: how this reader can be given an archive; over HTTP only where its library documents a way
+    access: tuple[Access, ...] = ("file",)
 
 
 def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
@@ -41,9 +49,18 @@ def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **
     )
 
 
-def _reader(id: str, library: str, script: str, label: str, needs_arrays: bool = False, **options: Any) -> Probe:
+def _reader(
+    id: str, library: str, script: str, label: str, needs_arrays: bool = False, http: bool = True, **options: Any
+) -> Probe:
     return Probe(
-        id=id, role="reader", library=library, script=script, label=label, options=options, needs_arrays=needs_arrays
+        id=id,
+        role="reader",
+        library=library,
+        script=script,
+        label=label,
+        options=options,
+        needs_arrays=needs_arrays,
+        access=ACCESS if http else ("file",),
     )
 
 
@@ -85,17 +102,27 @@ READERS: tuple[Probe, ...] = (
         needs_arrays=True,
     ),
     _reader("netcdf4-zarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=zarr,zip", mode="zarr-zip"),
-    _reader("netcdf4-nczarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=nczarr,zip", mode="nczarr-zip"),
+    _reader(
+        "netcdf4-nczarr-zip", "netcdf4", "netcdf4_probe.py", "NCZarr #mode=nczarr,zip", http=False, mode="nczarr-zip"
+    ),
     _reader(
         "netcdf4-zarr-file",
         "netcdf4",
         "netcdf4_probe.py",
         "NCZarr #mode=zarr,file on the unzipped data (control)",
+        http=False,
         mode="zarr-file",
     ),
-    _reader("h5py", "h5py", "h5py_probe.py", "h5py File()"),
+    _reader("h5py", "h5py", "h5py_probe.py", "h5py File()", http=False),
     _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
-    _reader("ngff-zarr-ozx", "ngff-zarr", "ngff_probe.py", "ngff-zarr from_ngff_zarr('x.ozx')", needs_arrays=True),
+    _reader(
+        "ngff-zarr-ozx",
+        "ngff-zarr",
+        "ngff_probe.py",
+        "ngff-zarr from_ngff_zarr('x.ozx')",
+        needs_arrays=True,
+        http=False,
+    ),
     _reader(
         "zarrita-zip",
         "zarrita",

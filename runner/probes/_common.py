@@ -7,6 +7,7 @@ failure, recorded with the library's own message). The record lands at ``args["r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -102,6 +103,56 @@ def repeat(fn: Callable[[], Any], times: int) -> tuple[Any, list[float]]:
         value, seconds = timed(fn)
         samples.append(seconds)
     return value, samples
+
+
+# ------------------------------------------------------------------------------------ over HTTP
+# A reader task over HTTP has ``url`` (with ``{phase}``) instead of ``archive``. Each read asks its own URL
+# (r0, r1, ...; ``one`` for one chunk), so no cache carries over from one read to the next and the servers'
+# logs give each read's requests and bytes.
+
+
+def over_http(args: dict[str, Any]) -> bool:
+    return str(args.get("access", "file")) != "file"
+
+
+def url_for(args: dict[str, Any], phase: str) -> str:
+    return str(args["url"]).replace("{phase}", phase)
+
+
+def repeat_over_http(fn: Callable[[str], Any], args: dict[str, Any]) -> tuple[Any, list[float]]:
+    """Call ``fn(url)`` once per timed read, each at its own URL; return the last value and every duration."""
+    samples = []
+    value = None
+    for i in range(max(1, int(args.get("repeats", 3)))):
+        value, seconds = timed(functools.partial(fn, url_for(args, f"r{i}")))
+        samples.append(seconds)
+    return value, samples
+
+
+def one_chunk_over_http(fn: Callable[[str], Any], args: dict[str, Any]) -> None:
+    """Over HTTP, read one chunk at the ``one`` URL (what it cost is counted from the server's log). A
+    failure here is noted, not the cell's verdict: the whole read already said what the reader can do."""
+    if not over_http(args):
+        return
+    try:
+        fn(url_for(args, "one"))
+    except Exception as exc:
+        OBSERVATIONS.append(f"reading one chunk over HTTP failed: {type(exc).__name__}: {first_line_words(exc)}")
+
+
+def first_chunk(shape: Any, chunks: Any) -> tuple[slice, ...]:
+    """The index of an array's first chunk (its whole extent when the array is smaller)."""
+    return tuple(slice(0, max(1, min(int(s), int(c)))) for s, c in zip(shape, chunks, strict=False))
+
+
+def http_file(url: str) -> Any:
+    """A read-only file object over HTTP, as fsspec documents it (HTTPFileSystem; Range reads, aiohttp)."""
+    import fsspec
+
+    try:
+        return fsspec.open(url, "rb").open()
+    except ImportError as exc:
+        raise Unsupported(f"fsspec's HTTP filesystem needs aiohttp, which is not installed: {exc}") from exc
 
 
 def median(values: list[float]) -> float:

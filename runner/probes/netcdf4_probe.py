@@ -82,10 +82,12 @@ def control(netCDF4: Any, archive: str, scratch: str) -> None:
 def read(args: dict[str, Any]) -> dict[str, Any]:
     import netCDF4
 
-    archive, mode, paths = args["archive"], args["mode"], args["arrays"]
+    archive, mode, paths = args.get("archive", ""), args["mode"], args["arrays"]
     version = f"{netCDF4.__version__} (netcdf-c {netCDF4.__netcdf4libversion__})"
     if getattr(netCDF4, "__has_nczarr_support__", True) is False:
         raise c.Unsupported(f"netCDF4 {version} was built without NCZarr")
+    if c.over_http(args):
+        return read_over_http(netCDF4, args["url"], version)
 
     def read_all() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         ds = open_dataset(netCDF4, mode, archive, args["scratch"])
@@ -127,6 +129,20 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
         "attrs": c.jsonable(root_attrs),
         "timings": {"read_s": c.median(samples), "read_samples": samples},
     }
+
+
+def read_over_http(netCDF4: Any, url: str, version: str) -> dict[str, Any]:
+    """NCZarr documents zip storage as a local file (``#mode=zarr,zip`` on a file path) and remote storage
+    as S3 only (``#mode=zarr,s3``): no way to read a zip over HTTP. Asked anyway, in the same syntax, so
+    the cell carries netcdf-c's own words; should it ever open, the cell says so instead."""
+    target = url.replace("{phase}", "r0") + "#mode=zarr,zip"
+    try:
+        netCDF4.Dataset(target, "r").close()  # call: netcdf4-zarr-zip
+    except (OSError, RuntimeError) as exc:
+        raise c.Unsupported(
+            f"netCDF4 {version}: NCZarr reads a zip from a local file only (remote: S3); asked for {target}: {exc}"
+        ) from exc
+    raise RuntimeError(f"netCDF4 {version} opened a zip over HTTP ({target}), which NCZarr does not document")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: bool) -> Any:
+def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: bool, http: bool = False) -> Any:
+    """Over HTTP (``archive`` is a URL): a ZipStore on an fsspec HTTP file (zarr 3.3+), or ``zip::http://``."""
     kwargs = {
         "group": group or None,
         "consolidated": False,
@@ -98,10 +99,11 @@ def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: b
     if method == "zipstore":
         import zarr  # call: xarray-zipstore
 
-        store = zarr.storage.ZipStore(archive, mode="r")  # call: xarray-zipstore
+        source = c.http_file(archive) if http else archive  # call: xarray-zipstore
+        store = zarr.storage.ZipStore(source, mode="r")  # call: xarray-zipstore
         return store, xr.open_zarr(store, **kwargs)  # call: xarray-zipstore
     if method == "fsspec":
-        return None, xr.open_zarr("zip::" + c.file_url(archive), **kwargs)  # call: xarray-fsspec
+        return None, xr.open_zarr("zip::" + (archive if http else c.file_url(archive)), **kwargs)  # call: xarray-fsspec
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -109,8 +111,8 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import xarray as xr  # call: xarray-zipstore xarray-fsspec
 
-    archive, method = args["archive"], args["method"]
-    fmt = args.get("zarr_format") or c.archive_format(archive)
+    method, http = args["method"], c.over_http(args)
+    fmt = args.get("zarr_format") or (None if http else c.archive_format(args["archive"]))
     if fmt == 3 and zarr_major() < 3:
         raise c.Unsupported(f"xarray {xr.__version__} on zarr 2 reads Zarr format 2 only; this archive is format 3")
     paths = args["arrays"]
@@ -118,10 +120,10 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     for path in paths:
         by_group.setdefault(c.split_path(path)[0], []).append(path)
 
-    def read_all(mask_and_scale: bool) -> dict[str, Any]:
+    def read_all(mask_and_scale: bool, archive: str) -> dict[str, Any]:
         out = {}
         for group, members in by_group.items():
-            store, ds = open_group(xr, method, archive, group, mask_and_scale)
+            store, ds = open_group(xr, method, archive, group, mask_and_scale, http)
             try:
                 for path in members:
                     out[path] = ds[c.split_path(path)[1]]
@@ -137,8 +139,12 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
                     store.close()
         return out
 
-    raw, samples = c.repeat(lambda: read_all(False), int(args.get("repeats", 3)))
-    decoded = read_all(True)
+    if http:
+        raw, samples = c.repeat_over_http(lambda url: read_all(False, url), args)
+        decoded = read_all(True, c.url_for(args, "decoded"))
+    else:
+        raw, samples = c.repeat(lambda: read_all(False, args["archive"]), int(args.get("repeats", 3)))
+        decoded = read_all(True, args["archive"])
     arrays, observations = {}, []
     root_attrs = None
     for path in paths:

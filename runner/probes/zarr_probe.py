@@ -128,12 +128,25 @@ def zip_directory(directory: str, archive: str) -> None:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def open_store(zarr: Any, method: str, archive: str) -> Any:
-    """The store (or, for zarr 2 on fsspec, the URL) the way each version documents it."""
+def open_store(zarr: Any, method: str, archive: str, http: bool = False) -> Any:
+    """The store (or, for zarr 2 on fsspec, the URL) the way each version documents it. Over HTTP
+    (``archive`` is then a URL): ``ZipStore`` on an fsspec HTTP file object (zarr 3.3+, PR #4187), and
+    ``zip::http://...`` through fsspec."""
+    if method == "zipstore" and http:
+        source = c.http_file(archive)  # call: zarr-zipstore
+        try:
+            return zarr.storage.ZipStore(source, mode="r")  # call: zarr-zipstore
+        except TypeError as exc:
+            if major(zarr) == 2 or zarr.__version__.startswith(("3.0.", "3.1.", "3.2.")):
+                raise c.Unsupported(
+                    f"zarr {zarr.__version__}: ZipStore takes a local path; a file object from zarr 3.3.0 "
+                    f"(PR #4187): {exc}"
+                ) from exc
+            raise
     if method == "zipstore":
         return zarr.storage.ZipStore(archive, mode="r")  # call: zarr-zipstore
     if method == "fsspec":
-        url = "zip::" + c.file_url(archive)  # call: zarr-fsspec
+        url = "zip::" + (archive if http else c.file_url(archive))  # call: zarr-fsspec
         return url if major(zarr) == 2 else zarr.storage.FsspecStore.from_url(url, read_only=True)  # call: zarr-fsspec
     raise ValueError(f"unknown method {method!r}")
 
@@ -169,35 +182,62 @@ def array_metadata(zarr: Any, arr: Any) -> dict[str, Any]:
 def read(args: dict[str, Any]) -> dict[str, Any]:
     import zarr  # call: zarr-zipstore zarr-fsspec
 
-    archive, method = args["archive"], args["method"]
-    fmt = args.get("zarr_format") or c.archive_format(archive)
+    method, http = args["method"], c.over_http(args)
+    fmt = args.get("zarr_format") or (None if http else c.archive_format(args["archive"]))
     if major(zarr) == 2 and fmt == 3:
         raise c.Unsupported(f"zarr {zarr.__version__} reads Zarr format 2 only; this archive is format 3")
-    if method == "fsspec":
+    if method == "fsspec" or http:
         try:
             import fsspec  # noqa: F401
         except ImportError as exc:
             raise c.Unsupported(f"zip:: URLs need fsspec, which is not installed: {exc}") from exc
-    repeats = int(args.get("repeats", 3))
     paths = args["arrays"]
-    store = open_store(zarr, method, archive)
+    if http:
+        (found, attrs), read_times = c.repeat_over_http(lambda url: read_once(zarr, method, url, paths), args)
+        if paths:
+            c.one_chunk_over_http(lambda url: read_first_chunk(zarr, method, url, paths[0]), args)
+        timings: dict[str, Any] = {"read_s": c.median(read_times), "read_samples": read_times}
+    else:
+        store = open_store(zarr, method, args["archive"])
+        try:
+            (root, nodes), open_s = c.timed(lambda: open_nodes(zarr, store, paths))
+            values, read_times = c.repeat(
+                lambda: {path: nodes[path][...] for path in paths}, int(args.get("repeats", 3))
+            )
+            found = {path: c.describe_array(values[path], **array_metadata(zarr, nodes[path])) for path in paths}
+            attrs = dict(root.attrs) if root is not None and hasattr(root, "group_keys") else None
+        finally:
+            if hasattr(store, "close"):
+                store.close()
+        timings = {"open_s": open_s, "read_s": c.median(read_times), "read_samples": read_times}
+    result = {"library": "zarr", "version": zarr.__version__, "arrays": found, "timings": timings}
+    if attrs is not None:
+        result["attrs"] = c.jsonable(attrs)
+    return result
+
+
+def read_once(zarr: Any, method: str, url: str, paths: list[str]) -> tuple[dict[str, Any], Any]:
+    """Over HTTP: open the store at ``url``, read every array, close (each timed read on its own URL)."""
+    store = open_store(zarr, method, url, http=True)
     try:
-        (root, nodes), open_s = c.timed(lambda: open_nodes(zarr, store, paths))
-        values, read_times = c.repeat(lambda: {path: nodes[path][...] for path in paths}, repeats)
-        found = {path: c.describe_array(values[path], **array_metadata(zarr, nodes[path])) for path in paths}
+        root, nodes = open_nodes(zarr, store, paths)
+        found = {path: c.describe_array(nodes[path][...], **array_metadata(zarr, nodes[path])) for path in paths}
         attrs = dict(root.attrs) if root is not None and hasattr(root, "group_keys") else None
     finally:
         if hasattr(store, "close"):
             store.close()
-    result = {
-        "library": "zarr",
-        "version": zarr.__version__,
-        "arrays": found,
-        "timings": {"open_s": open_s, "read_s": c.median(read_times), "read_samples": read_times},
-    }
-    if attrs is not None:
-        result["attrs"] = c.jsonable(attrs)
-    return result
+    return found, attrs
+
+
+def read_first_chunk(zarr: Any, method: str, url: str, path: str) -> None:
+    store = open_store(zarr, method, url, http=True)
+    try:
+        _, nodes = open_nodes(zarr, store, [path])
+        arr = nodes[path]
+        arr[c.first_chunk(arr.shape, arr.chunks)]
+    finally:
+        if hasattr(store, "close"):
+            store.close()
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ from typing import Any, Literal, get_args
 from runner.channels import ChannelName
 from runner.errors import UsageError
 from runner.matrix.model import Resolution
+from runner.probes import Access
 from runner.results.probe_data import Timings, ZipChecks
 from runner.results.stats import Interval, Summary
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: what a store's timing summarises: the times, and the times over the raw file's of the same round
 Measure = Literal["write", "read", "write_ratio", "read_ratio"]
 MEASURES: tuple[Measure, ...] = get_args(Measure)
@@ -30,6 +31,8 @@ MEASURES: tuple[Measure, ...] = get_args(Measure)
 #: 5: archives and cells carry their ``key`` (the hash of everything that decides them) and, when a night
 #:    reused an earlier measurement of that key instead of measuring, ``reused`` (that run and its start);
 #:    ``changes.flaky``: cells measured again with an unchanged key and another status.
+#: 6: cells say how their reader was given the archive (``access``: file, http, http-norange) and, over HTTP,
+#:    what the read cost on the wire (``http``: requests and bytes of the first read and of one chunk).
 
 
 class Value(str, Enum):
@@ -139,6 +142,27 @@ class ArchiveResult:
 
 
 @dataclass(kw_only=True)
+class HttpCost:
+    """What a read over HTTP cost, from the server's access log: the first timed read of the whole archive's
+    arrays, and a read of one chunk (its requests and bytes; None when the reader did not get that far)."""
+
+    server: str  # the server's name and version (nginx/1.22.1)
+    requests: int
+    bytes: int
+    statuses: dict[str, int] = field(default_factory=dict)  # HTTP status -> requests (first read)
+    chunk_requests: int | None = None
+    chunk_bytes: int | None = None
+    archive_bytes: int | None = None
+
+    @property
+    def chunk_fraction(self) -> float | None:
+        """One chunk's bytes on the wire over the archive's size."""
+        if self.chunk_bytes is None or not self.archive_bytes:
+            return None
+        return self.chunk_bytes / self.archive_bytes
+
+
+@dataclass(kw_only=True)
 class Side:
     env: str
     probe: str
@@ -163,6 +187,8 @@ class CellResult:
     executed_code: bool = False  # the reader ran code from the archive (the hostile corpus's pickle canary)
     key: str = ""  # the hash of everything that decides it (runner.plan.keys); "" when decided unrun
     reused: Reused | None = None
+    access: Access = "file"  # how the reader was given the archive
+    http: HttpCost | None = None  # over HTTP: what the read cost, from the server's log
 
 
 @dataclass(kw_only=True)
@@ -483,6 +509,7 @@ def cell_from_dict(c: dict[str, Any]) -> CellResult:
             "writer": Side(**c["writer"]),
             "reader": Side(**c["reader"]),
             "reused": Reused(**c["reused"]) if c.get("reused") else None,
+            "http": HttpCost(**c["http"]) if c.get("http") else None,
         }
     )
 
@@ -512,6 +539,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
             "cells": [{**c, "key": "", "reused": None} for c in data["cells"]],
         }
         version = 5
+    if version == 5:  # every cell before read a local file
+        data = {**data, "schema_version": 6, "cells": [{**c, "access": "file", "http": None} for c in data["cells"]]}
+        version = 6
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
     return data

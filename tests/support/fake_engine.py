@@ -17,10 +17,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from runner.engines.engine import BuildContext, BuildResult, EngineInfo, RunResult, RunSpec, check_environment
+from runner.engines.engine import (
+    BuildContext,
+    BuildResult,
+    ContainerError,
+    EngineInfo,
+    RunResult,
+    RunSpec,
+    ServiceSpec,
+    check_environment,
+)
 from runner.errors import EngineUnavailableError
 
 Handler = Callable[[RunSpec, dict[str, Path]], RunResult]
+#: What a fake service wrote by the time it stopped (its access log), from its spec and the runs made meanwhile.
+ServiceLog = Callable[[ServiceSpec, list[RunSpec]], str]
 
 
 class FakeEngine:
@@ -31,6 +42,8 @@ class FakeEngine:
         images: set[str] | None = None,
         pullable: set[str] | None = None,
         handler: Handler | None = None,
+        service_log: ServiceLog | None = None,
+        networks_work: bool = True,
     ) -> None:
         self.available = available
         self.images: set[str] = set(images or ())
@@ -39,6 +52,12 @@ class FakeEngine:
         self.builds: list[BuildContext] = []
         self.runs: list[RunSpec] = []
         self.imported: list[str] = []
+        self.service_log = service_log or (lambda spec, runs: "")
+        self.networks_work = networks_work
+        self.networks: set[str] = set()
+        self.networks_made: list[str] = []
+        self.services: dict[str, ServiceSpec] = {}
+        self.services_started: list[ServiceSpec] = []
 
     def info(self) -> EngineInfo:
         if not self.available:
@@ -80,6 +99,8 @@ class FakeEngine:
 
     def run(self, spec: RunSpec) -> RunResult:
         check_environment(spec.environment)  # the engine's own rule
+        if spec.network is not None and spec.network not in self.networks:
+            raise ContainerError(f"network {spec.network} not found")
         self.runs.append(spec)
         if spec.image not in self.images:
             raise RuntimeError(f"fake engine: no such image {spec.image}")
@@ -91,6 +112,31 @@ class FakeEngine:
 
     def remove_image(self, ref: str) -> None:
         self.images.discard(ref)
+
+    def create_network(self, name: str) -> None:
+        if not self.networks_work:
+            raise ContainerError("could not find an available, non-overlapping IPv4 address pool")
+        if name in self.networks:
+            raise ContainerError(f"network with name {name} already exists")
+        self.networks.add(name)
+        self.networks_made.append(name)
+
+    def remove_network(self, name: str) -> None:
+        self.networks.discard(name)
+
+    def start_service(self, spec: ServiceSpec) -> str:
+        if spec.image not in self.images:
+            raise ContainerError(f"No such image: {spec.image}")
+        if spec.network not in self.networks:
+            raise ContainerError(f"network {spec.network} not found")
+        handle = f"service-{len(self.services_started)}"
+        self.services[handle] = spec
+        self.services_started.append(spec)
+        return handle
+
+    def stop_service(self, handle: str) -> str:
+        spec = self.services.pop(handle, None)
+        return "" if spec is None else self.service_log(spec, [r for r in self.runs if r.network == spec.network])
 
     def cleanup(self, owner: str | None = None) -> int:
         return 0
