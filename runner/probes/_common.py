@@ -145,12 +145,10 @@ def first_chunk(shape: Any, chunks: Any) -> tuple[slice, ...]:
     return tuple(slice(0, max(1, min(int(s), int(c)))) for s, c in zip(shape, chunks, strict=False))
 
 
-def http_file(url: str) -> Any:
-    """A read-only file object over HTTP, as fsspec documents it (HTTPFileSystem; Range reads, aiohttp)."""
-    import fsspec
-
+def needs_aiohttp() -> None:
+    """fsspec's HTTPFileSystem (``fsspec.open(url)``, ``zip::http://``) is built on aiohttp."""
     try:
-        return fsspec.open(url, "rb").open()
+        import aiohttp  # noqa: F401
     except ImportError as exc:
         raise Unsupported(f"fsspec's HTTP filesystem needs aiohttp, which is not installed: {exc}") from exc
 

@@ -23,11 +23,8 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
         return {key: hashlib.sha256(mapper[key]).hexdigest() for key in mapper}
 
     if c.over_http(args):  # zip:: over fsspec's HTTPFileSystem (Range requests; aiohttp)
-        try:
-            import aiohttp  # noqa: F401
-        except ImportError as exc:
-            raise c.Unsupported(f"fsspec's HTTP filesystem needs aiohttp, which is not installed: {exc}") from exc
-        values, samples = c.repeat_over_http(lambda url: read_all("zip::" + url), args)  # call: fsspec-mapper
+        c.needs_aiohttp()
+        values, samples = c.repeat_over_http(read_all_over_http, args)
         c.one_chunk_over_http(lambda url: one_value(fsspec, "zip::" + url), args)
         timings = {"read_s": c.median(samples), "read_samples": samples, "keys": len(values)}
     else:
@@ -36,6 +33,13 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
         values, samples = c.repeat(lambda: read_all(url), int(args.get("repeats", 3)))
         timings = {"open_s": open_s, "read_s": c.median(samples), "read_samples": samples, "keys": len(keys)}
     return {"library": "fsspec", "version": fsspec.__version__, "keys": values, "timings": timings}
+
+
+def read_all_over_http(url: str) -> dict[str, Any]:
+    import fsspec
+
+    mapper = fsspec.get_mapper("zip::" + url)  # call: fsspec-mapper@http
+    return {key: hashlib.sha256(mapper[key]).hexdigest() for key in mapper}
 
 
 def one_value(fsspec: Any, url: str) -> None:

@@ -88,7 +88,7 @@ def read_classic(
 
 def vsicurl(url: str) -> str:
     """Over HTTP, GDAL's chain: /vsizip/ over /vsicurl/ (Range requests), as its virtual file system docs say."""
-    return "/vsicurl/" + url  # call: gdal-multidim gdal-classic
+    return "/vsicurl/" + url  # call: gdal-multidim@http gdal-classic@http
 
 
 def first_chunk_multidim(gdal: Any, archive: str, path: str) -> None:

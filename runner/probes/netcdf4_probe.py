@@ -135,9 +135,10 @@ def read_over_http(netCDF4: Any, url: str, version: str) -> dict[str, Any]:
     """NCZarr documents zip storage as a local file (``#mode=zarr,zip`` on a file path) and remote storage
     as S3 only (``#mode=zarr,s3``): no way to read a zip over HTTP. Asked anyway, in the same syntax, so
     the cell carries netcdf-c's own words; should it ever open, the cell says so instead."""
-    target = url.replace("{phase}", "r0") + "#mode=zarr,zip"
+    url = url.replace("{phase}", "r0")
+    target = url + "#mode=zarr,zip"
     try:
-        netCDF4.Dataset(target, "r").close()  # call: netcdf4-zarr-zip
+        netCDF4.Dataset(url + "#mode=zarr,zip", "r").close()  # call: netcdf4-zarr-zip@http
     except (OSError, RuntimeError) as exc:
         raise c.Unsupported(
             f"netCDF4 {version}: NCZarr reads a zip from a local file only (remote: S3); asked for {target}: {exc}"

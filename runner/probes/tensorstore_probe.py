@@ -24,11 +24,11 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
 
     def open_array(base: str, path: str) -> Any:
         # base: file:///abs.zip, or over HTTP the URL itself (tensorstore's http kvstore, Range reads)
-        spec = {  # call: tensorstore-zip
+        spec = {  # call: tensorstore-zip tensorstore-zip@http
             "driver": driver,
             "kvstore": {"driver": "zip", "base": base, "path": (path + "/") if path else ""},
         }
-        return ts.open(spec, read=True, open=True).result()  # call: tensorstore-zip
+        return ts.open(spec, read=True, open=True).result()  # call: tensorstore-zip tensorstore-zip@http
 
     def read_all(base: str) -> dict[str, Any]:
         return {path: (store := open_array(base, path), store.read().result()) for path in paths}
@@ -39,11 +39,12 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
 
     try:
         if http:
-            got, samples = c.repeat_over_http(read_all, args)
+            got, samples = c.repeat_over_http(lambda url: read_all(base=url), args)  # call: tensorstore-zip@http
             if paths:
                 c.one_chunk_over_http(first_chunk, args)
         else:
-            got, samples = c.repeat(lambda: read_all(c.file_url(args["archive"])), int(args.get("repeats", 3)))
+            base = c.file_url(args["archive"])  # call: tensorstore-zip
+            got, samples = c.repeat(lambda: read_all(base), int(args.get("repeats", 3)))
     except ValueError as exc:
         message = str(exc).split(" [tensorstore_spec=")[0]  # the spec dump stays in the traceback
         if '"zip" is not registered' in message:  # before 0.1.42

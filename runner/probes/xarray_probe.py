@@ -99,11 +99,21 @@ def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: b
     if method == "zipstore":
         import zarr  # call: xarray-zipstore
 
-        source = c.http_file(archive) if http else archive  # call: xarray-zipstore
-        store = zarr.storage.ZipStore(source, mode="r")  # call: xarray-zipstore
+        if http:
+            import fsspec
+
+            url = archive
+            c.needs_aiohttp()
+            source = fsspec.open(url, "rb").open()  # call: xarray-zipstore@http
+            store = zarr.storage.ZipStore(source, mode="r")  # call: xarray-zipstore@http
+        else:
+            store = zarr.storage.ZipStore(archive, mode="r")  # call: xarray-zipstore
         return store, xr.open_zarr(store, **kwargs)  # call: xarray-zipstore
     if method == "fsspec":
-        return None, xr.open_zarr("zip::" + (archive if http else c.file_url(archive)), **kwargs)  # call: xarray-fsspec
+        if http:
+            url = archive
+            return None, xr.open_zarr("zip::" + url, **kwargs)  # call: xarray-fsspec@http
+        return None, xr.open_zarr("zip::" + c.file_url(archive), **kwargs)  # call: xarray-fsspec
     raise ValueError(f"unknown method {method!r}")
 
 

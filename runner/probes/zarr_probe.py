@@ -133,9 +133,13 @@ def open_store(zarr: Any, method: str, archive: str, http: bool = False) -> Any:
     (``archive`` is then a URL): ``ZipStore`` on an fsspec HTTP file object (zarr 3.3+, PR #4187), and
     ``zip::http://...`` through fsspec."""
     if method == "zipstore" and http:
-        source = c.http_file(archive)  # call: zarr-zipstore
+        import fsspec
+
+        url = archive
+        c.needs_aiohttp()
+        source = fsspec.open(url, "rb").open()  # call: zarr-zipstore@http
         try:
-            return zarr.storage.ZipStore(source, mode="r")  # call: zarr-zipstore
+            return zarr.storage.ZipStore(source, mode="r")  # call: zarr-zipstore@http
         except TypeError as exc:
             if major(zarr) == 2 or zarr.__version__.startswith(("3.0.", "3.1.", "3.2.")):
                 raise c.Unsupported(
@@ -146,8 +150,14 @@ def open_store(zarr: Any, method: str, archive: str, http: bool = False) -> Any:
     if method == "zipstore":
         return zarr.storage.ZipStore(archive, mode="r")  # call: zarr-zipstore
     if method == "fsspec":
-        url = "zip::" + (archive if http else c.file_url(archive))  # call: zarr-fsspec
-        return url if major(zarr) == 2 else zarr.storage.FsspecStore.from_url(url, read_only=True)  # call: zarr-fsspec
+        if http:
+            url = archive
+            zip_url = "zip::" + url  # call: zarr-fsspec@http
+        else:
+            zip_url = "zip::" + c.file_url(archive)  # call: zarr-fsspec
+        if major(zarr) == 2:
+            return zip_url  # zarr 2 opens the URL itself
+        return zarr.storage.FsspecStore.from_url(zip_url, read_only=True)  # call: zarr-fsspec zarr-fsspec@http
     raise ValueError(f"unknown method {method!r}")
 
 

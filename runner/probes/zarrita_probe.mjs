@@ -162,7 +162,8 @@ async function read() {
   if (http) {
     for (let n = 0; n < repeats; n++) {
       const started = performance.now();
-      const store = ZipFileStore.fromUrl(args.url.replace("{phase}", `r${n}`)); // call: zarrita-zip
+      const store = ZipFileStore.fromUrl(args.url.replace("{phase}", `r${n}`)); // call: zarrita-zip@http
+      // the URL with this read's phase filled in: each timed read asks its own URL
       [root, nodes] = await openAll(store);
       values = {};
       for (const path of args.arrays) values[path] = await zarr.get(nodes[path]);

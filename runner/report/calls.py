@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ARCHIVE = "data.zip"
-_MARK = re.compile(r"(?:#|//)\s*call:\s*(?P<ids>[A-Za-z0-9_. -]+?)\s*$")
+_MARK = re.compile(r"(?:#|//)\s*call:\s*(?P<ids>[A-Za-z0-9_. @-]+?)\s*$")
 
 
 def marked_lines(text: str) -> dict[int, tuple[str, ...]]:
@@ -165,4 +165,5 @@ def reader_calls(folder: Path, scripts: Mapping[str, str]) -> dict[str, str]:
     for script in sorted(set(scripts.values())):
         text = (folder / script).read_text(encoding="utf-8")
         found.update(snippets(text, "python" if script.endswith(".py") else "javascript"))
-    return {probe: found[probe] for probe in scripts if probe in found}
+    #: a probe's call over HTTP is marked ``PROBE@http``: shown beside its call on a file
+    return {name: text for name, text in found.items() if name.split("@", 1)[0] in scripts}

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.matrix.fixtures import catalog
-from runner.report import charts
+from runner.probes import ACCESS, Access
+from runner.report import charts, served
 from runner.report.format import sparkline
 from runner.results import external
 from runner.results.benchmark import STORES
@@ -70,10 +71,16 @@ class Column:
     probe: str
     library: str
     version: str
+    access: Access = "file"
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.env, self.probe)
+    def key(self) -> tuple[str, str, Access]:
+        return (self.env, self.probe, self.access)
+
+    @property
+    def label(self) -> str:
+        """The probe, and how it was given the archive when that is not a local file."""
+        return self.probe if self.access == "file" else f"{self.probe} · {self.access}"
 
 
 @dataclass(kw_only=True)
@@ -164,30 +171,39 @@ def grids(results: Results) -> list[Grid]:
     failed = {e.slug for e in results.environments if e.status is not EnvStatus.OK}
     descriptions = {name: f.description for name, f in catalog().items()}
     descriptions.update({f"external-{folder}": text for folder, text in external.DESCRIPTIONS.items()})
-    cells = {(c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe): c for c in results.cells}
+    cells = {
+        (c.fixture, c.writer.env, c.writer.probe, c.reader.env, c.reader.probe, c.access): c for c in results.cells
+    }
     order = {name: i for i, name in enumerate(catalog())}  # the catalog's order, then external sections
     fixtures = sorted(dict.fromkeys(a.fixture for a in results.archives), key=lambda f: (order.get(f, len(order)), f))
     out = []
     for fixture in fixtures:
-        columns: dict[tuple[str, str], Column] = {}
+        columns: dict[tuple[str, str, Access], Column] = {}
         for c in results.cells:
             if c.fixture == fixture and c.reader.env not in failed:
                 columns.setdefault(
-                    (c.reader.env, c.reader.probe),
+                    (c.reader.env, c.reader.probe, c.access),
                     Column(
                         env=c.reader.env,
                         probe=c.reader.probe,
                         library=c.reader.library,
                         version=c.reader.version,
+                        access=c.access,
                     ),
                 )
-        ordered = sorted(columns.values(), key=lambda col: (env_order.get(col.env, 1 << 30), col.probe))
+        ordered = sorted(
+            columns.values(),
+            key=lambda col: (env_order.get(col.env, 1 << 30), col.probe, ACCESS.index(col.access)),
+        )
         archives = sorted(
             (a for a in results.archives if a.fixture == fixture),
             key=lambda a: (env_order.get(a.env, 1 << 30), a.probe),
         )
         rows = [
-            Row(archive=a, cells=[cells.get((fixture, a.env, a.probe, col.env, col.probe)) for col in ordered])
+            Row(
+                archive=a,
+                cells=[cells.get((fixture, a.env, a.probe, col.env, col.probe, col.access)) for col in ordered],
+            )
             for a in archives
         ]
         failed_readers = sorted(
@@ -546,6 +562,11 @@ class View:
             "repro_statuses": REPRO_STATUSES,
             "status_changes": status_changes,
             "changes_shown": CHANGES_SHOWN,
+            "served_rows": served.served_rows(self.results),
+            "chunk_costs": served.chunk_costs(self.results),
+            "access_modes": ACCESS,
+            "access_words": served.ACCESS_WORDS,
+            "server": next((c.http.server for c in self.results.cells if c.http is not None and c.http.server), ""),
         }
 
 

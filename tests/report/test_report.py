@@ -50,7 +50,7 @@ def test_grids_put_writers_in_rows_and_readers_in_columns(results: Results) -> N
     for row in grid.rows:
         for col, cell in zip(grid.columns, row.cells, strict=True):
             if cell is not None:
-                assert (cell.reader.env, cell.reader.probe) == col.key
+                assert (cell.reader.env, cell.reader.probe, cell.access) == col.key
                 assert (cell.writer.env, cell.writer.probe) == (row.archive.env, row.archive.probe)
 
 
