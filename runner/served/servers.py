@@ -103,7 +103,7 @@ class ReadCost:
             self.statuses[status] = self.statuses.get(status, 0) + n
 
 
-_SOFTWARE = re.compile(r'"server":"(nginx/[0-9.]{1,20})"')
+_SOFTWARE = re.compile(r'"server":\s?"(nginx/[0-9.]{1,20})"')
 
 
 def software(text: str) -> str:

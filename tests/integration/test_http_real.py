@@ -1,0 +1,149 @@
+"""Reads over HTTP on the real engine: nginx on an internal network of the run's, each reader asked its documented
+way, the servers behaving as named, and a probe on that network reaching the servers and nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.engines.docker_engine import DockerEngine
+from runner.engines.engine import Mount, RunSpec, ServiceSpec
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import load_matrix
+from runner.phases.execute import Options, execute
+from runner.phases.serving import CONFIG, READY
+from runner.plan.planner import make_plan
+from runner.results.model import CellResult, Results, Status
+from runner.served import servers
+from runner.served.servers import Server
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+#: the readers that document a way over HTTP and read this matrix's archives from a server honouring Range
+OVER_HTTP = ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "tensorstore-zip", "zarrita-zip")
+
+
+def http_run(engine: DockerEngine, out: Path) -> Results:
+    plan = make_plan(load_matrix(HERE / "http.yaml", catalog()))
+    return execute(plan, engine, Options(out=out, work=out / "work"), progress=print)
+
+
+@pytest.fixture(scope="module")
+def runs(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Results]:
+    first = http_run(docker_engine, tmp_path_factory.mktemp("http-1"))
+    second = http_run(docker_engine, tmp_path_factory.mktemp("http-2"))
+    return first, second
+
+
+def cell(results: Results, reader: str, access: str, writer: str = "zarr-v3") -> CellResult:
+    return next(c for c in results.cells if (c.reader.probe, c.access, c.writer.probe) == (reader, access, writer))
+
+
+def test_each_documented_reader_reads_over_http_with_ranges_and_its_cost_is_logged(
+    runs: tuple[Results, Results],
+) -> None:
+    results, _ = runs
+    for reader in OVER_HTTP:
+        for writer in ("zarr-v2", "zarr-v3"):
+            got = cell(results, reader, "http", writer)
+            assert got.status is Status.PASS, (reader, writer, got.reason)
+            assert got.http is not None and got.http.requests > 0 and got.http.statuses.get("206"), got.http
+            assert got.http.server.startswith("nginx/") and got.http.archive_bytes
+    gdal = cell(results, "gdal-multidim", "http", "zarr-v2")  # bookworm's GDAL 3.6 reads format 2
+    assert gdal.status is Status.PASS and gdal.http is not None and gdal.http.chunk_requests, gdal.http
+
+
+def test_a_server_that_ignores_range_gets_each_readers_own_words(runs: tuple[Results, Results]) -> None:
+    results, _ = runs
+    words = {
+        "zarr-fsspec": "doesn't appear to support range requests",
+        "fsspec-mapper": "doesn't appear to support range requests",
+        "zarrita-zip": "could not find end of central directory",
+        "gdal-multidim": "Range downloading not supported by this server",
+    }
+    for reader, phrase in words.items():
+        got = cell(results, reader, "http-norange", "zarr-v2")
+        assert got.status is Status.FAIL and phrase in got.reason, (reader, got.reason)
+        assert got.http is not None and set(got.http.statuses) == {"200"}, got.http  # never a 206
+    netcdf = cell(results, "netcdf4-zarr-zip", "http")
+    assert netcdf.status is Status.UNSUPPORTED and "local file only" in netcdf.reason and "NetCDF" in netcdf.reason
+
+
+def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]) -> None:
+    first, second = runs
+
+    def requests(results: Results) -> dict[str, tuple[int, int | None]]:
+        return {
+            c.id: (c.http.requests, c.http.chunk_requests)
+            for c in results.cells
+            if c.http is not None and c.status is Status.PASS
+        }
+
+    assert requests(first) and requests(first) == requests(second)
+
+
+def test_a_probe_on_the_servers_network_reaches_them_and_nothing_else(
+    runs: tuple[Results, Results], docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    results, _ = runs
+    server_image = next(e.image for e in results.environments if e.slug == "http-server")
+    reader_image = next(e.image for e in results.environments if e.slug.startswith("zarr-3.3.0"))
+    (tmp_path / "srv" / "artifacts").mkdir(parents=True)
+    (tmp_path / "srv" / "artifacts" / "a.zip").write_bytes(bytes(range(256)) * 40)  # 10,240 bytes
+    network = "zipstore-test-isolation"
+    docker_engine.cleanup()
+    docker_engine.create_network(network)
+    handles = []
+    try:
+        for server in (Server(mode="range"), Server(mode="norange")):
+            conf = tmp_path / f"{server.mode}.conf"
+            conf.write_text(server.config())
+            handles.append(
+                docker_engine.start_service(
+                    ServiceSpec(
+                        image=server_image,
+                        command=("nginx", "-c", CONFIG),
+                        network=network,
+                        alias=server.alias,
+                        mounts=(
+                            Mount(source=str(conf), target=CONFIG),
+                            Mount(source=str(tmp_path / "srv" / "artifacts"), target="/srv/artifacts"),
+                        ),
+                        user=servers.USER,
+                        ready=READY,
+                    )
+                )
+            )
+        token = servers.token("isolation")
+        script = f"""
+import json, socket, urllib.request
+out = {{}}
+for mode in ("range", "norange"):
+    req = urllib.request.Request("http://" + mode + ".zipstore:{servers.PORT}/c/{token}/r0/artifacts/a.zip",
+                                 headers={{"Range": "bytes=10-19"}})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        out[mode] = [r.status, len(r.read())]
+gateway = socket.gethostbyname("range.zipstore").rsplit(".", 1)[0] + ".1"
+for name, host in (("internet", "1.1.1.1"), ("host", "172.17.0.1"), ("gateway", gateway)):
+    try:
+        socket.create_connection((host, 80), timeout=3).close()
+        out[name] = "reached"
+    except OSError as exc:
+        out[name] = type(exc).__name__ + ": " + str(exc)
+print(json.dumps(out))
+"""
+        ran = docker_engine.run(
+            RunSpec(image=reader_image, command=("python3", "-c", script), network=network, timeout=60)
+        )
+    finally:
+        logs = [docker_engine.stop_service(h) for h in handles]
+        docker_engine.remove_network(network)
+    assert ran.exit_code == 0, ran.logs
+    found = json.loads(ran.logs.strip().splitlines()[-1])
+    assert found["range"] == [206, 10] and found["norange"] == [200, 10240], found
+    assert all(found[k] != "reached" for k in ("internet", "host", "gateway")), found
+    costs = servers.parse_log("\n".join(logs))
+    assert costs[(token, "r0")].statuses == {"206": 1, "200": 1}

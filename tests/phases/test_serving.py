@@ -1,0 +1,90 @@
+"""Reads over HTTP through the pipeline on the fake engine: the servers start on a network of the run's, only the
+readers with HTTP tasks join it, each cell's cost comes from the servers' log, and no server means skipped cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.engines.engine import ContainerError, RunSpec, ServiceSpec
+from runner.engines.local_engine import NO_SERVERS, LocalEngine
+from runner.matrix.fixtures import catalog
+from runner.matrix.load import parse_matrix
+from runner.phases.execute import Options, execute
+from runner.plan.planner import make_plan
+from runner.results.model import Results, Status
+from runner.served import servers
+from tests.support.fake_engine import FakeEngine, HostHarness
+from tests.support.matrices import BASE, good
+
+MATRIX = """\
+version: 1
+fixtures: [int32-random]
+settings: {access: [file, http, http-norange]}
+environments:
+  - base: debian:bookworm
+    channel: pip
+    packages: ["zarr==3.1.6"]
+    probes: ["zarr-v3", "zarr-zipstore"]
+"""
+
+
+def run(tmp_path: Path, engine: FakeEngine) -> Results:
+    sim = HostHarness(good)
+    engine.handler = sim
+
+    def access_log(spec: ServiceSpec, runs: list[RunSpec]) -> str:
+        """What nginx would have logged: two requests for the first read and one for the chunk of each task
+        over HTTP that its server served."""
+        lines = []
+        for task in sim.tasks:
+            url = task["args"].get("url", "")
+            if spec.alias not in url:
+                continue
+            token = servers.token(task["id"])
+            for phase, body in (("r0", 1000), ("r0", 24), ("one", 40)):
+                entry = {"server": "nginx/1.22.1", "uri": f"/c/{token}/{phase}/a.zip", "status": 206, "body": body}
+                lines.append(json.dumps(entry, separators=(",", ":")))
+        return "\n".join(lines)
+
+    engine.service_log = access_log
+    plan = make_plan(parse_matrix(MATRIX, "m.yaml", catalog()))
+    return execute(plan, engine, Options(out=tmp_path, work=tmp_path / "work"), progress=lambda m: None)
+
+
+def test_http_cells_are_read_from_the_servers_on_the_runs_network_with_their_cost(tmp_path: Path) -> None:
+    engine = FakeEngine(images={BASE})
+    results = run(tmp_path, engine)
+    by_access = {c.access: c for c in results.cells}
+    assert set(by_access) == {"file", "http", "http-norange"}
+    assert all(c.status is Status.PASS for c in results.cells)
+    http = by_access["http"].http
+    assert http is not None and (http.requests, http.bytes, http.chunk_requests, http.chunk_bytes) == (2, 1024, 1, 40)
+    assert http.server == "nginx/1.22.1" and http.archive_bytes and by_access["file"].http is None
+    assert [s.alias for s in engine.services_started] == ["range.zipstore", "norange.zipstore"]
+    assert all(s.user == servers.USER and s.ready for s in engine.services_started)
+    network = engine.networks_made[0]
+    reads = [r for r in engine.runs if r.labels.get("org.zipstore-matrix.phase") == "read"]
+    writes = [r for r in engine.runs if r.labels.get("org.zipstore-matrix.phase") == "write"]
+    assert [r.network for r in reads] == [network] and all(r.network is None for r in writes)
+    assert not engine.networks and not engine.services  # removed when the reads are done
+    assert any(e.slug == "http-server" for e in results.environments)
+
+
+def test_without_servers_the_http_cells_say_why_and_the_file_cells_are_read(tmp_path: Path) -> None:
+    engine = FakeEngine(images={BASE}, networks_work=False)
+    results = run(tmp_path, engine)
+    by_access = {c.access: c for c in results.cells}
+    assert by_access["file"].status is Status.PASS
+    for access in ("http", "http-norange"):
+        assert by_access[access].status is Status.SKIPPED
+        assert "no HTTP server" in by_access[access].reason and "address pool" in by_access[access].reason
+    assert all(r.network is None for r in engine.runs)
+
+
+def test_the_local_engine_runs_no_servers_and_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ContainerError, match="local engine runs no servers"):
+        LocalEngine(root=tmp_path).create_network("n")
+    assert "Docker" in NO_SERVERS
