@@ -34,6 +34,7 @@ finally:
         fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 """
 ONE_FIXTURE = "\nfixtures: [int32-random]\nsettings:"
+FILES_ONLY = ("  access: [file, http, http-norange]\n", "  access: [file]\n")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,10 @@ def corpus_run(docker_engine: object, tmp_path_factory: pytest.TempPathFactory) 
     shared = require_external_zips()
     tmp = tmp_path_factory.mktemp("corpus")
     matrix = tmp / "matrix.yaml"
-    matrix.write_text((ROOT / "matrix.yaml").read_text().replace("\nsettings:", ONE_FIXTURE, 1))
+    text = (ROOT / "matrix.yaml").read_text().replace("\nsettings:", ONE_FIXTURE, 1)
+    # the corpus from local files only: its reads over HTTP are tests/integration/test_http_real.py's question
+    assert FILES_ONLY[0] in text
+    matrix.write_text(text.replace(*FILES_ONLY))
     out = tmp / "site"
     peak = tmp / "peak"
     args = [str(matrix), "--out", str(out), "--no-benchmark", "--hostile", "--external", str(shared)]
@@ -61,6 +65,7 @@ def test_every_archive_meets_every_reader(corpus_run: tuple[Results, Path, int])
     results, _, _ = corpus_run
     plan = make_plan(load_matrix(ROOT / "matrix.yaml", catalog()))
     readers = {(ep.slug, p.id) for ep in plan.environments for p in ep.readers}
+    assert {c.access for c in results.cells} == {"file"}
     external = [a for a in results.archives if a.env == "external"]
     assert len(external) == 59 + 22
     unchecked = [a.probe for a in external if not (a.zip_checks and a.zip_checks.checked)]
