@@ -13,10 +13,10 @@ from typing import Any, Literal, get_args
 from packaging.specifiers import SpecifierSet
 
 #: How a reader is given an archive: its local path, or a URL on one of the run's servers (``runner/served``):
-#: ``http`` honours Range requests, ``http-norange`` ignores them and answers 200 with the whole body.
-Access = Literal["file", "http", "http-norange"]
+#: ``http`` honours Range requests, ``http-norange`` ignores them and answers 200 with the whole body,
+#: ``http-fault`` honours them but answers 503 once a read has made a few requests (nginx's rate limit).
+Access = Literal["file", "http", "http-norange", "http-fault"]
 ACCESS: tuple[Access, ...] = get_args(Access)
-HTTP_ACCESS: tuple[Access, ...] = ("http", "http-norange")
 
 
 @dataclass(frozen=True, kw_only=True)

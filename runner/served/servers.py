@@ -24,9 +24,11 @@ import jinja2
 from runner.probes import Access
 from runner.resources import data_dir
 
-Mode = Literal["range", "norange"]
+Mode = Literal["range", "norange", "fault"]
 #: which server each HTTP access mode reads from
-SERVER_OF: Mapping[Access, Mode] = {"http": "range", "http-norange": "norange"}
+SERVER_OF: Mapping[Access, Mode] = {"http": "range", "http-norange": "norange", "http-fault": "fault"}
+#: the fault server answers a read's first requests (this many after the first), then 503 (nginx limit_req)
+FAULT_AFTER = 3
 PORT = 8080
 #: as the servers run: Debian's nobody, never root (the port is above 1024)
 USER = "65534:65534"
@@ -49,7 +51,7 @@ class Server:
 
     @property
     def ranges(self) -> bool:
-        return self.mode == "range"
+        return self.mode != "norange"
 
     def config(self) -> str:
         env = jinja2.Environment(
@@ -59,7 +61,13 @@ class Server:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        return env.get_template("nginx.conf.j2").render(mode=self.mode, port=PORT, ranges=self.ranges, cors=True)
+        return env.get_template("nginx.conf.j2").render(
+            mode=self.mode,
+            port=PORT,
+            ranges=self.ranges,
+            cors=True,
+            fault_after=FAULT_AFTER if self.mode == "fault" else None,
+        )
 
 
 def servers_for(access: tuple[Access, ...]) -> tuple[Server, ...]:

@@ -72,6 +72,22 @@ def test_a_server_that_ignores_range_gets_each_readers_own_words(runs: tuple[Res
     assert netcdf.status is Status.UNSUPPORTED and "local file only" in netcdf.reason and "NetCDF" in netcdf.reason
 
 
+def test_a_server_error_part_way_is_a_fail_in_the_readers_words_or_the_timeout_it_causes(
+    runs: tuple[Results, Results],
+) -> None:
+    """The fault server answers each read's first 4 requests, then 503: the readers are past the central
+    directory by then, so each fails part-way. tensorstore retries a 503 until the probe's time is up."""
+    results, _ = runs
+    for reader in ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "zarrita-zip", "gdal-multidim"):
+        got = cell(results, reader, "http-fault", "zarr-v2")
+        assert got.status is Status.FAIL, (reader, got.status, got.reason)
+        assert got.http is not None and got.http.statuses.get("503") and got.http.statuses.get("206"), got.http
+        if reader != "gdal-multidim":  # GDAL says which file it could not load, not why
+            assert "503" in got.reason, (reader, got.reason)
+    stuck = cell(results, "tensorstore-zip", "http-fault", "zarr-v2")
+    assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.statuses.get("503", 0) > 4
+
+
 def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]) -> None:
     first, second = runs
 

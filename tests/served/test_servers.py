@@ -20,6 +20,9 @@ def log_line(uri: str, status: int = 206, body: int = 100, **extra: object) -> s
 def test_the_range_server_honours_ranges_and_the_other_ignores_them() -> None:
     ranged, ignoring = Server(mode="range").config(), Server(mode="norange").config()
     assert "max_ranges 0;" not in ranged and "max_ranges 0;" in ignoring
+    faulty = Server(mode="fault").config()
+    assert "max_ranges" not in faulty and f"limit_req zone=reads burst={servers.FAULT_AFTER} nodelay;" in faulty
+    assert "limit_req_status 503;" in faulty and "limit_req" not in ranged
     for config in (ranged, ignoring):  # unprivileged, read-only root: everything written goes to /tmp
         assert f"listen {servers.PORT};" in config and "pid /tmp/nginx.pid;" in config
         assert "access_log /dev/stdout cells;" in config and 'Access-Control-Expose-Headers "Content-Range' in config
