@@ -86,6 +86,7 @@ def reproducer(cell: CellResult, env: EnvironmentResult, archive_sha256: str | N
         "pip": "python -m pip install " + " ".join(env.packages),
         "apt": "apt-get install " + " ".join(env.packages),
         "npm": "npm install " + " ".join(env.packages),
+        "browser": "apt-get install chromium && npm install " + " ".join(env.packages),
     }[env.channel]
     versions = ", ".join(f"{name} {version}" for name, version in env.libraries.items())
     comment = "//" if (probe and probe.script.endswith(".mjs")) else "#"

@@ -6,7 +6,7 @@ from typing import Literal, Protocol, get_args
 
 from runner.channels.steps import ImageInput
 
-ChannelName = Literal["pip", "apt", "npm"]
+ChannelName = Literal["pip", "apt", "npm", "browser"]
 CHANNEL_NAMES: frozenset[str] = frozenset(get_args(ChannelName))
 
 

@@ -183,9 +183,9 @@ def _whole_plan(matrix: Matrix, only: Sequence[str]) -> Plan:
         EnvPlan(
             env=env,
             tag=image_tag(env),
-            writers=_chosen(probes.applicable(probes.WRITERS, env.pins), env.probes),
-            readers=_chosen(probes.applicable(probes.READERS, env.pins), env.probes),
-            benchmarks=_chosen(probes.applicable(probes.BENCHMARKS, env.pins), env.probes)
+            writers=_chosen(probes.applicable(probes.WRITERS, env.pins, env.channel), env.probes),
+            readers=_chosen(probes.applicable(probes.READERS, env.pins, env.channel), env.probes),
+            benchmarks=_chosen(probes.applicable(probes.BENCHMARKS, env.pins, env.channel), env.probes)
             if matrix.benchmark is not None
             else (),
         )
@@ -233,7 +233,7 @@ def describe(plan: Plan) -> str:
         if ep.benchmarks:
             lines.append(f"      benchmark: {', '.join(p.id for p in ep.benchmarks)}")
     lines.append("fixtures: " + ", ".join(f.name for f in plan.fixtures))
-    readers = sum(len(ep.readers) for ep in plan.environments)
+    readers = sum(len(reader_modes(ep, plan.settings.access)) for ep in plan.environments)
     lines.append(f"{len(plan.writes)} archive(s) to write; up to {len(plan.writes) * readers} cell(s)")
     benched = sum(1 for ep in plan.environments if ep.benchmarks)
     bench = plan.matrix.benchmark

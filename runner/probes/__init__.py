@@ -14,9 +14,13 @@ from packaging.specifiers import SpecifierSet
 
 #: How a reader is given an archive: its local path, or a URL on one of the run's servers (``runner/served``):
 #: ``http`` honours Range requests, ``http-norange`` ignores them and answers 200 with the whole body,
-#: ``http-fault`` honours them but answers 503 once a read has made a few requests (nginx's rate limit).
-Access = Literal["file", "http", "http-norange", "http-fault"]
+#: ``http-fault`` honours them but answers 503 once a read has made a few requests (nginx's rate limit),
+#: ``http-nocors`` honours them but sends no CORS headers (only a browser cares).
+Access = Literal["file", "http", "http-norange", "http-fault", "http-nocors"]
 ACCESS: tuple[Access, ...] = get_args(Access)
+#: what a reader with a documented HTTP path is given; a page in a browser has no file path, and CORS
+BY_URL: tuple[Access, ...] = ("http", "http-norange", "http-fault")
+IN_A_PAGE: tuple[Access, ...] = (*BY_URL, "http-nocors")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +37,8 @@ class Probe:
     needs_arrays: bool = False
     #: how this reader can be given an archive; over HTTP only where its library documents a way
     access: tuple[Access, ...] = ("file",)
+    #: the only channel whose images can run it (the browser probe needs Chromium); None: any
+    channel: str | None = None
 
 
 def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
@@ -50,7 +56,15 @@ def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **
 
 
 def _reader(
-    id: str, library: str, script: str, label: str, needs_arrays: bool = False, http: bool = True, **options: Any
+    id: str,
+    library: str,
+    script: str,
+    label: str,
+    needs_arrays: bool = False,
+    http: bool = True,
+    access: tuple[Access, ...] | None = None,
+    channel: str | None = None,
+    **options: Any,
 ) -> Probe:
     return Probe(
         id=id,
@@ -60,7 +74,8 @@ def _reader(
         label=label,
         options=options,
         needs_arrays=needs_arrays,
-        access=ACCESS if http else ("file",),
+        access=access or (("file", *BY_URL) if http else ("file",)),
+        channel=channel,
     )
 
 
@@ -130,6 +145,15 @@ READERS: tuple[Probe, ...] = (
         "zarrita.js ZipFileStore.fromBlob (Node)",
         needs_arrays=True,
     ),
+    _reader(
+        "zarrita-browser",
+        "zarrita",
+        "zarrita_browser_probe.mjs",
+        "zarrita.js ZipFileStore.fromUrl in headless Chromium (fetch with Range, from another origin)",
+        needs_arrays=True,
+        access=IN_A_PAGE,
+        channel="browser",
+    ),
 )
 
 #: Timed alone, after the compatibility phases, in every environment that has zarr (and this probe's id
@@ -150,7 +174,9 @@ DATASET_LOADER = "dataset_probe.py"
 ALL: Mapping[str, Probe] = {p.id: p for p in WRITERS + READERS + BENCHMARKS}
 
 
-def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tuple[Probe, ...]:
+def applicable(
+    probes: tuple[Probe, ...], pins: Mapping[str, str | None], channel: str | None = None
+) -> tuple[Probe, ...]:
     """Probes whose library the environment declares, minus those its exact pin rules out.
 
     ``pins`` maps each declared library to its exact pinned version, or None when not pinned (then the
@@ -158,7 +184,7 @@ def applicable(probes: tuple[Probe, ...], pins: Mapping[str, str | None]) -> tup
     """
     out = []
     for probe in probes:
-        if probe.library not in pins:
+        if probe.library not in pins or (probe.channel is not None and probe.channel != channel):
             continue
         ruled_out = any(
             pins.get(library) is not None and not SpecifierSet(spec).contains(str(pins[library]), prereleases=True)

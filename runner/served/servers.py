@@ -24,9 +24,14 @@ import jinja2
 from runner.probes import Access
 from runner.resources import data_dir
 
-Mode = Literal["range", "norange", "fault"]
+Mode = Literal["range", "norange", "fault", "nocors"]
 #: which server each HTTP access mode reads from
-SERVER_OF: Mapping[Access, Mode] = {"http": "range", "http-norange": "norange", "http-fault": "fault"}
+SERVER_OF: Mapping[Access, Mode] = {
+    "http": "range",
+    "http-norange": "norange",
+    "http-fault": "fault",
+    "http-nocors": "nocors",
+}
 #: the fault server answers a read's first requests (this many after the first), then 503 (nginx limit_req)
 FAULT_AFTER = 3
 PORT = 8080
@@ -65,7 +70,7 @@ class Server:
             mode=self.mode,
             port=PORT,
             ranges=self.ranges,
-            cors=True,
+            cors=self.mode != "nocors",
             fault_after=FAULT_AFTER if self.mode == "fault" else None,
         )
 

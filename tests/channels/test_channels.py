@@ -88,7 +88,7 @@ def test_capabilities_say_where_versions_come_from_and_what_runs_without_docker(
     assert [n for n, c in CHANNELS.items() if c.RUNS_LOCALLY] == ["pip"]
     assert [n for n, c in CHANNELS.items() if c.VERSIONS_FROM_SUITE] == ["apt"]
     assert [n for n, c in CHANNELS.items() if c.TRACKS_PYPI] == ["pip"]
-    assert sorted(n for n, c in CHANNELS.items() if c.NEEDS_DEBIAN_BASE) == ["apt", "npm"]
+    assert sorted(n for n, c in CHANNELS.items() if c.NEEDS_DEBIAN_BASE) == ["apt", "browser", "npm"]
 
 
 @pytest.mark.parametrize(

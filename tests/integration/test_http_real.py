@@ -72,6 +72,23 @@ def test_a_server_that_ignores_range_gets_each_readers_own_words(runs: tuple[Res
     assert netcdf.status is Status.UNSUPPORTED and "local file only" in netcdf.reason and "NetCDF" in netcdf.reason
 
 
+def test_zarrita_in_chromium_reads_over_http_and_the_browser_says_why_not_without_cors(
+    runs: tuple[Results, Results],
+) -> None:
+    results, _ = runs
+    for writer in ("zarr-v2", "zarr-v3"):
+        got = cell(results, "zarrita-browser", "http", writer)
+        assert got.status is Status.PASS and got.http is not None and got.http.statuses.get("206"), got.reason
+        assert any("Chrome/" in n and "page origin http://127.0.0.1:" in n for n in got.notices), got.notices
+        node = cell(results, "zarrita-zip", "http", writer)
+        assert got.values == node.values  # the same values in a page as under Node
+    refused = cell(results, "zarrita-browser", "http-nocors")
+    assert refused.status is Status.FAIL and "Failed to fetch" in refused.reason
+    assert "blocked by CORS policy: No 'Access-Control-Allow-Origin' header" in refused.reason
+    whole = cell(results, "zarrita-browser", "http-norange")
+    assert whole.status is Status.FAIL and "could not find end of central directory" in whole.reason
+
+
 def test_a_server_error_part_way_is_a_fail_in_the_readers_words_or_the_timeout_it_causes(
     runs: tuple[Results, Results],
 ) -> None:

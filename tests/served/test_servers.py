@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from runner import probes
+from runner.channels import ImageInput, channel
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import parse_matrix
 from runner.plan import cells
@@ -20,6 +22,7 @@ def log_line(uri: str, status: int = 206, body: int = 100, **extra: object) -> s
 def test_the_range_server_honours_ranges_and_the_other_ignores_them() -> None:
     ranged, ignoring = Server(mode="range").config(), Server(mode="norange").config()
     assert "max_ranges 0;" not in ranged and "max_ranges 0;" in ignoring
+    assert "Access-Control" not in Server(mode="nocors").config() and "max_ranges" not in Server(mode="nocors").config()
     faulty = Server(mode="fault").config()
     assert "max_ranges" not in faulty and f"limit_req zone=reads burst={servers.FAULT_AFTER} nodelay;" in faulty
     assert "limit_req_status 503;" in faulty and "limit_req" not in ranged
@@ -86,3 +89,25 @@ environments:
     assert args["url"].startswith("http://range.zipstore:8080/c/") and args["url"].endswith(
         "/artifacts/e/p/int32-random.zip"
     )
+
+
+def test_the_browser_probe_runs_only_where_there_is_a_browser_and_only_over_http() -> None:
+    text = """\
+version: 1
+fixtures: [int32-random]
+environments:
+  - base: debian:trixie
+    channel: npm
+    packages: ["zarrita@0.7.5", "@zarrita/storage@0.2.0"]
+  - base: debian:trixie
+    channel: browser
+    packages: ["zarrita@0.7.5", "@zarrita/storage@0.2.0", "puppeteer-core@24.43.1", "esbuild@0.28.2"]
+"""
+    plan = make_plan(parse_matrix(text, "m.yaml", catalog()))
+    node, browser = plan.environments
+    assert [p.id for p in node.readers] == ["zarrita-zip"]
+    assert "zarrita-browser" in [p.id for p in browser.readers]
+    assert "file" not in probes.ALL["zarrita-browser"].access and "http-nocors" in probes.ALL["zarrita-browser"].access
+    assert "http-nocors" not in probes.ALL["zarrita-zip"].access  # CORS is a browser's rule
+    steps = channel("browser").dockerfile(ImageInput(packages=browser.env.packages))
+    assert "chromium" in steps and "puppeteer-core@24.43.1" in steps

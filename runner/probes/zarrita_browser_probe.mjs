@@ -1,0 +1,192 @@
+// zarrita.js in a real browser: Debian's Chromium, headless, driven by puppeteer-core, reading the archive over
+// HTTP the way every web viewer does (ZipFileStore.fromUrl: fetch with Range headers). Same protocol as the
+// other probes (see zarrita_common.mjs):
+//
+//     node zarrita_browser_probe.mjs ARGS.json        -> the record at args.record
+//
+// zarrita and @zarrita/storage are bundled for the browser with esbuild (an ES module, codecs split into
+// chunks loaded on demand) and served with a blank page from a loopback server of this probe's own, so the
+// page's origin (http://127.0.0.1:PORT) is not the archive's (http://range.zipstore:8080): the browser's CORS
+// rules decide, as on the web. A loopback page may fetch from the run's private network under Chromium's Local
+// Network Access rules (a public page could not without the user's permission). Each timed read opens a new
+// ZipFileStore at its own URL; the values leave the page as bytes and are described here exactly as the
+// Node probe describes them. What the browser said on its console (a CORS refusal) is the reason of a failure.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import { join } from "node:path";
+
+import { RECORD_VERSION, TYPED, describe, finish, load, median, packageJson } from "./zarrita_common.mjs";
+
+const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
+const record = { record_version: RECORD_VERSION, library: "zarrita", warnings: [], observations: [] };
+const CHROMIUM = process.env.ZIPSTORE_CHROMIUM || "/usr/bin/chromium";
+const ENTRY = 'export * as zarr from "zarrita"; export { default as ZipFileStore } from "@zarrita/storage/zip";';
+
+/** zarrita for the browser: one ES module and its lazily loaded chunks, in a folder of this probe's scratch. */
+async function bundle(folder) {
+  const { build } = await load("esbuild");
+  writeFileSync(join(folder, "entry.mjs"), ENTRY);
+  await build({
+    entryPoints: [join(folder, "entry.mjs")],
+    bundle: true,
+    format: "esm",
+    splitting: true,
+    platform: "browser",
+    external: ["worker_threads"], // unzipit's Node-only worker path: never taken in a page
+    outdir: join(folder, "out"),
+    nodePaths: [process.env.ZIPSTORE_NPM || "/opt/npm/node_modules"],
+    logLevel: "silent",
+  });
+  return new Set(readdirSync(join(folder, "out")));
+}
+
+/** The page's origin: a blank page and the bundle, on loopback. */
+async function pageServer(folder, files) {
+  const server = createServer((req, res) => {
+    const name = new URL(req.url, "http://page").pathname.slice(1);
+    if (name === "") {
+      res.writeHead(200, { "content-type": "text/html" });
+      return res.end("<!doctype html><meta charset=utf-8><title>zipstore</title>");
+    }
+    if (!files.has(name)) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { "content-type": "text/javascript" });
+    return res.end(readFileSync(join(folder, "out", name)));
+  });
+  // a port of its own for each task, the same every night (the browser names the page's origin in its words)
+  let port = 20000 + (parseInt(createHash("sha256").update(String(args.record)).digest("hex").slice(0, 8), 16) % 20000);
+  for (;;) {
+    try {
+      await new Promise((ok, fail) => server.once("error", fail).listen(port, "127.0.0.1", ok));
+      return server;
+    } catch (err) {
+      if (err?.code !== "EADDRINUSE") throw err;
+      port += 1;
+    }
+  }
+}
+
+/** In the page: open every array at `url` and read it whole (or, with `one`, the first chunk of the first). */
+async function inPage(url, paths, format, one) {
+  const { zarr, ZipFileStore } = await import("/entry.js");
+  const open = format === 2 ? zarr.open.v2 : format === 3 ? zarr.open.v3 : zarr.open;
+  const started = performance.now();
+  const store = ZipFileStore.fromUrl(url); // call: zarrita-browser@http
+  const root = zarr.root(store); // call: zarrita-browser@http
+  const out = {};
+  for (const path of one ? paths.slice(0, 1) : paths) {
+    const arr = await open(path ? root.resolve(path) : root, { kind: "array" }); // call: zarrita-browser@http
+    const region = one ? arr.shape.map((s, i) => zarr.slice(0, Math.max(1, Math.min(s, arr.chunks[i])))) : null;
+    const got = await zarr.get(arr, region); // call: zarrita-browser@http
+    const chunk = got && typeof got === "object" && "data" in got ? got : { data: [got], shape: [], stride: [] };
+    const data = chunk.data;
+    const typed = ArrayBuffer.isView(data) || (data && data.buffer instanceof ArrayBuffer && !Array.isArray(data));
+    let bytes = null;
+    let values = null;
+    if (typed) {
+      const view = ArrayBuffer.isView(data) ? data : new Uint8Array(data.buffer);
+      const raw = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+      let text = "";
+      for (let i = 0; i < raw.length; i += 0x8000) text += String.fromCharCode(...raw.subarray(i, i + 0x8000));
+      bytes = btoa(text);
+    } else {
+      values = Array.from({ length: data.length }, (_, i) => (Array.isArray(data) ? data[i] : data.get(i)));
+      values = values.map((v) => (typeof v === "bigint" ? v.toString() : v));
+    }
+    out[path] = {
+      bytes,
+      values,
+      shape: chunk.shape,
+      stride: chunk.stride,
+      dtype: String(arr.dtype),
+      chunks: arr.chunks,
+      fillValue: typeof arr.fillValue === "bigint" ? Number(arr.fillValue) : arr.fillValue,
+      attrs: arr.attrs ?? {},
+      dimensionNames: arr.dimensionNames ?? null,
+    };
+  }
+  return { arrays: out, seconds: (performance.now() - started) / 1000 };
+}
+
+/** A page array as the Node probe would have it, for the same describe(). */
+function fromPage(got) {
+  const Typed = TYPED[got.dtype] ?? Uint8Array;
+  let data;
+  if (got.bytes !== null) {
+    const buffer = Buffer.from(got.bytes, "base64");
+    const copy = new Uint8Array(buffer.length);
+    copy.set(buffer);
+    const bytesPer = Typed.BYTES_PER_ELEMENT ?? 1;
+    const boolean = got.dtype === "bool";
+    data = boolean || /^v2:S/.test(got.dtype) ? { buffer: copy.buffer, length: copy.length } : new Typed(copy.buffer, 0, copy.length / bytesPer);
+  } else {
+    data = got.values;
+  }
+  const result = { data, shape: got.shape, stride: got.stride };
+  const arr = { dtype: got.dtype, chunks: got.chunks, fillValue: got.fillValue, attrs: got.attrs, dimensionNames: got.dimensionNames ?? undefined };
+  return [result, arr];
+}
+
+async function read() {
+  const puppeteer = (await load("puppeteer-core")).default;
+  record.version = packageJson("zarrita").version;
+  record.observations.push(`@zarrita/storage ${packageJson("@zarrita/storage").version}`);
+  if ((args.access ?? "file") === "file") {
+    return Promise.reject(new Error("the browser probe reads over HTTP only (a page has no file path)"));
+  }
+  const folder = mkdtempSync(join(args.scratch ?? "/tmp", "page-"));
+  const files = await bundle(folder);
+  const server = await pageServer(folder, files);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    userDataDir: join(folder, "profile"),
+    // the container is the sandbox (no capabilities, read-only root, its own network); Chromium's own needs
+    // user namespaces it does not have there
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-zygote"],
+  });
+  const said = [];
+  try {
+    record.observations.push(`${await browser.version()}, page origin ${origin}`);
+    const page = await browser.newPage();
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/favicon/.test(m.location()?.url ?? "")) said.push(m.text());
+    });
+    await page.goto(origin + "/");
+    const repeats = Math.max(1, Number(args.repeats ?? 3));
+    const samples = [];
+    let last = null;
+    for (let n = 0; n < repeats; n++) {
+      try {
+        last = await page.evaluate(inPage, args.url.replace("{phase}", `r${n}`), args.arrays, args.zarr_format, false);
+      } catch (err) {
+        // the page's own exception ("Failed to fetch"), with what the browser said on its console (CORS)
+        const first = String(err?.message ?? err).split("\n")[0];
+        const words = said.length ? `${first} (the browser: ${said.join(" | ")})` : first;
+        throw new Error(words.slice(0, 2000));
+      }
+      samples.push(last.seconds);
+    }
+    try {
+      await page.evaluate(inPage, args.url.replace("{phase}", "one"), args.arrays, args.zarr_format, true);
+    } catch (err) {
+      record.observations.push(`reading one chunk over HTTP failed: ${String(err?.message ?? err).slice(0, 500)}`);
+    }
+    const arrays = {};
+    for (const path of args.arrays) {
+      const [result, arr] = fromPage(last.arrays[path]);
+      arrays[path] = describe(result, arr, record);
+    }
+    return { arrays, timings: { read_s: median(samples), read_samples: samples } };
+  } finally {
+    await browser.close();
+    server.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+await finish(args, record, read);
