@@ -564,7 +564,7 @@ class View:
             "changes_shown": CHANGES_SHOWN,
             "served_rows": served.served_rows(self.results),
             "chunk_costs": served.chunk_costs(self.results),
-            "access_modes": ACCESS,
+            "access_modes": [a for a in ACCESS if any(c.access == a for c in self.results.cells)],
             "access_words": served.ACCESS_WORDS,
             "server": next((c.http.server for c in self.results.cells if c.http is not None and c.http.server), ""),
         }
