@@ -145,6 +145,23 @@ def first_chunk(shape: Any, chunks: Any) -> tuple[slice, ...]:
     return tuple(slice(0, max(1, min(int(s), int(c)))) for s, c in zip(shape, chunks, strict=False))
 
 
+def path_only_zipstore(version: str, exc: BaseException) -> Unsupported | None:
+    """zarr before 3.3 takes a path only: its refusal of a file object (a TypeError in zarr 2, an assertion in
+    3.0 to 3.2), in its words; None for a zarr that should have taken it."""
+    try:
+        major, minor = (int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return None
+    if (major, minor) >= (3, 3) or not isinstance(exc, (TypeError, AssertionError)):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    words = str(exc) or (frames[-1].line if frames else "") or ""
+    return Unsupported(
+        f"zarr {version}: ZipStore takes a local path; a file object from zarr 3.3.0 (PR #4187): "
+        f"{type(exc).__name__}: {words}"
+    )
+
+
 def needs_aiohttp() -> None:
     """fsspec's HTTPFileSystem (``fsspec.open(url)``, ``zip::http://``) is built on aiohttp."""
     try:

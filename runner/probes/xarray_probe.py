@@ -105,7 +105,13 @@ def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: b
             url = archive
             c.needs_aiohttp()
             source = fsspec.open(url, "rb").open()  # call: xarray-zipstore@http
-            store = zarr.storage.ZipStore(source, mode="r")  # call: xarray-zipstore@http
+            try:
+                store = zarr.storage.ZipStore(source, mode="r")  # call: xarray-zipstore@http
+            except (TypeError, AssertionError) as exc:
+                refusal = c.path_only_zipstore(zarr.__version__, exc)
+                if refusal is not None:
+                    raise refusal from exc
+                raise
         else:
             store = zarr.storage.ZipStore(archive, mode="r")  # call: xarray-zipstore
         return store, xr.open_zarr(store, **kwargs)  # call: xarray-zipstore

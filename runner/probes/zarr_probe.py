@@ -140,12 +140,10 @@ def open_store(zarr: Any, method: str, archive: str, http: bool = False) -> Any:
         source = fsspec.open(url, "rb").open()  # call: zarr-zipstore@http
         try:
             return zarr.storage.ZipStore(source, mode="r")  # call: zarr-zipstore@http
-        except TypeError as exc:
-            if major(zarr) == 2 or zarr.__version__.startswith(("3.0.", "3.1.", "3.2.")):
-                raise c.Unsupported(
-                    f"zarr {zarr.__version__}: ZipStore takes a local path; a file object from zarr 3.3.0 "
-                    f"(PR #4187): {exc}"
-                ) from exc
+        except (TypeError, AssertionError) as exc:
+            refusal = c.path_only_zipstore(zarr.__version__, exc)
+            if refusal is not None:
+                raise refusal from exc
             raise
     if method == "zipstore":
         return zarr.storage.ZipStore(archive, mode="r")  # call: zarr-zipstore
