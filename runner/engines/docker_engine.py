@@ -11,7 +11,7 @@ import logging
 import shlex
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import docker.errors
@@ -218,18 +218,10 @@ class DockerEngine:
             spec.image,
             command=list(spec.command),
             mounts=mounts,
-            user=spec.user,
             network_mode=spec.network or "none",
             read_only=spec.read_only,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            mem_limit=spec.memory,
-            memswap_limit=spec.memory,
-            pids_limit=spec.pids_limit,
-            tmpfs=dict(spec.tmpfs),
             environment=dict(spec.environment),
-            labels={LABEL: "container", OWNER_LABEL: this_owner(), **spec.labels},
-            detach=True,
+            **_locked_down(spec.user, spec.memory, spec.pids_limit, spec.tmpfs, {LABEL: "container", **spec.labels}),
         )
         timed_out = False
         try:
@@ -314,18 +306,10 @@ class DockerEngine:
                     DockerMount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
                     for m in spec.mounts
                 ],
-                user=spec.user,
                 read_only=True,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                mem_limit=spec.memory,
-                memswap_limit=spec.memory,
-                pids_limit=spec.pids_limit,
-                tmpfs=dict(spec.tmpfs),
-                labels={LABEL: "service", OWNER_LABEL: this_owner(), **spec.labels},
                 networking_config={spec.network: self.client.api.create_endpoint_config(aliases=[spec.alias])},
                 network=spec.network,
-                detach=True,
+                **_locked_down(spec.user, spec.memory, spec.pids_limit, spec.tmpfs, {LABEL: "service", **spec.labels}),
             )
         except docker.errors.DockerException as exc:
             lost = self._lost(exc)
@@ -375,6 +359,24 @@ class DockerEngine:
                     container.remove(force=True)
         text: str = (out[:SERVICE_LOG_CAP] + err[: max(0, SERVICE_LOG_CAP - len(out))]).decode("utf-8", "replace")
         return text
+
+
+def _locked_down(
+    user: str | None, memory: str, pids_limit: int, tmpfs: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """What every container the runner starts gets: no capabilities, no privilege gain, capped memory (no swap)
+    and processes, a tmpfs, and the labels that find it again (this run's owner among them)."""
+    return {
+        "user": user,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "pids_limit": pids_limit,
+        "tmpfs": dict(tmpfs),
+        "labels": {OWNER_LABEL: this_owner(), **labels},
+        "detach": True,
+    }
 
 
 def _doomed(label: str, owner: str | None) -> bool:
