@@ -105,8 +105,8 @@ def test_a_server_error_part_way_is_a_fail_in_the_readers_words_or_the_timeout_i
     assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.statuses.get("503", 0) > 4
 
 
-#: readers whose request counts repeated exactly in every pair of runs here; fsspec's zip:: over HTTP and
-#: Chromium each made one request more or fewer in some runs than in others (their reads are concurrent)
+#: readers whose request counts repeated exactly in every pair of runs here; fsspec's zip:: over HTTP made one
+#: request more or fewer in some runs, and Chromium up to 5 of 35 on a loaded machine (their reads are concurrent)
 REPEATABLE = ("gdal-multidim", "gdal-classic", "tensorstore-zip", "zarrita-zip", "zarr-zipstore")
 
 
@@ -124,8 +124,9 @@ def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]
     assert a.keys() == b.keys() and len(a) >= 14
     exact = {cid for cid in a if any(f".{probe}--" in cid for probe in REPEATABLE)}
     assert len(exact) >= 7 and {cid: a[cid] for cid in exact} == {cid: b[cid] for cid in exact}
-    for cid in set(a) - exact:  # the others: the same reads, give or take a request
-        assert abs(a[cid][0] - b[cid][0]) <= 2 and abs((a[cid][1] or 0) - (b[cid][1] or 0)) <= 2, (cid, a[cid], b[cid])
+    for cid in set(a) - exact:  # the others: the same reads, give or take a few requests
+        for x, y in zip(a[cid], b[cid], strict=True):
+            assert abs((x or 0) - (y or 0)) <= max(2, 0.25 * max(x or 0, y or 0)), (cid, a[cid], b[cid])
 
 
 def test_a_probe_on_the_servers_network_reaches_them_and_nothing_else(
