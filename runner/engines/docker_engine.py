@@ -270,6 +270,9 @@ class DockerEngine:
                         network.remove()
             return len(doomed)
 
+    def host_server(self) -> str | None:
+        return None
+
     def create_network(self, name: str) -> None:
         # internal: no route out; inhibit_ipv4: the bridge gets no address of the host's, so the host is not
         # reachable from it either (an internal network alone still answers on its gateway address)

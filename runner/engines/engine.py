@@ -140,6 +140,10 @@ class ServiceSpec:
     #: run inside the service until it exits 0 (it is then serving); the start fails after ``ready_timeout``
     ready: tuple[str, ...] = ()
     ready_timeout: float = 20.0
+    #: the port it serves on, as its clients name it (``http://ALIAS:PORT``)
+    port: int = 8080
+    #: where its configuration file is mounted (an engine without containers rewrites it: ``loopback.py``)
+    config: str = ""
 
 
 #: The most of a service's output :meth:`Engine.stop_service` returns (its access log): the tail beyond is cut.
@@ -178,6 +182,10 @@ class Engine(Protocol):
         """
 
     def remove_image(self, ref: str) -> None: ...
+
+    def host_server(self) -> str | None:
+        """The server software this engine runs services with on its host (``nginx/1.22.1``), or None when
+        services are containers of an image the run builds."""
 
     def create_network(self, name: str) -> None:
         """An internal network: its containers reach each other by alias and nothing else (no route out, and

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import runner
+from runner.engines import loopback
 from runner.engines.engine import (
     BuildContext,
     BuildResult,
@@ -89,6 +90,7 @@ def find_python(version: str | None) -> str | None:
 class LocalEngine:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or Path("~/.cache/zipstore-matrix/venvs")).expanduser()
+        self.served: dict[str, loopback.Served] = {}
 
     def info(self) -> EngineInfo:
         if uv_binary() is None:
@@ -165,6 +167,8 @@ class LocalEngine:
         mounts = {m.target: m.source for m in spec.mounts}
         with tempfile.TemporaryDirectory(prefix="zipstore-local-") as scratch:
             paths = {**mounts, ENV_INFO: str(venv / "env.json"), PYTHON: str(venv / "bin" / "python")}
+            if spec.network is not None:  # reads over HTTP: the servers on loopback
+                paths.update(self._urls(spec.network))
             command = [_host_path(part, paths) for part in spec.command]
             job = next((c for c in command if c.endswith("tasks.json")), None)
             if job is not None:  # the tasks' own paths (archives, /out) are translated the same way
@@ -215,23 +219,32 @@ class LocalEngine:
     def cleanup(self, owner: str | None = None) -> int:
         return 0  # a run's processes end with it: each harness runs in a session the run waits for
 
+    def host_server(self) -> str | None:
+        return loopback.version() or "nginx (none on this host)"
+
     def create_network(self, name: str) -> None:
-        raise ContainerError(NO_SERVERS)
+        """No network to make: the servers are this host's nginx on loopback (``loopback.py``), which must exist."""
+        if loopback.nginx_binary() is None:
+            raise ContainerError(loopback.NO_NGINX)
 
     def remove_network(self, name: str) -> None:
         return None
 
     def start_service(self, spec: ServiceSpec) -> str:
-        raise ContainerError(NO_SERVERS)
+        served = loopback.start(spec)
+        handle = f"{spec.network}/{spec.alias}"
+        self.served[handle] = served
+        return handle
 
     def stop_service(self, handle: str) -> str:
-        return ""
+        served = self.served.pop(handle, None)
+        return "" if served is None else loopback.stop(served)
 
-
-#: Why the http access modes have no cells on this engine.
-NO_SERVERS = (
-    "the local engine runs no servers: reading over HTTP needs Docker (nginx in containers on an internal network)"
-)
+    def _urls(self, network: str) -> dict[str, str]:
+        """What a probe's URLs on ``network`` become here: each server's name and port, its loopback address."""
+        return {
+            f"http://{s.spec.alias}:{s.spec.port}": s.url for s in self.served.values() if s.spec.network == network
+        }
 
 
 def _limit(memory: int) -> None:

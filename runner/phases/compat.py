@@ -186,7 +186,8 @@ def read_archives(ctx: RunContext) -> None:
                     taken[t.cell_id] = cell
         measure = [t for t in tasks if t.cell_id not in taken and (t.access == "file" or server.down is None)]
         if ctx.unavailable(ep.slug) is None and measure:
-            reused = f", {len(tasks) - len(measure)} reused" if len(measure) != len(tasks) else ""
+            n_taken = sum(t.cell_id in taken for t in tasks)
+            reused = f", {n_taken} reused" if n_taken else ""
             label = f"[read {n}/{len(readers)}] {ep.slug}: {len(measure)} read(s){reused} ..."
             read_tasks = [cells.read_task(t, ctx.plan.settings) for t in measure]
             http = {t.access for t in measure if t.access != "file"}

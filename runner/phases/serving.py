@@ -59,6 +59,9 @@ def server_image(ctx: RunContext, access: Sequence[Access]) -> ServerImage:
     """Build (or reuse) the servers' image when the run reads anything over HTTP."""
     if not servers.servers_for(tuple(access)):
         return ServerImage()
+    on_host = ctx.engine.host_server()
+    if on_host is not None:  # the local engine: this host's nginx, no image
+        return ServerImage(image=f"host:{on_host}")
     spec = ctx.plan.settings.server
     env = ctx.environment(spec, image_tag(spec), "servers")
     if env.status is not EnvStatus.OK:
@@ -93,7 +96,9 @@ def serving(
             state.down = Outcome(status=Status.SKIPPED, reason=f"no HTTP server: {exc}")
         else:
             state.network = name
-            ctx.progress(f"[serve] {', '.join(s.alias for s in wanted)} on the internal network {name}")
+            on_host = ctx.engine.host_server()
+            where = f"on loopback ({on_host} of this host)" if on_host else f"on the internal network {name}"
+            ctx.progress(f"[serve] {', '.join(s.alias for s in wanted)} {where}")
         yield state
     finally:
         for mode, handle in handles.items():
@@ -124,4 +129,6 @@ def _service(ctx: RunContext, server: Server, image: str, network: str, mounts: 
         user=servers.USER,
         labels={"org.zipstore-matrix.phase": "serve"},
         ready=READY,
+        port=servers.PORT,
+        config=CONFIG,
     )

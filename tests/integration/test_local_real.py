@@ -48,3 +48,29 @@ def test_the_local_engine_refuses_external_archives_unless_trusted(tmp_path: Pat
     assert main([str(matrix), "--engine", "local", "--hostile", "--out", str(tmp_path / "o"), "--list"]) == 0
     code = main([str(matrix), "--engine", "local", "--hostile", "--out", str(tmp_path / "o")])
     assert code == 2
+
+
+OVER_HTTP = """\
+version: 1
+settings: {probe_timeout: 120, read_repeats: 1, access: [file, http, http-norange]}
+fixtures: [int32-random]
+environments:
+  - base: debian:bookworm
+    channel: pip
+    packages: ["zarr==3.1.6", "fsspec==2026.9.0", "aiohttp==3.14.5"]
+    probes: ["zarr-v3", "zarr-fsspec"]
+"""
+
+
+def test_the_local_engine_serves_the_archives_with_this_hosts_nginx_on_loopback(tmp_path: Path) -> None:
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(OVER_HTTP)
+    out = tmp_path / "site"
+    assert main([str(matrix), "--engine", "local", "--out", str(out), "--no-benchmark"]) == 0
+    results = Results.read(out / "results.json")
+    cells = {c.access: c for c in results.cells}
+    ranged, whole = cells["http"], cells["http-norange"]
+    assert ranged.status is Status.PASS and ranged.values == cells["file"].values, ranged.reason
+    assert ranged.http is not None and ranged.http.server.startswith("nginx/") and ranged.http.statuses.get("206")
+    assert whole.status is Status.FAIL and "doesn't appear to support range requests" in whole.reason
+    assert "of this host on\nloopback" in site_html(out)

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from runner.engines import loopback
 from runner.engines.engine import ContainerError, RunSpec, ServiceSpec
-from runner.engines.local_engine import NO_SERVERS, LocalEngine
+from runner.engines.local_engine import LocalEngine
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import parse_matrix
 from runner.phases.execute import Options, execute
 from runner.plan.planner import make_plan
 from runner.results.model import Results, Status
 from runner.served import servers
+from runner.served.servers import Server
 from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.matrices import BASE, good
 
@@ -84,7 +86,18 @@ def test_without_servers_the_http_cells_say_why_and_the_file_cells_are_read(tmp_
     assert all(r.network is None for r in engine.runs)
 
 
-def test_the_local_engine_runs_no_servers_and_says_so(tmp_path: Path) -> None:
-    with pytest.raises(ContainerError, match="local engine runs no servers"):
+def test_the_local_engine_without_nginx_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loopback, "nginx_binary", lambda: None)
+    with pytest.raises(ContainerError, match="apt-get install nginx"):
         LocalEngine(root=tmp_path).create_network("n")
-    assert "Docker" in NO_SERVERS
+    assert loopback.NO_NGINX in str(ContainerError(loopback.NO_NGINX))
+
+
+def test_the_containers_nginx_conf_moves_to_loopback_and_a_folder() -> None:
+    folder = Path("/var/zipstore-serve-x")  # never written: the text only
+    moved = loopback.localize(Server(mode="norange").config(), folder, 41234)
+    assert "listen 127.0.0.1:41234;" in moved and f"pid {folder}/nginx.pid;" in moved
+    assert f"access_log {folder}/access.log cells;" in moved and f"alias {folder}/srv/$1;" in moved
+    assert "/dev/stdout" not in moved and " /tmp/" not in moved and "max_ranges 0;" in moved
+    with pytest.raises(ContainerError, match="no line like"):
+        loopback.localize("events {}", folder, 1)

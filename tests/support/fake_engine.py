@@ -113,6 +113,9 @@ class FakeEngine:
     def remove_image(self, ref: str) -> None:
         self.images.discard(ref)
 
+    def host_server(self) -> str | None:
+        return None
+
     def create_network(self, name: str) -> None:
         if not self.networks_work:
             raise ContainerError("could not find an available, non-overlapping IPv4 address pool")
