@@ -368,8 +368,11 @@ def _locked_down(
     user: str | None, memory: str, pids_limit: int, tmpfs: Mapping[str, str], labels: Mapping[str, str]
 ) -> dict[str, Any]:
     """What every container the runner starts gets: no capabilities, no privilege gain, capped memory (no swap)
-    and processes, a tmpfs, and the labels that find it again (this run's owner among them)."""
+    and processes, a tmpfs, the labels that find it again (this run's owner among them), and an init process
+    (Docker's tini) as PID 1 that reaps orphans: a browser's helper processes outlive the probe that started
+    them, and without a reaper each stays a zombie until the container's PID limit stops every later probe."""
     return {
+        "init": True,
         "user": user,
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
