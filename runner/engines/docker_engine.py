@@ -257,8 +257,10 @@ class DockerEngine:
 
     def cleanup(self, owner: str | None = None) -> int:
         with self._answering():
-            labelled = self.client.containers.list(all=True, filters={"label": LABEL})
-            doomed = [c for c in labelled if _doomed(c.labels.get(OWNER_LABEL, ""), owner)]
+            # sparse: the listing's own labels, no inspection per container, so a container another runner
+            # removes meanwhile (a parallel shard's probe ending) cannot fail this one's listing
+            labelled = self.client.containers.list(all=True, filters={"label": LABEL}, sparse=True)
+            doomed = [c for c in labelled if _doomed((c.attrs.get("Labels") or {}).get(OWNER_LABEL, ""), owner)]
             for container in doomed:
                 _echo("rm", "-f", container.short_id)
                 with contextlib.suppress(docker.errors.NotFound):

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from socket import gethostname
 
 import pytest
 
 from runner.engines.bases import ensure_base
 from runner.engines.docker_engine import DockerEngine
-from runner.engines.engine import Mount, RunSpec
+from runner.engines.engine import LABEL, OWNER_LABEL, Mount, RunSpec
 from runner.probes import harness
 from runner.results.model import SCHEMA_VERSION, Outcome, Results, Status
 from tests.support.real import INTEGRATION, ROOT, run_in_container, selftest
@@ -227,3 +228,26 @@ def test_end_to_end_cli_then_a_warm_rerun_builds_nothing(
     html = site_html(out)
     assert "int32-random" in html and Z3 in html
     assert (out / "matrix.md").is_file()
+
+
+def test_cleanup_survives_a_container_another_runner_removes_while_it_lists(
+    docker_engine: DockerEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shards on one engine: one's probe container ends and goes while the other lists its leftovers."""
+    base = ensure_base(docker_engine, "debian:bookworm").ref
+    client = docker_engine.client
+    labels = {LABEL: "probe", OWNER_LABEL: "elsewhere-but-alive:1"}  # another host's: never this cleanup's
+    gone = f"{gethostname()}:{2**22 + 1}"  # a pid above pid_max: that runner is gone
+    leftover = client.containers.create(base, ["true"], labels={LABEL: "probe", OWNER_LABEL: gone})
+    passing = client.containers.create(base, ["true"], labels=labels)
+    listing = client.api.containers
+
+    def listed_then_one_goes(*args: object, **kwargs: object) -> object:
+        answer = listing(*args, **kwargs)
+        passing.remove(force=True)  # the other shard's probe ends now, between the list and any inspection
+        return answer
+
+    monkeypatch.setattr(client.api, "containers", listed_then_one_goes)
+    assert docker_engine.cleanup() >= 1  # the dead owner's leftover at least, and no error for the one that went
+    monkeypatch.undo()
+    assert not client.containers.list(all=True, filters={"id": leftover.id})
