@@ -167,8 +167,40 @@ def catalog(scale: int = 1) -> dict[str, Fixture]:
                 "arrays": [_array("image", [64 * s, 48], [32, 24], "uint16", ["y", "x"])],
             },
         ),
+        Fixture(
+            name="many-chunks",
+            description="65,536 chunks of 256 bytes (uint8 4096×4096 in 16×16 chunks, no compression): past "
+            "65,535 entries, so the archive needs ZIP64 records for its entry count. Over HTTP each reader reads "
+            "its first and last chunk, not all 65,536 (written only by the writers the matrix names in writers_of)",
+            spec={
+                **_LARGE,
+                "attrs": {},
+                "arrays": [_array("many", [4096 * s, 4096], [16, 16], "uint8", ["y", "x"])],
+            },
+        ),
+        Fixture(
+            name="many-chunks-sharded",
+            description="the same 65,536 chunks in 256 shards of 16×16 chunks (Zarr v3 sharding, format 3 writers "
+            "only): one shard index per shard instead of one zip entry per chunk",
+            spec={
+                **_LARGE,
+                "needs": {"zarr_format": 3, "why": "the sharding codec"},
+                "attrs": {},
+                "arrays": [_array("many", [4096 * s, 4096], [16, 16], "uint8", ["y", "x"], shards=[256, 256])],
+            },
+        ),
     ]
     return {f.name: f for f in fixtures}
+
+
+#: A fixture too large to write in every writer and to read whole over HTTP: written only by the writers a
+#: matrix names for it (``writers_of``), read once per cell, and over HTTP read in part (its first and last
+#: chunk, against the writer's values for them).
+_LARGE: Mapping[str, Any] = {
+    "costly": "too large for every writer: the matrix names its writers in writers_of",
+    "read_repeats": 1,
+    "part_over_http": True,
+}
 
 
 def select(names: tuple[str, ...] | None, scale: int = 1) -> tuple[Fixture, ...]:

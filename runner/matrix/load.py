@@ -191,6 +191,7 @@ def parse_matrix(text: str, filename: str, known_fixtures: Mapping[str, Any] | N
         environments=environments,
         fixtures=fixtures,
         benchmark=_benchmark(data["benchmark"], filename, lines) if "benchmark" in data else None,
+        writers_of={name: tuple(globs) for name, globs in data.get("writers_of", {}).items()},
     )
 
 
@@ -278,6 +279,9 @@ def _semantic_problems(data: Mapping[str, Any], known_fixtures: Mapping[str, Any
         for i, name in enumerate(data.get("fixtures", [])):
             if name not in known_fixtures:
                 yield _Problem(("fixtures", i), f"unknown fixture {name!r} (known: {', '.join(known_fixtures)})")
+        for name in data.get("writers_of", {}):
+            if name not in known_fixtures:
+                yield _Problem(("writers_of", name), f"unknown fixture {name!r} (known: {', '.join(known_fixtures)})")
     yield from _benchmark_problems(data.get("benchmark", {}))
     slugs: dict[str, YamlPath] = {}
     for e, env in enumerate(data["environments"]):

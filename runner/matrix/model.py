@@ -179,6 +179,8 @@ class Matrix:
     environments: tuple[EnvironmentSpec, ...]
     fixtures: tuple[str, ...] | None
     benchmark: BenchmarkSettings | None = None  # None: the matrix has no benchmark section
+    #: fixture -> the writers (``ENV-GLOB.PROBE-GLOB``) that write it; a costly fixture has no others
+    writers_of: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def format_path(path: YamlPath) -> str:

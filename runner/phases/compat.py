@@ -231,7 +231,7 @@ def read_archives(ctx: RunContext) -> None:
                     continue
                 result = results.get(task.id, ProbeResult(run=None, record=None))
                 verdict = down or cells.corrupt_read(
-                    result.read_verdict({**archive.expected, "keys": archive.manifest}), archive, result
+                    result.read_verdict(cells.expected_of(task, archive)), archive, result
                 )
                 cell = cells.read_cell(task, archive, reader, verdict, result)
                 if reuse is not None and down is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from runner.matrix.fixtures import catalog
 from runner.matrix.model import Settings
 from runner.plan.planner import Archive, EnvPlan, ReadTask, WriteTask, cell_id, read_tasks
 from runner.probes import Access, Probe
@@ -83,7 +84,8 @@ def read_task(task: ReadTask, settings: Settings) -> Task:
         shapes=dict(archive.shapes),
         zarr_format=archive.zarr_format,
         fixture=archive.fixture,
-        repeats=settings.read_repeats,
+        repeats=min(settings.read_repeats, archive.repeats or settings.read_repeats),
+        **({"part": dict(task.part)} if task.part else {}),
     )
 
 
@@ -123,10 +125,34 @@ def readable(archives: Iterable[ArchiveResult]) -> list[Archive]:
             writer_env=a.env,
             writer_probe=a.probe,
             shapes={p: list(d.get("shape", [])) for p, d in a.expected.get("arrays", {}).items()},
+            part={p: d["part"]["regions"] for p, d in a.expected.get("arrays", {}).items() if "part" in d},
+            repeats=read_repeats(a.fixture),
         )
         for a in archives
         if a.status is WRITTEN and a.path
     ]
+
+
+def read_repeats(fixture: str) -> int | None:
+    """Timed reads per cell that a fixture asks for (a large one: one read), or None: the run's setting."""
+    known = catalog().get(fixture)
+    repeats = known.spec.get("read_repeats") if known is not None else None
+    return int(repeats) if repeats is not None else None
+
+
+def expected_of(task: ReadTask, archive: ArchiveResult) -> dict[str, Any]:
+    """What the reader of ``task`` must have read: the writer's record and the archive's keys; for a part
+    read, each array's part (the values of its regions, flat) in place of the whole."""
+    expected: dict[str, Any] = {**archive.expected, "keys": archive.manifest}
+    if task.part:
+        arrays = dict(expected.get("arrays", {}))
+        for path in task.part:
+            whole = dict(arrays[path])
+            part = whole.pop("part")
+            whole.update({k: part[k] for k in ("shape", "dtype", "sha256", "nan_count") if k in part})
+            arrays[path] = whole
+        expected["arrays"] = arrays
+    return expected
 
 
 def split_reads(
@@ -218,6 +244,11 @@ def read_cell(
     warnings += list(verdict.warnings)
     notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
     notices += [f"reader observed: {o}" for o in record.get("observations", [])]
+    if task.part:
+        notices.append(
+            "read in part over HTTP: the first and the last chunk of each array, judged against the writer's "
+            "values for them (the fixture is too large to read whole over HTTP)"
+        )
     executed = record.get("executed_code") is True
     if executed:
         warnings.append("reader: ran code from the archive (unpickling it created the canary)")

@@ -77,6 +77,11 @@ class Archive:
     writer_env: str
     writer_probe: str
     shapes: Mapping[str, list[int]] = field(default_factory=dict)
+    #: per array, the regions a reader reads over HTTP instead of the whole (a fixture too large to read whole
+    #: there), as the writer recorded them with their values; empty: read whole
+    part: Mapping[str, list[list[list[int]]]] = field(default_factory=dict)
+    #: timed reads per cell, when the fixture asks for fewer than the run's read_repeats
+    repeats: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +94,11 @@ class ReadTask:
     @property
     def id(self) -> str:
         return safe_id("r", self.probe.id, self.archive.id, *access_part(self.access))
+
+    @property
+    def part(self) -> Mapping[str, list[list[list[int]]]]:
+        """The regions this read covers instead of whole arrays: over HTTP, for a fixture that says so."""
+        return self.archive.part if self.access != "file" else {}
 
     @property
     def cell_id(self) -> str:
@@ -196,8 +206,20 @@ def _whole_plan(matrix: Matrix, only: Sequence[str]) -> Plan:
         for ep in env_plans
         for probe in ep.writers
         for fixture in fixtures
+        if writes_it(matrix, fixture, ep.slug, probe.id)
     )
     return Plan(matrix=matrix, settings=matrix.settings, environments=env_plans, fixtures=fixtures, writes=writes)
+
+
+def writes_it(matrix: Matrix, fixture: Fixture, env: str, probe: str) -> bool:
+    """Whether this writer writes this fixture: any writer, unless the matrix names its writers
+    (``writers_of``: ``ENV-GLOB.PROBE-GLOB``, the probe after the last dot); a costly fixture, only those."""
+    globs = matrix.writers_of.get(fixture.name)
+    if globs is None:
+        return not fixture.spec.get("costly")
+    return any(
+        fnmatch.fnmatchcase(env, e) and fnmatch.fnmatchcase(probe, p) for e, _, p in (g.rpartition(".") for g in globs)
+    )
 
 
 def reader_modes(env_plan: EnvPlan, access: Sequence[Access] = ("file",)) -> tuple[tuple[Probe, Access], ...]:
@@ -233,6 +255,11 @@ def describe(plan: Plan) -> str:
         if ep.benchmarks:
             lines.append(f"      benchmark: {', '.join(p.id for p in ep.benchmarks)}")
     lines.append("fixtures: " + ", ".join(f.name for f in plan.fixtures))
+    for fixture in plan.fixtures:
+        if fixture.spec.get("costly") or fixture.name in plan.matrix.writers_of:
+            by = sorted({f"{w.env}.{w.probe.id}" for w in plan.writes if w.fixture.name == fixture.name})
+            named = ", ".join(by) or "no writer (name its writers in writers_of)"
+            lines.append(f"  {fixture.name}: written by {named}")
     readers = sum(len(reader_modes(ep, plan.settings.access)) for ep in plan.environments)
     lines.append(f"{len(plan.writes)} archive(s) to write; up to {len(plan.writes) * readers} cell(s)")
     benched = sum(1 for ep in plan.environments if ep.benchmarks)

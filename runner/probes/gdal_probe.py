@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import _common as c
@@ -46,7 +47,9 @@ def nodata(arr: Any) -> Any:
     return None
 
 
-def read_multidim(gdal: Any, archive: str, paths: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_multidim(
+    gdal: Any, archive: str, paths: list[str], part: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     ds = gdal.OpenEx("/vsizip/" + archive, gdal.OF_MULTIDIM_RASTER)  # call: gdal-multidim
     root = ds.GetRootGroup()  # call: gdal-multidim
     arrays, meta = {}, {}
@@ -54,7 +57,7 @@ def read_multidim(gdal: Any, archive: str, paths: list[str]) -> tuple[dict[str, 
         arr = root.OpenMDArrayFromFullname("/" + path)  # call: gdal-multidim
         if arr is None:
             raise KeyError(f"GDAL finds no array /{path} in the archive")
-        arrays[path] = arr.ReadAsArray()  # call: gdal-multidim
+        arrays[path] = c.read_values(functools.partial(region_multidim, arr), part.get(path))
         attrs = attributes(arr)
         if arr.GetUnit():  # GDAL takes the "units" attribute as the array's unit
             attrs.setdefault("units", arr.GetUnit())
@@ -69,7 +72,7 @@ def read_multidim(gdal: Any, archive: str, paths: list[str]) -> tuple[dict[str, 
 
 
 def read_classic(
-    gdal: Any, archive: str, paths: list[str], shapes: dict[str, Any]
+    gdal: Any, archive: str, paths: list[str], shapes: dict[str, Any], part: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     arrays, meta = {}, {}
     for path in paths:
@@ -80,10 +83,25 @@ def read_classic(
             )
         ds = gdal.Open(f'ZARR:"/vsizip/{archive}":/{path}')  # call: gdal-classic
         band = ds.GetRasterBand(1)  # call: gdal-classic
-        arrays[path] = band.ReadAsArray()  # call: gdal-classic
+        arrays[path] = c.read_values(functools.partial(region_classic, band), part.get(path))
         xsize, ysize = band.GetBlockSize()
         meta[path] = {"chunks": [ysize, xsize], "fill_value": band.GetNoDataValue()}
     return arrays, meta
+
+
+def region_multidim(arr: Any, index: Any) -> Any:
+    """The whole array (``...``) or a region of it (a tuple of slices), through ReadAsArray."""
+    if index is Ellipsis:
+        return arr.ReadAsArray()  # call: gdal-multidim
+    return arr.ReadAsArray(array_start_idx=[s.start for s in index], count=[s.stop - s.start for s in index])
+
+
+def region_classic(band: Any, index: Any) -> Any:
+    """The whole band (``...``) or a window of it (y, x slices), through ReadAsArray."""
+    if index is Ellipsis:
+        return band.ReadAsArray()  # call: gdal-classic
+    y, x = index
+    return band.ReadAsArray(x.start, y.start, x.stop - x.start, y.stop - y.start)
 
 
 def vsicurl(url: str) -> str:
@@ -112,9 +130,10 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     api, paths, http = args["api"], args["arrays"], c.over_http(args)
 
     def read_at(archive: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        part = args.get("part") or {}
         if api == "multidim":
-            return read_multidim(gdal, archive, paths)
-        return read_classic(gdal, archive, paths, args.get("shapes", {}))
+            return read_multidim(gdal, archive, paths, part)
+        return read_classic(gdal, archive, paths, args.get("shapes", {}), part)
 
     fmt = args.get("zarr_format") or (None if http else c.archive_format(args["archive"]))
     try:

@@ -31,7 +31,13 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
         return ts.open(spec, read=True, open=True).result()  # call: tensorstore-zip tensorstore-zip@http
 
     def read_all(base: str) -> dict[str, Any]:
-        return {path: (store := open_array(base, path), store.read().result()) for path in paths}
+        return {
+            path: (
+                store := open_array(base, path),
+                c.read_values(lambda ix: store[ix].read().result(), c.part_of(args, path)),
+            )
+            for path in paths
+        }
 
     def first_chunk(base: str) -> None:
         store = open_array(base, paths[0])

@@ -8,6 +8,7 @@ compared bit for bit, and decoded (the default), checked against CF masking of t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import _common as c
@@ -123,6 +124,11 @@ def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: b
     raise ValueError(f"unknown method {method!r}")
 
 
+def values_at(var: Any, index: Any) -> Any:
+    """A variable's values, whole (``...``) or at a region (a tuple of slices)."""
+    return (var if index is Ellipsis else var[index]).values
+
+
 def read(args: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import xarray as xr  # call: xarray-zipstore xarray-fsspec
@@ -142,12 +148,12 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
             store, ds = open_group(xr, method, archive, group, mask_and_scale, http)
             try:
                 for path in members:
-                    out[path] = ds[c.split_path(path)[1]]
+                    var = ds[c.split_path(path)[1]]
                     out[path] = (
-                        out[path].values,
-                        dict(out[path].attrs),
-                        out[path].dims,
-                        dict(out[path].encoding),
+                        c.read_values(functools.partial(values_at, var), c.part_of(args, path)),
+                        dict(var.attrs),
+                        var.dims,
+                        dict(var.encoding),
                         dict(ds.attrs) if group == "" else None,
                     )
             finally:

@@ -201,7 +201,7 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
             raise c.Unsupported(f"zip:: URLs need fsspec, which is not installed: {exc}") from exc
     paths = args["arrays"]
     if http:
-        (found, attrs), read_times = c.repeat_over_http(lambda url: read_once(zarr, method, url, paths), args)
+        (found, attrs), read_times = c.repeat_over_http(lambda url: read_once(zarr, method, url, args), args)
         if paths:
             c.one_chunk_over_http(lambda url: read_first_chunk(zarr, method, url, paths[0]), args)
         timings: dict[str, Any] = {"read_s": c.median(read_times), "read_samples": read_times}
@@ -224,12 +224,19 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def read_once(zarr: Any, method: str, url: str, paths: list[str]) -> tuple[dict[str, Any], Any]:
-    """Over HTTP: open the store at ``url``, read every array, close (each timed read on its own URL)."""
+def read_once(zarr: Any, method: str, url: str, args: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Over HTTP: open the store at ``url``, read every array (or the part the task names), close (each timed
+    read on its own URL)."""
+    paths = args["arrays"]
     store = open_store(zarr, method, url, http=True)
     try:
         root, nodes = open_nodes(zarr, store, paths)
-        found = {path: c.describe_array(nodes[path][...], **array_metadata(zarr, nodes[path])) for path in paths}
+        found = {
+            path: c.describe_array(
+                c.read_values(nodes[path].__getitem__, c.part_of(args, path)), **array_metadata(zarr, nodes[path])
+            )
+            for path in paths
+        }
         attrs = dict(root.attrs) if root is not None and hasattr(root, "group_keys") else None
     finally:
         if hasattr(store, "close"):

@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { join } from "node:path";
 
-import { RECORD_VERSION, TYPED, describe, finish, load, median, packageJson } from "./zarrita_common.mjs";
+import { RECORD_VERSION, TYPED, describe, finish, joined, load, median, packageJson } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
 const record = { record_version: RECORD_VERSION, library: "zarrita", warnings: [], observations: [] };
@@ -69,18 +69,16 @@ async function pageServer(folder, files) {
   }
 }
 
-/** In the page: open every array at `url` and read it whole (or, with `one`, the first chunk of the first). */
-async function inPage(url, paths, format, one) {
+/** In the page: open every array at `url` and read it whole, or the regions `part` names for it (a fixture
+ *  too large to read whole over HTTP), or with `one` the first chunk of the first array. Each region read
+ *  leaves the page as one piece: bytes (typed arrays) or values, with its shape and strides. */
+async function inPage(url, paths, format, one, part) {
   const { zarr, ZipFileStore } = await import("/entry.js");
   const open = format === 2 ? zarr.open.v2 : format === 3 ? zarr.open.v3 : zarr.open;
   const started = performance.now();
   const store = ZipFileStore.fromUrl(url); // call: zarrita-browser@http
   const root = zarr.root(store); // call: zarrita-browser@http
-  const out = {};
-  for (const path of one ? paths.slice(0, 1) : paths) {
-    const arr = await open(path ? root.resolve(path) : root, { kind: "array" }); // call: zarrita-browser@http
-    const region = one ? arr.shape.map((s, i) => zarr.slice(0, Math.max(1, Math.min(s, arr.chunks[i])))) : null;
-    const got = await zarr.get(arr, region); // call: zarrita-browser@http
+  const piece = (got) => {
     const chunk = got && typeof got === "object" && "data" in got ? got : { data: [got], shape: [], stride: [] };
     const data = chunk.data;
     const typed = ArrayBuffer.isView(data) || (data && data.buffer instanceof ArrayBuffer && !Array.isArray(data));
@@ -96,11 +94,20 @@ async function inPage(url, paths, format, one) {
       values = Array.from({ length: data.length }, (_, i) => (Array.isArray(data) ? data[i] : data.get(i)));
       values = values.map((v) => (typeof v === "bigint" ? v.toString() : v));
     }
+    return { bytes, values, shape: chunk.shape, stride: chunk.stride };
+  };
+  const out = {};
+  for (const path of one ? paths.slice(0, 1) : paths) {
+    const arr = await open(path ? root.resolve(path) : root, { kind: "array" }); // call: zarrita-browser@http
+    const regions = one ? [arr.shape.map((s, i) => [0, Math.max(1, Math.min(s, arr.chunks[i]))])] : part?.[path];
+    const pieces = [];
+    for (const region of regions ?? [null]) {
+      const selection = region && region.map(([a, b]) => zarr.slice(a, b));
+      pieces.push(piece(await zarr.get(arr, selection))); // call: zarrita-browser@http
+    }
     out[path] = {
-      bytes,
-      values,
-      shape: chunk.shape,
-      stride: chunk.stride,
+      pieces,
+      whole: !regions,
       dtype: String(arr.dtype),
       chunks: arr.chunks,
       fillValue: typeof arr.fillValue === "bigint" ? Number(arr.fillValue) : arr.fillValue,
@@ -111,21 +118,25 @@ async function inPage(url, paths, format, one) {
   return { arrays: out, seconds: (performance.now() - started) / 1000 };
 }
 
-/** A page array as the Node probe would have it, for the same describe(). */
+/** A page array as the Node probe would have it, for the same describe(): its one piece, or its pieces
+ *  joined as the Node probe joins a part read. */
 function fromPage(got) {
   const Typed = TYPED[got.dtype] ?? Uint8Array;
-  let data;
-  if (got.bytes !== null) {
-    const buffer = Buffer.from(got.bytes, "base64");
-    const copy = new Uint8Array(buffer.length);
-    copy.set(buffer);
-    const bytesPer = Typed.BYTES_PER_ELEMENT ?? 1;
-    const boolean = got.dtype === "bool";
-    data = boolean || /^v2:S/.test(got.dtype) ? { buffer: copy.buffer, length: copy.length } : new Typed(copy.buffer, 0, copy.length / bytesPer);
-  } else {
-    data = got.values;
-  }
-  const result = { data, shape: got.shape, stride: got.stride };
+  const chunks = got.pieces.map((p) => {
+    let data;
+    if (p.bytes !== null) {
+      const buffer = Buffer.from(p.bytes, "base64");
+      const copy = new Uint8Array(buffer.length);
+      copy.set(buffer);
+      const bytesPer = Typed.BYTES_PER_ELEMENT ?? 1;
+      const boolean = got.dtype === "bool";
+      data = boolean || /^v2:S/.test(got.dtype) ? { buffer: copy.buffer, length: copy.length } : new Typed(copy.buffer, 0, copy.length / bytesPer);
+    } else {
+      data = p.values;
+    }
+    return { data, shape: p.shape, stride: p.stride };
+  });
+  const result = got.whole ? chunks[0] : joined(chunks);
   const arr = { dtype: got.dtype, chunks: got.chunks, fillValue: got.fillValue, attrs: got.attrs, dimensionNames: got.dimensionNames ?? undefined };
   return [result, arr];
 }
@@ -162,7 +173,8 @@ async function read() {
     let last = null;
     for (let n = 0; n < repeats; n++) {
       try {
-        last = await page.evaluate(inPage, args.url.replace("{phase}", `r${n}`), args.arrays, args.zarr_format, false);
+        const url = args.url.replace("{phase}", `r${n}`);
+        last = await page.evaluate(inPage, url, args.arrays, args.zarr_format, false, args.part ?? null);
       } catch (err) {
         // the page's own exception ("Failed to fetch"), with what the browser said on its console (CORS)
         const first = String(err?.message ?? err).split("\n")[0];
@@ -172,7 +184,7 @@ async function read() {
       samples.push(last.seconds);
     }
     try {
-      await page.evaluate(inPage, args.url.replace("{phase}", "one"), args.arrays, args.zarr_format, true);
+      await page.evaluate(inPage, args.url.replace("{phase}", "one"), args.arrays, args.zarr_format, true, null);
     } catch (err) {
       record.observations.push(`reading one chunk over HTTP failed: ${String(err?.message ?? err).slice(0, 500)}`);
     }

@@ -11,7 +11,7 @@
 // which zarrita loads itself. Sources: zarrita.js packages/@zarrita-storage/src/zip.ts, src/codecs.ts.
 import { readFileSync } from "node:fs";
 
-import { RECORD_VERSION, describe, finish, jsonable, load, median, packageJson } from "./zarrita_common.mjs";
+import { RECORD_VERSION, describe, finish, jsonable, load, median, packageJson, readValues } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
 const record = { record_version: RECORD_VERSION, library: "zarrita", warnings: [] };
@@ -48,7 +48,7 @@ async function read() {
       // the URL with this read's phase filled in: each timed read asks its own URL
       [root, nodes] = await openAll(store);
       values = {};
-      for (const path of args.arrays) values[path] = await zarr.get(nodes[path]);
+      for (const path of args.arrays) values[path] = await readValues(zarr, nodes[path], args.part?.[path]);
       samples.push((performance.now() - started) / 1000);
     }
     try {

@@ -149,11 +149,13 @@ def compare(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> Differe
 
 
 def _key_differences(want: Mapping[str, str | None], got: Mapping[str, str]) -> list[str]:
-    """Keys a raw reader listed against the archive's; an entry the checks could not read (None) is not
-    compared byte for byte."""
+    """Keys a raw reader listed against the archive's; an entry the checks could not read, or the reader
+    listed without reading (None: a part read), is not compared byte for byte."""
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
-    changed = sorted(k for k in set(want) & set(got) if want[k] is not None and want[k] != got[k])
+    changed = sorted(
+        k for k in set(want) & set(got) if want[k] is not None and got[k] is not None and want[k] != got[k]
+    )
     out = []
     if missing:
         out.append(f"{len(missing)} key(s) in the archive not listed by the reader, e.g. {missing[0]!r}")

@@ -15,9 +15,11 @@ from runner.matrix.load import load_matrix
 from runner.phases.execute import Options, execute
 from runner.phases.serving import CONFIG, READY
 from runner.plan.planner import make_plan
+from runner.report import render
 from runner.results.model import CellResult, Results, Status
 from runner.served import servers
 from runner.served.servers import Server
+from tests.support.site import site_html
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +217,46 @@ def test_a_containers_orphans_are_reaped(runs: tuple[Results, Results], docker_e
     image = next(e.image for e in results.environments if e.slug.startswith("zarr-3.3.0"))
     ran = docker_engine.run(RunSpec(image=image, command=("python3", "-c", ORPHAN), timeout=60))
     assert ran.exit_code == 0 and ran.logs.strip().splitlines()[-1] == "0", ran.logs
+
+
+@pytest.fixture(scope="module")
+def large_run(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
+    out = tmp_path_factory.mktemp("large")
+    plan = make_plan(load_matrix(HERE / "large.yaml", catalog()))
+    return execute(plan, docker_engine, Options(out=out, work=out / "work"), progress=print), out
+
+
+def test_a_fixture_of_65536_chunks_needs_zip64_and_is_read_whole_from_files_and_in_part_over_http(
+    large_run: tuple[Results, Path],
+) -> None:
+    results, out = large_run
+    archives = {(a.probe, a.fixture): a for a in results.archives}
+    for probe, fixture, zip64, entries in (
+        ("zarr-v2", "many-chunks", True, 65_540),  # 65,536 chunks, .zgroup, .zattrs, .zarray, .zattrs
+        ("zarr-v3", "many-chunks", True, 65_538),  # 65,536 chunks and two zarr.json
+        ("zarr-v3", "many-chunks-sharded", False, 258),  # 256 shards
+    ):
+        checks = archives[(probe, fixture)].zip_checks
+        assert checks is not None and (checks.zip64, checks.entries) == (zip64, entries), checks
+    for c in results.cells:
+        assert c.status is Status.PASS, (c.id, c.reason)
+        read_whole = c.access == "file"
+        assert len(c.timings.get("read_samples", [])) == 1, c.id  # read once, either way
+        assert read_whole != any(n.startswith("read in part over HTTP") for n in c.notices), c.id
+        if not read_whole:
+            assert c.http is not None and c.http.archive_bytes and c.http.chunk_bytes, c.id
+    # what the page is for: one chunk of a 23 MB archive costs its central directory (about 4 MB) to a reader
+    # that reads just what it needs, and a small part of that when the chunks sit in 256 shards
+    for reader in ("tensorstore-zip", "zarrita-zip", "zarrita-browser"):
+        flat = next(
+            c for c in results.cells if (c.reader.probe, c.fixture, c.access) == (reader, "many-chunks", "http")
+        )
+        shards = next(
+            c for c in results.cells if (c.reader.probe, c.fixture, c.access) == (reader, "many-chunks-sharded", "http")
+        )
+        assert flat.http and shards.http and flat.http.chunk_bytes and shards.http.chunk_bytes
+        assert flat.http.chunk_bytes < 0.25 * (flat.http.archive_bytes or 0), flat.http
+        assert shards.http.chunk_bytes < 0.25 * flat.http.chunk_bytes, (shards.http, flat.http)
+    render.write_site(results, out / "site")
+    page = site_html(out / "site")
+    assert "What one chunk costs" in page and "STORED · ZIP64" in page

@@ -185,3 +185,11 @@ environments:
             parse_matrix(text.replace("zarrita@0.7.5", bad), "m.yaml")
     with pytest.raises(ConfigError, match="channel 'npm' needs a Debian base"):
         parse_matrix(text.replace("debian:trixie", "python:3.13-slim"), "m.yaml")
+
+
+def test_writers_of_names_known_fixtures_as_env_dot_probe_globs() -> None:
+    text = GOOD.replace("environments:\n", 'writers_of:\n  many-chunks: ["zarr-2.18.7-*.zarr-v2"]\nenvironments:\n', 1)
+    assert parse(text).writers_of == {"many-chunks": ("zarr-2.18.7-*.zarr-v2",)}  # type: ignore[attr-defined]
+    unknown = error_of(text.replace("  many-chunks:", "  many-chunk:"))
+    assert "m.yaml:5: writers_of.many-chunk: unknown fixture 'many-chunk'" in unknown
+    assert "writers_of.many-chunks[0]" in error_of(text.replace("zarr-2.18.7-*.zarr-v2", "zarr-v2"))

@@ -13,7 +13,9 @@ from runner.matrix.model import Settings
 from runner.phases.execute import build_images, steps
 from runner.plan import cells
 from runner.plan.planner import Archive, make_plan
+from runner.probes._common import part_regions
 from runner.protocol import ProbeResult
+from runner.results import classify
 from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
 from runner.results.probe_data import ZipChecks
 
@@ -170,3 +172,46 @@ def test_values_read_from_an_entry_with_a_bad_crc_are_never_a_pass() -> None:
     assert cells.corrupt_read(Outcome(status=Status.PASS), arch, refused).status is Status.PASS
     failed = Outcome(status=Status.FAIL, reason="Bad CRC-32")
     assert cells.corrupt_read(failed, arch, read) is failed
+
+
+def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_described() -> None:
+    """The writer records each array's part (its first and last chunk) with its values; readers over HTTP
+    are given those regions and judged against that part, readers of the file against the whole."""
+    whole = {"shape": [4096, 4096], "dtype": "|u1", "sha256": "w" * 64, "chunks": [16, 16], "fill_value": 0}
+    part = {"regions": [[[0, 16], [0, 16]], [[4080, 4096], [4080, 4096]]], "shape": [512], "dtype": "|u1"}
+    written = archive(
+        path="w/a.zip",
+        fixture="many-chunks",
+        expected={"arrays": {"many": {**whole, "part": {**part, "sha256": "p" * 64}}}},
+    )
+    [readable] = cells.readable([written])
+    assert readable.part == {"many": part["regions"]} and readable.repeats == 1
+    ep = plan().environments[0]
+    file, http = (cells.split_reads(ep, [readable], access)[0][0] for access in (("file",), ("http",)))
+    settings = Settings(read_repeats=3)
+    assert "part" not in cells.read_task(file, settings).args and cells.read_task(file, settings).args["repeats"] == 1
+    assert cells.read_task(http, settings).args["part"] == {"many": part["regions"]}
+    assert cells.expected_of(file, written)["arrays"]["many"]["sha256"] == "w" * 64
+    expected = cells.expected_of(http, written)
+    judged = expected["arrays"]["many"]
+    assert (judged["shape"], judged["sha256"], judged["chunks"]) == ([512], "p" * 64, [16, 16])
+    assert "part" not in judged and written.expected["arrays"]["many"]["sha256"] == "w" * 64  # not changed
+    record = {"arrays": {"many": {"shape": [512], "dtype": "|u1", "sha256": "p" * 64, "chunks": [16, 16]}}}
+    assert classify.compare_outcome(expected, record).status is Status.PASS
+    wrong = {"arrays": {"many": {**record["arrays"]["many"], "sha256": "x" * 64}}}
+    assert classify.compare_outcome(expected, wrong).status is Status.MISMATCH
+    reader = cells.reader_side(ep.slug, http.probe, "3.3.0")
+    cell = cells.read_cell(http, written, reader, Outcome(status=Status.PASS), ProbeResult(run={}, record=record))
+    assert any(n.startswith("read in part over HTTP: the first and the last chunk") for n in cell.notices)
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "regions"),
+    [
+        ([4096, 4096], [16, 16], [[[0, 16], [0, 16]], [[4080, 4096], [4080, 4096]]]),
+        ([103, 47], [25, 10], [[[0, 25], [0, 10]], [[100, 103], [40, 47]]]),  # a partial last chunk
+        ([10], [16], [[[0, 10]]]),  # one chunk: one region
+    ],
+)
+def test_the_part_of_an_array_is_its_first_and_last_chunk(shape: list[int], chunks: list[int], regions: Any) -> None:
+    assert part_regions(shape, chunks) == regions

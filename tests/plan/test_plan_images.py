@@ -124,3 +124,18 @@ def test_dockerfile_quotes_every_requirement() -> None:
 def test_combinations_with_one_slug_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"two combinations of the matrix produce the slug 'zarr-pip-py3\.11'"):
         matrix(MATRIX.replace('"zarr=={zarr}"', '"zarr>={zarr}"'))
+
+
+def test_a_costly_fixture_is_written_only_by_the_writers_the_matrix_names() -> None:
+    base = MATRIX.replace("fixtures: [int32-random, sharded]", "fixtures: [int32-random, many-chunks]")
+    unnamed = make_plan(matrix(base))
+    assert {w.fixture.name for w in unnamed.writes} == {"int32-random"}
+    assert "many-chunks: written by no writer (name its writers in writers_of)" in describe(unnamed)
+    named = base.replace("environments:", 'writers_of:\n  many-chunks: ["zarr-3.*.zarr-v3"]\nenvironments:', 1)
+    plan = make_plan(matrix(named))
+    by = {(w.env, w.probe.id) for w in plan.writes if w.fixture.name == "many-chunks"}
+    assert by == {("zarr-3.1.6-pip-py3.11", "zarr-v3")}
+    # a cheap fixture named there keeps only those writers too
+    narrowed = named.replace('many-chunks: ["zarr-3.*.zarr-v3"]', 'int32-random: ["zarr-2.*.zarr-zip*"]')
+    by = {(w.env, w.probe.id) for w in make_plan(matrix(narrowed)).writes if w.fixture.name == "int32-random"}
+    assert by == {("zarr-2.18.7-pip-py3.11", "zarr-zipdir-v2")}  # (zarr 2 has no format 3 writer)

@@ -170,3 +170,15 @@ def test_decoded_view_inconsistent_with_cf_masking_is_a_mismatch() -> None:
 def test_a_reader_that_read_nothing_from_an_archive_without_arrays_does_not_pass() -> None:
     outcome = classify_read(OK_RUN, {"status": "ok", "arrays": {}}, {"arrays": {}})
     assert outcome.status is Status.FAIL and "read no array" in outcome.reason
+
+
+def test_a_raw_part_read_lists_every_key_and_is_judged_on_the_bytes_it_read() -> None:
+    expected = {**EXPECTED, "keys": {".zgroup": "1" * 64, "data/.zarray": "2" * 64, "data/0.0": "3" * 64}}
+    listed = {".zgroup": "1" * 64, "data/.zarray": "2" * 64, "data/0.0": None}  # listed, not read
+    assert compare(expected, {"keys": listed}).data == []
+    assert compare(expected, {"keys": {**listed, "data/.zarray": "9" * 64}}).data == [
+        "1 key(s) read with different bytes, e.g. 'data/.zarray'"
+    ]
+    assert compare(expected, {"keys": {".zgroup": "1" * 64, "data/.zarray": None}}).data == [
+        "1 key(s) in the archive not listed by the reader, e.g. 'data/0.0'"
+    ]
