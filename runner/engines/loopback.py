@@ -37,6 +37,8 @@ _PLACES = (
     (re.compile(r"^(\s*)(\w+_temp_path) /tmp/", re.M), r"\1\2 {folder}/"),
     (re.compile(r"^(\s*)alias /srv/", re.M), r"\1alias {folder}/srv/"),
 )
+#: places that only some servers' configurations have (the truncating server's upstream socket)
+_OPTIONAL_PLACES = ((re.compile(r"unix:/tmp/"), "unix:{folder}/"),)
 READY_SECONDS = 10.0
 
 
@@ -60,6 +62,8 @@ def localize(config: str, folder: Path, port: int) -> str:
         config, found = pattern.subn(replacement.format(port=port, folder=folder), config)
         if not found:
             raise ContainerError(f"the server's configuration has no line like {pattern.pattern!r} to move")
+    for pattern, replacement in _OPTIONAL_PLACES:
+        config = pattern.sub(replacement.format(folder=folder), config)
     if os.geteuid() == 0:  # nginx's workers would run as nobody, who may not read the run's files
         config = f"user {pwd.getpwuid(0).pw_name};\n" + config
     return config

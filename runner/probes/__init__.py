@@ -15,11 +15,12 @@ from packaging.specifiers import SpecifierSet
 #: How a reader is given an archive: its local path, or a URL on one of the run's servers (``runner/served``):
 #: ``http`` honours Range requests, ``http-norange`` ignores them and answers 200 with the whole body,
 #: ``http-fault`` honours them but answers 503 once a read has made a few requests (nginx's rate limit),
-#: ``http-nocors`` honours them but sends no CORS headers (only a browser cares).
-Access = Literal["file", "http", "http-norange", "http-fault", "http-nocors"]
+#: ``http-truncated`` honours them but cuts every response body after 8 KiB (an upstream that stalls behind
+#: nginx's proxy), ``http-nocors`` honours them but sends no CORS headers (only a browser cares).
+Access = Literal["file", "http", "http-norange", "http-fault", "http-truncated", "http-nocors"]
 ACCESS: tuple[Access, ...] = get_args(Access)
 #: what a reader with a documented HTTP path is given; a page in a browser has no file path, and CORS
-BY_URL: tuple[Access, ...] = ("http", "http-norange", "http-fault")
+BY_URL: tuple[Access, ...] = ("http", "http-norange", "http-fault", "http-truncated")
 IN_A_PAGE: tuple[Access, ...] = (*BY_URL, "http-nocors")
 
 

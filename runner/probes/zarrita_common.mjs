@@ -168,7 +168,9 @@ export async function finish(args, record, body) {
     if (!args.arrays?.length) throw new Unsupported("no array to read: this archive declares none");
     Object.assign(record, await body(), { status: "ok" });
   } catch (err) {
-    const message = String(err?.message ?? err).slice(0, 2000) || String(err?.name ?? "Error");
+    // Node's fetch says what went wrong on the wire in the error's cause ("terminated": "other side closed")
+    const cause = err?.cause?.message ? ` (${err.cause.name ?? "cause"}: ${err.cause.message})` : "";
+    const message = (String(err?.message ?? err) + cause).slice(0, 2000) || String(err?.name ?? "Error");
     if (err instanceof Unsupported || lacks(message)) {
       Object.assign(record, { status: "unsupported", message: `zarrita ${record.version ?? "?"}: ${message}` });
     } else {

@@ -17,6 +17,7 @@ ACCESS_WORDS: dict[Access, str] = {
     "http": "served by nginx, Range requests honoured (206)",
     "http-norange": "served by nginx with max_ranges 0: Range ignored, every GET answered 200 with the whole body",
     "http-fault": "served by nginx that answers each read's first 4 requests, then 503 (its rate limit)",
+    "http-truncated": "served by nginx whose upstream stalls after 8 KiB of each body: longer responses are cut off",
     "http-nocors": "served by nginx honouring Range but sending no CORS headers (only a browser cares)",
 }
 

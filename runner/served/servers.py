@@ -24,16 +24,21 @@ import jinja2
 from runner.probes import Access
 from runner.resources import data_dir
 
-Mode = Literal["range", "norange", "fault", "nocors"]
+Mode = Literal["range", "norange", "fault", "truncate", "nocors"]
 #: which server each HTTP access mode reads from
 SERVER_OF: Mapping[Access, Mode] = {
     "http": "range",
     "http-norange": "norange",
     "http-fault": "fault",
+    "http-truncated": "truncate",
     "http-nocors": "nocors",
 }
 #: the fault server answers a read's first requests (this many after the first), then 503 (nginx limit_req)
 FAULT_AFTER = 3
+#: the truncating server sends this much of each response body, then its upstream stalls and the proxy gives up
+TRUNCATE_AFTER = "8k"
+#: how long nginx's proxy waits for its stalled upstream before it closes the client's connection mid-body
+STALL_TIMEOUT = "300ms"
 PORT = 8080
 #: as the servers run: Debian's nobody, never root (the port is above 1024)
 USER = "65534:65534"
@@ -72,6 +77,8 @@ class Server:
             ranges=self.ranges,
             cors=self.mode != "nocors",
             fault_after=FAULT_AFTER if self.mode == "fault" else None,
+            truncate_after=TRUNCATE_AFTER if self.mode == "truncate" else None,
+            stall_timeout=STALL_TIMEOUT,
         )
 
 

@@ -107,6 +107,29 @@ def test_a_server_error_part_way_is_a_fail_in_the_readers_words_or_the_timeout_i
     assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.statuses.get("503", 0) > 4
 
 
+def test_a_body_cut_short_is_a_fail_in_the_readers_words_or_the_timeout_it_causes(
+    runs: tuple[Results, Results],
+) -> None:
+    """The truncating server's proxy gives up on its stalled upstream after 8 KiB of each body and closes the
+    connection, whose headers promised more: every reader meets it on its first large response."""
+    results, _ = runs
+    words = {
+        "zarr-zipstore": "Not enough data to satisfy content length header",  # aiohttp, under fsspec
+        "zarr-fsspec": "Not enough data to satisfy content length header",
+        "fsspec-mapper": "Not enough data to satisfy content length header",
+        "zarrita-zip": "terminated (SocketError: other side closed)",  # Node's fetch (undici)
+        "zarrita-browser": "net::ERR_CONTENT_LENGTH_MISMATCH",  # Chromium, on the page's console
+        "gdal-multidim": "Could not read tile",
+    }
+    for reader, phrase in words.items():
+        got = cell(results, reader, "http-truncated", "zarr-v2")
+        assert got.status is Status.FAIL and phrase in got.reason, (reader, got.status, got.reason)
+        assert got.http is not None and got.http.statuses.get("206"), got.http
+    # tensorstore asks for the same range again and again (backing off) until the probe's time is up
+    stuck = cell(results, "tensorstore-zip", "http-truncated", "zarr-v2")
+    assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.requests >= 3, stuck.http
+
+
 #: readers whose request counts repeated exactly in every pair of runs here; fsspec's zip:: over HTTP made one
 #: request more or fewer in some runs, and Chromium up to 5 of 35 on a loaded machine (their reads are concurrent)
 REPEATABLE = ("gdal-multidim", "gdal-classic", "tensorstore-zip", "zarrita-zip", "zarr-zipstore")

@@ -101,3 +101,19 @@ def test_the_containers_nginx_conf_moves_to_loopback_and_a_folder() -> None:
     assert "/dev/stdout" not in moved and " /tmp/" not in moved and "max_ranges 0;" in moved
     with pytest.raises(ContainerError, match="no line like"):
         loopback.localize("events {}", folder, 1)
+
+
+def test_the_truncating_server_proxies_a_stalling_upstream_on_a_socket_that_moves_with_it() -> None:
+    config = Server(mode="truncate").config()
+    assert "listen unix:/tmp/upstream.sock;" in config and "proxy_pass http://unix:/tmp/upstream.sock;" in config
+    assert f"limit_rate_after {servers.TRUNCATE_AFTER};" in config and "proxy_buffering off;" in config
+    assert (
+        f"proxy_read_timeout {servers.STALL_TIMEOUT};" in config
+        and "upstream.sock" not in Server(mode="range").config()
+    )
+    folder = Path("/var/zipstore-serve-t")
+    moved = loopback.localize(config, folder, 41235)
+    assert (
+        f"listen unix:{folder}/upstream.sock;" in moved and f"proxy_pass http://unix:{folder}/upstream.sock;" in moved
+    )
+    assert "/tmp/" not in moved
