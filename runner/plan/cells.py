@@ -86,6 +86,7 @@ def read_task(task: ReadTask, settings: Settings) -> Task:
         fixture=archive.fixture,
         repeats=min(settings.read_repeats, archive.repeats or settings.read_repeats),
         **({"part": dict(task.part)} if task.part else {}),
+        **({"root": archive.root} if archive.root else {}),
     )
 
 
@@ -127,6 +128,7 @@ def readable(archives: Iterable[ArchiveResult]) -> list[Archive]:
             shapes={p: list(d.get("shape", [])) for p, d in a.expected.get("arrays", {}).items()},
             part={p: d["part"]["regions"] for p, d in a.expected.get("arrays", {}).items() if "part" in d},
             repeats=read_repeats(a.fixture),
+            root=str(a.expected.get("root", "")),
         )
         for a in archives
         if a.status is WRITTEN and a.path
@@ -244,6 +246,11 @@ def read_cell(
     warnings += list(verdict.warnings)
     notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
     notices += [f"reader observed: {o}" for o in record.get("observations", [])]
+    if task.archive.root:
+        notices.append(
+            f"given the store's folder inside the archive, {task.archive.root}/ (the archive holds the store in "
+            "a folder, not at its root)"
+        )
     if task.part:
         notices.append(
             "read in part over HTTP: the first and the last chunk of each array, judged against the writer's "

@@ -82,6 +82,8 @@ class Archive:
     part: Mapping[str, list[list[list[int]]]] = field(default_factory=dict)
     #: timed reads per cell, when the fixture asks for fewer than the run's read_repeats
     repeats: int | None = None
+    #: the folder inside the archive that holds the store (a zip made from the store's parent), "" for none
+    root: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -80,7 +80,8 @@ def _reader(
     )
 
 
-WRITERS: tuple[Probe, ...] = (
+#: the libraries' own writers
+LIBRARY_WRITERS: tuple[Probe, ...] = (
     _writer("zarr-v2", "zarr", "zarr_probe.py", "zarr ZipStore, format 2", 2, method="zipstore"),
     _writer("zarr-v3", "zarr", "zarr_probe.py", "zarr ZipStore, format 3", 3, method="zipstore"),
     _writer(
@@ -101,6 +102,32 @@ WRITERS: tuple[Probe, ...] = (
         requires={},
     ),
 )
+
+#: The zips people make by hand (``handzip_probe.py``): a directory store written by the environment's zarr in
+#: format 3, then zipped by a tool. Each probe's library is its zip maker, so it runs where the environment
+#: declares that tool (``zip``, ``7zip``) or Debian's ``python3`` (its zipfile and shutil).
+HAND_MADE: tuple[Probe, ...] = tuple(
+    _writer(id, library, "handzip_probe.py", label, 3, tool=tool, requires={})
+    for id, library, tool, label in (
+        ("zip-r", "zip", "zip-r", "Info-ZIP zip -r data.zip data.zarr: a top-level folder, directory entries, deflate"),
+        ("zip-r0", "zip", "zip-r0", "Info-ZIP zip -r -0 from inside the store: stored, directory entries"),
+        ("7z", "7zip", "7z", "7-Zip 7z a -tzip from inside the store, its default method (Deflate)"),
+        ("7z-deflate64", "7zip", "7z-deflate64", "7-Zip 7z a -tzip -mm=Deflate64"),
+        ("7z-bzip2", "7zip", "7z-bzip2", "7-Zip 7z a -tzip -mm=BZip2"),
+        ("7z-lzma", "7zip", "7z-lzma", "7-Zip 7z a -tzip -mm=LZMA"),
+        ("shutil-zip", "python3", "shutil", "Python shutil.make_archive(base, 'zip', root_dir=store)"),
+        ("zipfile-zstd", "python3", "zipfile-zstd", "Python 3.14 zipfile with ZIP_ZSTANDARD (method 93)"),
+        ("zipfile-deflated", "python3", "zipfile-deflated", "Python zipfile with ZIP_DEFLATED"),
+        (
+            "finder-zip",
+            "python3",
+            "finder",
+            "macOS Finder's Compress layout: a top-level folder, __MACOSX/, ._ AppleDouble files (made with zipfile)",
+        ),
+    )
+)
+
+WRITERS: tuple[Probe, ...] = LIBRARY_WRITERS + HAND_MADE
 
 READERS: tuple[Probe, ...] = (
     _reader("zarr-zipstore", "zarr", "zarr_probe.py", "zarr ZipStore", method="zipstore"),

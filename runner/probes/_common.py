@@ -34,6 +34,24 @@ class Unsupported(Exception):
     """The library (at this version) cannot do what was asked: a finding, not an error."""
 
 
+class Skipped(Exception):
+    """The probe could not set up what it needed, and the library under test was never asked (a control
+    whose input this probe cannot prepare): neither a finding about the library nor an error of it."""
+
+
+def origin(exc: BaseException) -> str:
+    """Which code raised ``exc``: the package under site-/dist-packages, or Python's own module."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    parts = frames[-1].filename.replace("\\", "/").split("/")
+    packages = [i for i, p in enumerate(parts) if p in ("site-packages", "dist-packages")]
+    if packages and packages[-1] + 1 < len(parts):
+        return parts[packages[-1] + 1].removesuffix(".py")
+    module = parts[-2] if parts[-1] == "__init__.py" and len(parts) > 1 else parts[-1].removesuffix(".py")
+    return f"Python {sys.version.split()[0]}'s {module}"
+
+
 def main(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     with open(sys.argv[1], encoding="utf-8") as fh:
         args = json.load(fh)
@@ -45,6 +63,11 @@ def main(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
             record.setdefault("status", "ok")
         except Unsupported as exc:
             record.update(status="unsupported", message=str(exc))
+        except Skipped as exc:
+            record.update(status="skipped", message=str(exc))
+        except NotImplementedError as exc:  # the code's own "not implemented": it lacks the feature
+            words = f"{origin(exc)}: NotImplementedError: {first_line_words(exc)}"
+            record.update(status="unsupported", message=words, traceback=traceback.format_exc()[-6000:])
         except BaseException as exc:
             record.update(
                 status="error",
@@ -162,6 +185,11 @@ def read_values(get: Callable[[Any], Any], regions: list[list[list[int]]] | None
     import numpy as np
 
     return np.concatenate([np.asarray(get(tuple(slice(a, b) for a, b in r))).ravel() for r in regions])
+
+
+def inside(folder: str, path: str) -> str:
+    """A path below the store's folder inside the archive ("" when the store is the archive's root)."""
+    return "/".join(p for p in (folder, path) if p)
 
 
 def part_of(args: dict[str, Any], path: str) -> list[list[list[int]]] | None:

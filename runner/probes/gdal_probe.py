@@ -130,6 +130,8 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     api, paths, http = args["api"], args["arrays"], c.over_http(args)
 
     def read_at(archive: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        # a store zipped from its parent is opened at its folder: /vsizip/ takes a path inside the zip
+        archive = c.inside(archive, args.get("root", ""))
         part = args.get("part") or {}
         if api == "multidim":
             return read_multidim(gdal, archive, paths, part)
@@ -141,12 +143,19 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
             (arrays, meta), samples = c.repeat_over_http(lambda url: read_at(vsicurl(url)), args)
             one = first_chunk_multidim if api == "multidim" else first_chunk_classic
             if paths:
-                c.one_chunk_over_http(lambda url: one(gdal, vsicurl(url), paths[0]), args)
+                c.one_chunk_over_http(
+                    lambda url: one(gdal, c.inside(vsicurl(url), args.get("root", "")), paths[0]), args
+                )
         else:
             (arrays, meta), samples = c.repeat(lambda: read_at(args["archive"]), int(args.get("repeats", 3)))
     except RuntimeError as exc:
         if str(exc).startswith("Unsupported codec"):  # GDAL's own word for a codec it lacks
             raise c.Unsupported(f"GDAL {gdal.__version__}: {exc}") from exc
+        lacks = next((line for line in str(exc).splitlines() if "unsupported compression method" in line), None)
+        if lacks is not None:  # /vsizip/ lacks the zip method of an entry (its words, from the cause chain)
+            raise c.Unsupported(
+                f"GDAL {gdal.__version__} /vsizip/: {lacks.removeprefix('May be caused by: ')}"
+            ) from exc
         if fmt == 3 and version_tuple(gdal.__version__) < (3, 8):
             raise c.Unsupported(
                 f"GDAL {gdal.__version__} implements a pre-release Zarr v3 draft (the final spec is read from "

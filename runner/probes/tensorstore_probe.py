@@ -23,10 +23,11 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     driver = "zarr3" if fmt == 3 else "zarr"
 
     def open_array(base: str, path: str) -> Any:
+        where = c.inside(args.get("root", ""), path)  # below the store's folder when it was zipped from its parent
         # base: file:///abs.zip, or over HTTP the URL itself (tensorstore's http kvstore, Range reads)
         spec = {  # call: tensorstore-zip tensorstore-zip@http
             "driver": driver,
-            "kvstore": {"driver": "zip", "base": base, "path": (path + "/") if path else ""},
+            "kvstore": {"driver": "zip", "base": base, "path": (where + "/") if where else ""},
         }
         return ts.open(spec, read=True, open=True).result()  # call: tensorstore-zip tensorstore-zip@http
 

@@ -90,10 +90,13 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_group(xr: Any, method: str, archive: str, group: str, mask_and_scale: bool, http: bool = False) -> Any:
-    """Over HTTP (``archive`` is a URL): a ZipStore on an fsspec HTTP file (zarr 3.3+), or ``zip::http://``."""
+def open_group(
+    xr: Any, method: str, archive: str, group: str, mask_and_scale: bool, http: bool = False, folder: str = ""
+) -> Any:
+    """Over HTTP (``archive`` is a URL): a ZipStore on an fsspec HTTP file (zarr 3.3+), or ``zip::http://``.
+    ``folder``: where the store is inside the archive (zipped from its parent), "" at its root."""
     kwargs = {
-        "group": group or None,
+        "group": c.inside(folder, group) or None,
         "consolidated": False,
         "mask_and_scale": mask_and_scale,
     }  # call: xarray-zipstore xarray-fsspec
@@ -145,7 +148,7 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     def read_all(mask_and_scale: bool, archive: str) -> dict[str, Any]:
         out = {}
         for group, members in by_group.items():
-            store, ds = open_group(xr, method, archive, group, mask_and_scale, http)
+            store, ds = open_group(xr, method, archive, group, mask_and_scale, http, args.get("root", ""))
             try:
                 for path in members:
                     var = ds[c.split_path(path)[1]]

@@ -52,52 +52,13 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
         if method == "zipstore":
             return zarr.storage.ZipStore(archive, mode="w")
         if method == "zipdir":  # what many users do instead: write a directory, zip it afterwards
-            return zarr.storage.DirectoryStore(directory) if v == 2 else zarr.storage.LocalStore(directory)
+            return directory_store(zarr, directory)
         raise ValueError(f"unknown write method {method!r}")
 
     def do_write() -> None:
         store = open_store()
         try:
-            if v == 2:
-                root = zarr.group(store=store)
-                if fixture.get("attrs"):
-                    root.attrs.update(fixture["attrs"])  # one write of .zattrs: no duplicate entry
-                for spec in fixture["arrays"]:
-                    group, name = parent_group(root, spec["path"])
-                    arr = group.create_dataset(
-                        name,
-                        shape=spec["shape"],
-                        chunks=spec["chunks"],
-                        dtype=spec["dtype"],
-                        fill_value=spec.get("fill_value"),
-                        compressor=c.zarr_codec(spec["compressor"], 2),
-                    )
-                    arr[...] = c.make_values(spec)
-                    arr.attrs.update(dict(spec.get("attrs", {}), _ARRAY_DIMENSIONS=spec["dims"]))
-            else:
-                root = zarr.open_group(store=store, mode="w", zarr_format=fmt, attributes=fixture.get("attrs") or {})
-                for spec in fixture["arrays"]:
-                    group, name = parent_group(root, spec["path"])
-                    attrs = dict(spec.get("attrs", {}))
-                    extra = {}
-                    if fmt == 3:
-                        extra["dimension_names"] = spec["dims"]
-                        if spec.get("shards"):
-                            extra["shards"] = spec["shards"]
-                    else:
-                        attrs["_ARRAY_DIMENSIONS"] = spec["dims"]
-                    comp = c.zarr_codec(spec["compressor"], fmt)
-                    arr = group.create_array(
-                        name,
-                        shape=spec["shape"],
-                        chunks=spec["chunks"],
-                        dtype=spec["dtype"],
-                        fill_value=spec.get("fill_value"),
-                        compressors=comp,
-                        attributes=attrs,
-                        **extra,
-                    )
-                    arr[...] = c.make_values(spec)
+            fill(zarr, store, fixture, fmt)
         finally:
             if hasattr(store, "close"):
                 store.close()
@@ -113,6 +74,55 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
         "expected": expected,
         "timings": {"write_s": seconds},
     }
+
+
+def directory_store(zarr: Any, directory: str) -> Any:
+    """A directory store at ``directory``, as each major version names it."""
+    return zarr.storage.DirectoryStore(directory) if major(zarr) == 2 else zarr.storage.LocalStore(directory)
+
+
+def fill(zarr: Any, store: Any, fixture: dict[str, Any], fmt: int) -> None:
+    """Write the fixture's groups, arrays and attributes into an open store."""
+    if major(zarr) == 2:
+        root = zarr.group(store=store)
+        if fixture.get("attrs"):
+            root.attrs.update(fixture["attrs"])  # one write of .zattrs: no duplicate entry
+        for spec in fixture["arrays"]:
+            group, name = parent_group(root, spec["path"])
+            arr = group.create_dataset(
+                name,
+                shape=spec["shape"],
+                chunks=spec["chunks"],
+                dtype=spec["dtype"],
+                fill_value=spec.get("fill_value"),
+                compressor=c.zarr_codec(spec["compressor"], 2),
+            )
+            arr[...] = c.make_values(spec)
+            arr.attrs.update(dict(spec.get("attrs", {}), _ARRAY_DIMENSIONS=spec["dims"]))
+        return
+    root = zarr.open_group(store=store, mode="w", zarr_format=fmt, attributes=fixture.get("attrs") or {})
+    for spec in fixture["arrays"]:
+        group, name = parent_group(root, spec["path"])
+        attrs = dict(spec.get("attrs", {}))
+        extra = {}
+        if fmt == 3:
+            extra["dimension_names"] = spec["dims"]
+            if spec.get("shards"):
+                extra["shards"] = spec["shards"]
+        else:
+            attrs["_ARRAY_DIMENSIONS"] = spec["dims"]
+        comp = c.zarr_codec(spec["compressor"], fmt)
+        arr = group.create_array(
+            name,
+            shape=spec["shape"],
+            chunks=spec["chunks"],
+            dtype=spec["dtype"],
+            fill_value=spec.get("fill_value"),
+            compressors=comp,
+            attributes=attrs,
+            **extra,
+        )
+        arr[...] = c.make_values(spec)
 
 
 def zip_directory(directory: str, archive: str) -> None:
@@ -159,16 +169,17 @@ def open_store(zarr: Any, method: str, archive: str, http: bool = False) -> Any:
     raise ValueError(f"unknown method {method!r}")
 
 
-def open_nodes(zarr: Any, store: Any, paths: list[str]) -> Any:
-    """(root or None, {path: array}). Arrays come from the root group; where the archive has no root
-    node (data zipped from a parent folder), each array is opened by its path, which is noted."""
+def open_nodes(zarr: Any, store: Any, paths: list[str], folder: str = "") -> Any:
+    """(root or None, {path: array}). Arrays come from the root group (at ``folder`` inside the archive when
+    the store was zipped from its parent); where there is no root node, each array is opened by its path,
+    which is noted."""
     try:
-        root = zarr.open(store=store, mode="r")  # call: zarr-zipstore zarr-fsspec
+        root = zarr.open(store=store, mode="r", path=folder)  # call: zarr-zipstore zarr-fsspec
     except Exception as exc:
         if not paths:
             raise
         c.OBSERVATIONS.append(f"the archive root opens as neither group nor array ({exc}); arrays opened by path")
-        return None, {p: zarr.open_array(store=store, path=p, mode="r") for p in paths}
+        return None, {p: zarr.open_array(store=store, path=c.inside(folder, p), mode="r") for p in paths}
     is_group = hasattr(root, "group_keys")
     return root, {p: (root[p] if is_group and p else root) for p in paths}
 
@@ -203,12 +214,12 @@ def read(args: dict[str, Any]) -> dict[str, Any]:
     if http:
         (found, attrs), read_times = c.repeat_over_http(lambda url: read_once(zarr, method, url, args), args)
         if paths:
-            c.one_chunk_over_http(lambda url: read_first_chunk(zarr, method, url, paths[0]), args)
+            c.one_chunk_over_http(lambda url: read_first_chunk(zarr, method, url, paths[0], args.get("root", "")), args)
         timings: dict[str, Any] = {"read_s": c.median(read_times), "read_samples": read_times}
     else:
         store = open_store(zarr, method, args["archive"])
         try:
-            (root, nodes), open_s = c.timed(lambda: open_nodes(zarr, store, paths))
+            (root, nodes), open_s = c.timed(lambda: open_nodes(zarr, store, paths, args.get("root", "")))
             values, read_times = c.repeat(
                 lambda: {path: nodes[path][...] for path in paths}, int(args.get("repeats", 3))
             )
@@ -230,7 +241,7 @@ def read_once(zarr: Any, method: str, url: str, args: dict[str, Any]) -> tuple[d
     paths = args["arrays"]
     store = open_store(zarr, method, url, http=True)
     try:
-        root, nodes = open_nodes(zarr, store, paths)
+        root, nodes = open_nodes(zarr, store, paths, args.get("root", ""))
         found = {
             path: c.describe_array(
                 c.read_values(nodes[path].__getitem__, c.part_of(args, path)), **array_metadata(zarr, nodes[path])
@@ -244,10 +255,10 @@ def read_once(zarr: Any, method: str, url: str, args: dict[str, Any]) -> tuple[d
     return found, attrs
 
 
-def read_first_chunk(zarr: Any, method: str, url: str, path: str) -> None:
+def read_first_chunk(zarr: Any, method: str, url: str, path: str, folder: str) -> None:
     store = open_store(zarr, method, url, http=True)
     try:
-        _, nodes = open_nodes(zarr, store, [path])
+        _, nodes = open_nodes(zarr, store, [path], folder)
         arr = nodes[path]
         arr[c.first_chunk(arr.shape, arr.chunks)]
     finally:

@@ -72,12 +72,12 @@ async function pageServer(folder, files) {
 /** In the page: open every array at `url` and read it whole, or the regions `part` names for it (a fixture
  *  too large to read whole over HTTP), or with `one` the first chunk of the first array. Each region read
  *  leaves the page as one piece: bytes (typed arrays) or values, with its shape and strides. */
-async function inPage(url, paths, format, one, part) {
+async function inPage(url, paths, format, one, part, folder) {
   const { zarr, ZipFileStore } = await import("/entry.js");
   const open = format === 2 ? zarr.open.v2 : format === 3 ? zarr.open.v3 : zarr.open;
   const started = performance.now();
   const store = ZipFileStore.fromUrl(url); // call: zarrita-browser@http
-  const root = zarr.root(store); // call: zarrita-browser@http
+  const root = folder ? zarr.root(store).resolve(folder) : zarr.root(store); // call: zarrita-browser@http
   const piece = (got) => {
     const chunk = got && typeof got === "object" && "data" in got ? got : { data: [got], shape: [], stride: [] };
     const data = chunk.data;
@@ -174,7 +174,7 @@ async function read() {
     for (let n = 0; n < repeats; n++) {
       try {
         const url = args.url.replace("{phase}", `r${n}`);
-        last = await page.evaluate(inPage, url, args.arrays, args.zarr_format, false, args.part ?? null);
+        last = await page.evaluate(inPage, url, args.arrays, args.zarr_format, false, args.part ?? null, args.root ?? "");
       } catch (err) {
         // the page's own exception ("Failed to fetch"), with what the browser said on its console (CORS)
         const first = String(err?.message ?? err).split("\n")[0];
@@ -184,7 +184,8 @@ async function read() {
       samples.push(last.seconds);
     }
     try {
-      await page.evaluate(inPage, args.url.replace("{phase}", "one"), args.arrays, args.zarr_format, true, null);
+      const one = args.url.replace("{phase}", "one");
+      await page.evaluate(inPage, one, args.arrays, args.zarr_format, true, null, args.root ?? "");
     } catch (err) {
       record.observations.push(`reading one chunk over HTTP failed: ${String(err?.message ?? err).slice(0, 500)}`);
     }

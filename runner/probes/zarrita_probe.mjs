@@ -34,7 +34,8 @@ async function read() {
   // Over HTTP: ZipFileStore.fromUrl (HTTP Range requests through fetch), each timed read on its own URL so
   // no cache carries over and the server's log counts each read. On a file: the archive's bytes in a Blob.
   const openAll = async (store) => {
-    const r = zarr.root(store); // call: zarrita-zip
+    // a store zipped from its parent is opened at its folder inside the archive
+    const r = args.root ? zarr.root(store).resolve(args.root) : zarr.root(store); // call: zarrita-zip
     const found = {};
     for (const path of args.arrays) {
       found[path] = await open(path ? r.resolve(path) : r, { kind: "array" }); // call: zarrita-zip

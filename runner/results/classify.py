@@ -55,7 +55,11 @@ def record_outcome(record: Mapping[str, Any]) -> Outcome | None:
     """The status when the probe says it could not do the job, or None when it did."""
     status = record.get("status")
     if status == "unsupported":
-        return Outcome(status=Status.UNSUPPORTED, reason=str(record.get("message", "")))
+        return Outcome(
+            status=Status.UNSUPPORTED, reason=str(record.get("message", "")), detail=str(record.get("traceback", ""))
+        )
+    if status == "skipped":
+        return Outcome(status=Status.SKIPPED, reason=str(record.get("message", "")))
     if status == "error":
         error_type = str(record.get("error_type", "")).removeprefix("builtins.")
         reason = f"{error_type}: {record.get('message', '')}" if error_type else str(record.get("message", ""))

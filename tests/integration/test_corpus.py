@@ -16,7 +16,7 @@ import pytest
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix
 from runner.plan.planner import make_plan, reader_modes
-from runner.results.model import WRITTEN, Results, Status
+from runner.results.model import WRITTEN, CellResult, Results, Status
 from tests.support.paths import require_external_zips
 from tests.support.real import ROOT
 from tests.support.site import site_html
@@ -128,3 +128,48 @@ def test_repro_gives_a_fail_a_mismatch_and_a_crash_their_status_again(
         assert f"  now: {status}: " in done.stdout
         assert "--- reproducer (paste into an upstream issue) ---" in done.stdout
         assert "data.zip" in done.stdout.split("--- reproducer")[1]
+
+
+def test_the_zips_people_make_by_hand_are_made_as_named_and_met_in_each_readers_words(
+    corpus_run: tuple[Results, Path, int],
+) -> None:
+    """The hand-made writers of the default matrix (Info-ZIP, 7-Zip, Python's shutil and zipfile, Finder's
+    layout) on int32-random, and what some readers make of them (measured: README.md#the-zips-people-make)."""
+    results, _, _ = corpus_run
+    made = {a.probe: a for a in results.archives if a.env == "handmade-zips-forky"}
+    methods = {probe: set(a.zip_checks.compression) for probe, a in made.items() if a.zip_checks}
+    assert methods == {
+        "zip-r": {"deflate", "stored"},
+        "zip-r0": {"stored"},
+        "7z": {"deflate", "stored"},
+        "7z-deflate64": {"deflate64", "stored"},
+        "7z-bzip2": {"bzip2", "stored"},
+        "7z-lzma": {"lzma", "stored"},
+        "shutil-zip": {"deflate", "stored"},
+        "zipfile-zstd": {"zstd"},
+        "zipfile-deflated": {"deflate"},
+        "finder-zip": {"deflate"},
+    }
+    assert {p for p, a in made.items() if a.expected.get("root") == "data.zarr"} == {"zip-r", "finder-zip"}
+
+    def cell(writer: str, reader_env: str, reader: str) -> CellResult:
+        return next(
+            c
+            for c in results.cells
+            if (c.writer.env, c.writer.probe, c.reader.env, c.reader.probe)
+            == ("handmade-zips-forky", writer, reader_env, reader)
+        )
+
+    zarr = "zarr-3.3.0-pip-py3.13"
+    for writer in ("zip-r", "finder-zip"):  # given the folder, as a user would have to
+        got = cell(writer, zarr, "zarr-zipstore")
+        assert got.status is Status.PASS and any("data.zarr/" in n for n in got.notices), got.reason
+    deflate64 = cell("7z-deflate64", zarr, "zarr-zipstore")
+    assert deflate64.status is Status.UNSUPPORTED
+    assert deflate64.reason == "Python 3.13.5's zipfile: NotImplementedError: That compression method is not supported"
+    assert cell("zipfile-zstd", zarr, "zarr-zipstore").status is Status.UNSUPPORTED  # Python 3.13
+    assert cell("zipfile-zstd", "debian-forky-apt", "xarray-zipstore").status is Status.PASS  # Python 3.14 reads it
+    bzip2 = cell("7z-bzip2", "debian-forky-apt", "gdal-multidim")
+    assert bzip2.status is Status.UNSUPPORTED and "unsupported compression method (12)" in bzip2.reason
+    lzma = cell("7z-lzma", "zarrita-0.7.5-npm-trixie", "zarrita-zip")
+    assert lzma.status is Status.UNSUPPORTED and lzma.reason.endswith("unsupported compression method: 14")

@@ -74,11 +74,15 @@ def test_every_cell_is_measured_again_within_every_nights(tmp_path: Path) -> Non
     first = night(tmp_path, "3.1.6", good, "--remeasure-every", "3")
     keyed = {c.id for c in first.cells if c.key}
     measured: set[str] = set()
+    reused = 0
     for _ in range(3):
+        due = due_tonight(tmp_path, 3)
         tonight = night(tmp_path, "3.1.6", good, "--remeasure-every", "3")
+        again = {c.key for c in tonight.cells if c.key and c.reused is None}
+        assert again == due, "each night measures exactly the share due (which share: the keys' hashes)"
         measured |= {c.id for c in tonight.cells if c.key and c.reused is None}
-        assert len([c for c in tonight.cells if c.reused]) > 0
-    assert measured == keyed
+        reused += len([c for c in tonight.cells if c.reused])
+    assert measured == keyed and reused > 0
 
 
 def test_a_changed_image_remeasures_exactly_the_cells_it_decides(tmp_path: Path) -> None:
