@@ -24,6 +24,7 @@ from runner.errors import (
     ResumeError,
     UsageError,
 )
+from runner.known import issues as known
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix
 from runner.matrix.model import BenchmarkSettings, Matrix, Resolution, Track
@@ -180,10 +181,17 @@ def publish(
 ) -> int:
     """What a finished run (or a merged one) leaves: results.json, the history, the page; the exit code."""
     results.write(out / "results.json", redact)
+    issues = known.load()
+    log.info(
+        "%d cell(s) explained by a known upstream issue (%s)", known.explain(issues, results.cells), known.PATH.name
+    )
     with history.opened(history_path) as db:
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
-        if results.changes is not None:
+        if results.changes is not None and past is not None:
+            results.changes.known_fixed = known.no_longer(issues, results.cells, past.cells)
+            for line in results.changes.known_fixed[:20]:
+                log.warning("known issue no longer matches: %s", line)
             results.changes.flaky = changes.flaky(results, history.earlier_statuses(db, results))
             # nothing that decides a flaky cell changed: its new status is no regression, fix or change
             flaky_ids = {c.id for c in results.changes.flaky}

@@ -449,7 +449,15 @@ class Pair:
     def label(self) -> str:
         others = ", ".join(f"{self.counts[s]} {s}" for s in SEVERITY if s in self.counts and s is not Status.PASS)
         text = f"{self.counts.get(Status.PASS, 0)}/{self.total} pass"
-        return f"{text}, {others}" if others else text
+        text = f"{text}, {others}" if others else text
+        known: dict[str, int] = {}
+        for cell in self.cells:
+            if cell.known is not None:
+                name = f"{cell.known.title} ({cell.known.state}: {cell.known.url})"
+                known[name] = known.get(name, 0) + 1
+        if known:
+            text += "; known upstream: " + "; ".join(f"{n} cell(s): {name}" for name, n in known.items())
+        return text
 
     @property
     def id(self) -> str:

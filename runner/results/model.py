@@ -17,7 +17,7 @@ from runner.probes import Access
 from runner.results.probe_data import Timings, ZipChecks
 from runner.results.stats import Interval, Summary
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: what a store's timing summarises: the times, and the times over the raw file's of the same round
 Measure = Literal["write", "read", "write_ratio", "read_ratio"]
 MEASURES: tuple[Measure, ...] = get_args(Measure)
@@ -171,6 +171,16 @@ class Side:
     zarr_format: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class KnownIssue:
+    """An upstream issue or pull request that explains a cell (runner/known/known_issues.yaml, reviewed)."""
+
+    url: str
+    title: str
+    state: str  # open, closed or merged, as read on the tracker
+    note: str = ""
+
+
 @dataclass(kw_only=True)
 class CellResult:
     id: str
@@ -189,6 +199,7 @@ class CellResult:
     reused: Reused | None = None
     access: Access = "file"  # how the reader was given the archive
     http: HttpCost | None = None  # over HTTP: what the read cost, from the server's log
+    known: KnownIssue | None = None  # the known upstream issue that explains it (not a pass)
 
 
 @dataclass(kw_only=True)
@@ -351,13 +362,15 @@ class Changes:
     steps: list[Step] = field(default_factory=list)
     #: measured again (the rotation, or --fresh) with an unchanged key, and another status than before
     flaky: list[CellChange] = field(default_factory=list)
+    #: cells a known upstream issue explained in the run before and does not now (fixed upstream?)
+    known_fixed: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[CellChange]:
         return [c for c in self.cells if c.kind is Kind.REGRESSION]
 
     def __bool__(self) -> bool:
-        return bool(self.cells or self.versions or self.steps or self.flaky)
+        return bool(self.cells or self.versions or self.steps or self.flaky or self.known_fixed)
 
 
 def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
@@ -368,8 +381,9 @@ def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
     raw_versions = data.get("versions") or []
     raw_steps = data.get("steps") or []
     raw_flaky = data.get("flaky") or []
+    raw_known = data.get("known_fixed") or []
     assert isinstance(raw_cells, list) and isinstance(raw_versions, list) and isinstance(raw_steps, list)
-    assert isinstance(raw_flaky, list)
+    assert isinstance(raw_flaky, list) and isinstance(raw_known, list)
 
     def change(c: dict[str, Any]) -> CellChange:
         return CellChange(
@@ -388,6 +402,7 @@ def changes_from_dict(data: dict[str, object] | None) -> Changes | None:
         versions=[VersionChange(**v) for v in raw_versions],
         steps=[Step(what=s["what"], before=Interval(*s["before"]), after=Interval(*s["after"])) for s in raw_steps],
         flaky=[change(c) for c in raw_flaky],
+        known_fixed=[str(x) for x in raw_known],
     )
 
 
@@ -510,6 +525,7 @@ def cell_from_dict(c: dict[str, Any]) -> CellResult:
             "reader": Side(**c["reader"]),
             "reused": Reused(**c["reused"]) if c.get("reused") else None,
             "http": HttpCost(**c["http"]) if c.get("http") else None,
+            "known": KnownIssue(**c["known"]) if c.get("known") else None,
         }
     )
 
@@ -542,6 +558,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if version == 5:  # every cell before read a local file
         data = {**data, "schema_version": 6, "cells": [{**c, "access": "file", "http": None} for c in data["cells"]]}
         version = 6
+    if version == 6:  # no cell linked a known upstream issue before
+        data = {**data, "schema_version": 7, "cells": [{**c, "known": None} for c in data["cells"]]}
+        version = 7
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema_version {version!r} is not {SCHEMA_VERSION}; no migration is defined for it")
     return data

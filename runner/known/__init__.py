@@ -1,0 +1,1 @@
+"""Known upstream issues (a reviewed data file) and which cells they explain."""
