@@ -248,6 +248,8 @@ CASES: dict[str, Callable[[Path], object]] = {
     "stray-and-short-chunks": lambda p: _write(
         p, [*_good()[:-1], ("data/3", b"\x01\x02"), ("data/99", bytes(16)), ("data/-1", bytes(16))]
     ),
+    # a raw chunk longer than shape × item size: a reader that takes its first bytes returns right-looking data
+    "chunk-oversized": lambda p: _write(p, [*_good()[:-1], ("data/3", GOOD_VALUES[48:] + bytes(range(200, 232)))]),
     "100000-entries": _many,
     "odd-names": _odd_names,
     "v3-unknown-codec": _v3_unknown_codec,

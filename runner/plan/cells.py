@@ -213,21 +213,28 @@ def unwritten_outcome(archive: ArchiveResult, reader_unavailable: Outcome | None
 
 
 def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) -> Outcome:
-    """A reader that returned an array's values although one of its entries fails the CRC check read
-    corrupt data without noticing: never a pass, whatever the other readers returned."""
-    bad = archive.zip_checks.crc_bad_members if archive.zip_checks else []
+    """A reader that returned an array's values although one of its entries fails the CRC check, or is a
+    raw chunk of another size than its metadata says, read corrupt data without a word: never a pass,
+    whatever the other readers returned."""
+    checks = archive.zip_checks
     arrays = result.data.get("arrays") or {}
-    if verdict.status is not Status.PASS or not bad or not isinstance(arrays, dict):
+    if verdict.status is not Status.PASS or checks is None or not isinstance(arrays, dict):
         return verdict
-    for member in bad:
-        owner = max((p for p in arrays if not p or member.startswith(p + "/")), key=len, default=None)
-        if owner is not None:
-            return Outcome(
-                status=Status.MISMATCH,
-                reason=f"returned the values of array {owner!r} although its entry {member!r} fails the CRC "
-                "check: the reader did not verify what it read",
-                warnings=verdict.warnings,
-            )
+    for members, why in (
+        (checks.crc_bad_members, "fails the CRC check"),
+        (checks.chunk_size_wrong, "is a raw chunk of another size than its metadata says"),
+    ):
+        for member in members:
+            folder = str(archive.expected.get("root") or "")  # the store's folder inside the archive, if any
+            inner = member.removeprefix(folder + "/") if folder else member
+            owner = max((p for p in arrays if not p or inner.startswith(p + "/")), key=len, default=None)
+            if owner is not None:
+                return Outcome(
+                    status=Status.MISMATCH,
+                    reason=f"returned the values of array {owner!r} although its entry {member!r} {why}: the "
+                    "reader did not check what it read",
+                    warnings=verdict.warnings,
+                )
     return verdict
 
 

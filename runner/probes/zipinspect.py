@@ -205,6 +205,17 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
     facts["rfc9"] = rfc9(infos, zf.comment, facts["zip64"])
     notes.append(f"RFC-9: {facts['rfc9']['verdict']}")
     out["zarr_format"], out["arrays"] = zarr_arrays(metadata, problems)
+    wrong = chunk_sizes(infos, out["arrays"])
+    facts["chunk_size_wrong"] = [w["entry"] for w in wrong[:1000]]
+    if wrong:
+        first = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        problems.append(
+            f"raw chunk entry {first['entry']!r} holds {first['size']:,} bytes where its array's metadata says "
+            f"{first['expected']:,} (chunk shape × item size){more}"
+        )
+    for entry in out["arrays"].values():
+        entry.pop("raw_chunk_bytes", None)  # a fact for the check above, not for the readers
 
 
 #: Names that mark an archive inside the archive (RFC-9: no nested zips).
@@ -301,6 +312,50 @@ def zarr_arrays(metadata: dict[str, bytes], problems: list[str]) -> tuple[int | 
     return (max(formats) if formats else None), dict(sorted(arrays.items()))
 
 
+def chunk_sizes(infos: list[zipfile.ZipInfo], arrays: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chunk entries of uncompressed arrays whose size is not what the metadata says: chunk shape × item size
+    (a regular grid's every chunk, edge chunks included, has that size). A reader that returns values from
+    such an entry without a word did not check what it read."""
+    sized = {path: entry["raw_chunk_bytes"] for path, entry in arrays.items() if entry.get("raw_chunk_bytes")}
+    wrong = []
+    for info in infos:
+        if _is_dir(info):
+            continue
+        head, _, leaf = info.filename.rpartition("/")
+        if leaf.startswith(".z") or leaf == "zarr.json":
+            continue
+        # an array holds no other node: every entry below its path that is not metadata is one of its chunks
+        path = next((p for p in sized if p and (head == p or head.startswith(p + "/"))), None)
+        if path is None and "" in sized:  # the archive's root is the array
+            path = ""
+        if path is not None and info.file_size != sized[path]:
+            wrong.append({"entry": info.filename[:200], "size": info.file_size, "expected": sized[path]})
+    return wrong
+
+
+def _raw_chunk_bytes(leaf: str, meta: dict[str, Any], dtype: str | None, chunks: Any) -> int | None:
+    """The bytes of one chunk of an array stored uncompressed (v2: no compressor, no filters; v3: the bytes
+    codec alone), or None when a codec changes the size or the item size is not fixed."""
+    if dtype is None or dtype == "str" or not isinstance(chunks, list) or not chunks:
+        return None
+    if leaf == ".zarray":
+        if meta.get("compressor") is not None or meta.get("filters"):
+            return None
+    else:
+        codecs = meta.get("codecs") or []
+        if [c.get("name") if isinstance(c, dict) else c for c in codecs] != ["bytes"]:
+            return None
+    try:
+        size = int(dtype[2:])
+    except ValueError:
+        return None
+    for n in chunks:
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            return None
+        size *= n
+    return size
+
+
 def _array_entry(leaf: str, meta: dict[str, Any], formats: set[int]) -> dict[str, Any] | None:
     if leaf == ".zarray":
         formats.add(2)
@@ -322,6 +377,9 @@ def _array_entry(leaf: str, meta: dict[str, Any], formats: set[int]) -> dict[str
         entry["dtype"] = dtype
     if isinstance(chunks, list) and chunks and all(isinstance(n, int) for n in chunks):
         entry["chunks"] = chunks
+    raw = _raw_chunk_bytes(leaf, meta, dtype, chunks)
+    if raw is not None:
+        entry["raw_chunk_bytes"] = raw
     return entry
 
 

@@ -72,6 +72,8 @@ class ZipChecks:
     crc_ok: bool | None = None
     crc_bad_member: str | None = None
     crc_bad_members: list[str] = field(default_factory=list)
+    #: chunk entries of uncompressed arrays whose size is not chunk shape × item size
+    chunk_size_wrong: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     capped: list[str] = field(default_factory=list)
     zip64: bool | None = None
@@ -103,6 +105,7 @@ class ZipChecks:
             crc_ok=_of(bool, facts.get("crc_ok")),
             crc_bad_member=_of(str, facts.get("crc_bad_member")),
             crc_bad_members=_strings(facts.get("crc_bad_members")),
+            chunk_size_wrong=_strings(facts.get("chunk_size_wrong")),
             unreadable=_strings(facts.get("unreadable")),
             capped=_strings(facts.get("capped")),
             zip64=_of(bool, facts.get("zip64")),

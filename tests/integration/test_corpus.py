@@ -1,5 +1,5 @@
 """Every reader of the default matrix against every archive of shared/external-zips (59 real archives,
-broken zips among them) and the generated hostile corpus (22): the run ends with exit 0, every archive
+broken zips among them) and the generated hostile corpus (23): the run ends with exit 0, every archive
 × reader has a cell with a status, the runner's own memory stays under 1 GB, and the page says how each
 reader met the hostile archives. Writers write one fixture only: the readers are what is tested here."""
 
@@ -70,7 +70,7 @@ def test_every_archive_meets_every_reader(corpus_run: tuple[Results, Path, int])
     readers = {(ep.slug, p.id) for ep in plan.environments for p, _ in reader_modes(ep, ("file",))}
     assert {c.access for c in results.cells} == {"file"}
     external = [a for a in results.archives if a.env == "external"]
-    assert len(external) == 59 + 22
+    assert len(external) == 59 + 23
     unchecked = [a.probe for a in external if not (a.zip_checks and a.zip_checks.checked)]
     assert unchecked == []
     cells = {(c.writer.env, c.writer.probe, c.fixture, c.reader.env, c.reader.probe) for c in results.cells}

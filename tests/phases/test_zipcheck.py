@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import warnings
 import zipfile
 from pathlib import Path
@@ -143,3 +144,35 @@ def test_the_checkers_record_is_taken_field_by_field_and_a_wrong_type_is_left_ou
     assert checks.rfc9 is not None and checks.rfc9.checks == {"stored": True} and checks.rfc9.conformant is False
     assert ZipChecks.from_record({"rfc9": {"verdict": 3}}).rfc9 is None
     assert not ZipChecks.from_record({"checked": "true"}).checked
+
+
+def test_raw_chunks_of_another_size_than_the_metadata_says_are_named(tmp_path: Path) -> None:
+    """Uncompressed arrays only (v2 without compressor and filters, v3 with the bytes codec alone): every
+    chunk of a regular grid, edge chunks included, holds chunk shape × item size bytes."""
+    v2 = json.dumps({"zarr_format": 2, "shape": [10], "chunks": [4], "dtype": "<i2", "compressor": None,
+                     "filters": None, "fill_value": 0, "order": "C"}).encode()  # fmt: skip
+    v3 = json.dumps({"zarr_format": 3, "node_type": "array", "shape": [4, 4], "data_type": "uint16",
+                     "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 4]}},
+                     "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]}).encode()  # fmt: skip
+    entries = [(".zgroup", b'{"zarr_format": 2}'), ("a/.zarray", v2), ("a/0", bytes(8)), ("a/1", bytes(16)),
+               ("a/2", bytes(8)), ("b/zarr.json", v3), ("b/c/0/0", bytes(16)), ("b/c/1/0", bytes(3))]  # fmt: skip
+    out = inspect(str(make(tmp_path / "a.zip", entries)))
+    assert out["facts"]["chunk_size_wrong"] == ["a/1", "b/c/1/0"]
+    assert (
+        "raw chunk entry 'a/1' holds 16 bytes where its array's metadata says 8 (chunk shape × item size) (and 1 more)"
+        in out["facts"]["problems"]
+    )
+    assert all("raw_chunk_bytes" not in a for a in out["arrays"].values())  # readers are not given it
+    gzip = v2.replace(b'"compressor": null', b'"compressor": {"id": "gzip", "level": 1}')
+    compressed = inspect(
+        str(make(tmp_path / "b.zip", [(".zgroup", b'{"zarr_format": 2}'), ("a/.zarray", gzip), ("a/1", bytes(3))]))
+    )
+    assert compressed["facts"]["chunk_size_wrong"] == []  # a compressed chunk's size says nothing
+
+
+def test_the_oversized_chunk_of_the_hostile_corpus_is_named(tmp_path: Path) -> None:
+    from runner.phases import hostile
+
+    path = tmp_path / "chunk-oversized.zip"
+    hostile.CASES["chunk-oversized"](path)
+    assert inspect(str(path))["facts"]["chunk_size_wrong"] == ["data/3"]

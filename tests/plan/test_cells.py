@@ -174,6 +174,16 @@ def test_values_read_from_an_entry_with_a_bad_crc_are_never_a_pass() -> None:
     assert cells.corrupt_read(failed, arch, read) is failed
 
 
+def test_values_read_from_a_raw_chunk_of_the_wrong_size_are_never_a_pass() -> None:
+    arch = archive(
+        zip_checks=ZipChecks(checked=True, chunk_size_wrong=["data.zarr/data/3"]), expected={"root": "data.zarr"}
+    )
+    read = ProbeResult(run={}, record={"arrays": {"data": {"sha256": "a" * 64}}})
+    verdict = cells.corrupt_read(Outcome(status=Status.PASS), arch, read)
+    assert verdict.status is Status.MISMATCH
+    assert "'data.zarr/data/3' is a raw chunk of another size than its metadata says" in verdict.reason
+
+
 def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_described() -> None:
     """The writer records each array's part (its first and last chunk) with its values; readers over HTTP
     are given those regions and judged against that part, readers of the file against the whole."""
