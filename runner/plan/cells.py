@@ -31,6 +31,7 @@ from runner.results.probe_data import timings
 from runner.served import servers
 
 EXTERNAL = "external"  # archives from --external: path prefix in results, mount point /external in readers
+AGREEMENT = "judged by agreement"
 
 
 def unavailable(env: EnvironmentResult) -> Outcome | None:
@@ -305,10 +306,27 @@ def http_cost(
 def judge_by_consensus(cells: Iterable[CellResult]) -> None:
     """External archives have no recorded values: a clean reading against the majority is a mismatch."""
     groups: dict[tuple[str, str], dict[str, CellResult]] = {}
+    others: dict[tuple[str, str], list[CellResult]] = {}
     for cell in cells:
-        if cell.writer.env == EXTERNAL and cell.status is Status.PASS and cell.values:
-            groups.setdefault((cell.writer.probe, cell.fixture), {})[cell.id] = cell
-    for group in groups.values():
-        for cid, verdict in classify.consensus({i: c.values for i, c in group.items()}).items():
-            cell = group[cid]
-            cell.status, cell.reason, cell.detail = verdict.status, verdict.reason, verdict.detail
+        if cell.writer.env != EXTERNAL or cell.status is Status.SKIPPED:
+            continue
+        archive = (cell.writer.probe, cell.fixture)
+        if cell.status is Status.PASS and cell.values:
+            groups.setdefault(archive, {})[cell.id] = cell
+        else:
+            others.setdefault(archive, []).append(cell)
+    for archive, group in groups.items():
+        verdicts = classify.consensus({i: c.values for i, c in group.items()})
+        agreed = len(group) - len(verdicts)
+        failed = others.get(archive, [])
+        named = ", ".join(sorted({f"{c.reader.library} {c.reader.version} ({c.status})" for c in failed})[:6])
+        # agreement is evidence, not truth: each cell says how much of it there was
+        notice = (
+            f"{AGREEMENT} (no writer's record of the values): {agreed} of the {len(group)} readers that "
+            f"returned values read the same; {len(failed)} did not return values" + (f": {named}" if failed else "")
+        )
+        for cid, cell in group.items():  # a reused cell brings last night's count: it is counted again
+            cell.notices = [n for n in cell.notices if not n.startswith(AGREEMENT)] + [notice]
+            if cid in verdicts:
+                verdict = verdicts[cid]
+                cell.status, cell.reason, cell.detail = verdict.status, verdict.reason, verdict.detail

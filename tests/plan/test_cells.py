@@ -16,7 +16,7 @@ from runner.plan.planner import Archive, make_plan
 from runner.probes._common import part_regions
 from runner.protocol import ProbeResult
 from runner.results import classify
-from runner.results.model import WRITTEN, ArchiveResult, EnvironmentResult, EnvStatus, Outcome, Status
+from runner.results.model import WRITTEN, ArchiveResult, CellResult, EnvironmentResult, EnvStatus, Outcome, Side, Status
 from runner.results.probe_data import ZipChecks
 
 MATRIX = """\
@@ -225,3 +225,26 @@ def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_descr
 )
 def test_the_part_of_an_array_is_its_first_and_last_chunk(shape: list[int], chunks: list[int], regions: Any) -> None:
     assert part_regions(shape, chunks) == regions
+
+
+def test_a_cell_judged_by_agreement_says_how_many_readers_agreed_and_which_did_not_read() -> None:
+    def read(reader: str, status: Status, sha: str = "") -> CellResult:
+        return CellResult(
+            id=f"ext.x--{reader}--f",
+            writer=Side(env="external", probe="x", library="external", version=""),
+            reader=Side(env=reader, probe="p", library=reader, version="1"),
+            fixture="f",
+            status=status,
+            values={"a": sha} if sha else {},
+            notices=["judged by agreement (no writer's record of the values): stale"],
+        )
+
+    cells_ = [read("r1", Status.PASS, "s"), read("r2", Status.PASS, "s"), read("r3", Status.PASS, "t"),
+              read("r4", Status.FAIL)]  # fmt: skip
+    cells.judge_by_consensus(cells_)
+    assert [c.status for c in cells_] == [Status.PASS, Status.PASS, Status.MISMATCH, Status.FAIL]
+    expected = (
+        "judged by agreement (no writer's record of the values): 2 of the 3 readers that returned values read "
+        "the same; 1 did not return values: r4 1 (fail)"
+    )
+    assert cells_[0].notices == [expected] and cells_[2].notices == [expected]  # counted again, not twice
