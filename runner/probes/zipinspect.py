@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import zipfile
 from collections import Counter
 from typing import Any
@@ -202,7 +203,11 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
         problems.append(f"entry {line} (a decompression bomb?)")
     if not root_meta:
         problems.append("no Zarr metadata at the archive root (zarr.json / .zgroup / .zarray)")
-    facts["rfc9"] = rfc9(infos, zf.comment, facts["zip64"])
+    part = spanned_disk(path)
+    facts["multi_part"] = part is not None
+    if part is not None:
+        problems.append(f"one part of a multi-part (spanned) zip: its end record says disk {part}")
+    facts["rfc9"] = rfc9(infos, zf.comment, facts["zip64"], single_file=part is None)
     notes.append(f"RFC-9: {facts['rfc9']['verdict']}")
     out["zarr_format"], out["arrays"] = zarr_arrays(metadata, problems)
     wrong = chunk_sizes(infos, out["arrays"])
@@ -222,10 +227,11 @@ def _inspect(path: str, zf: zipfile.ZipFile, out: dict[str, Any], problems: list
 NESTED = (".zip", ".ozx", ".zarr.zip")
 
 
-def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool) -> dict[str, Any]:
+def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool, single_file: bool = True) -> dict[str, Any]:
     """How an archive meets OME-Zarr RFC-9 (single-file OME-Zarr, ome/ngff ``rfc/9``), for any archive.
 
-    MUST: the root ``zarr.json`` at the archive root; no nested zips. SHOULD: the root ``zarr.json`` the
+    MUST: the root ``zarr.json`` at the archive root; no nested zips; an archive comment that claims
+    ``jsonFirst`` must be true of the entries. SHOULD: the root ``zarr.json`` the
     first entry and first central-directory record, the other ``zarr.json`` following breadth-first; every
     entry STORED; ZIP64; the archive comment ``{"ome": {"version": ..., "zipFile": {"centralDirectory":
     {"jsonFirst": true}}}}``. ``differs`` says what is not so, in that order; the verdict sums it up.
@@ -236,6 +242,7 @@ def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool) -> dict[str,
     checks = {
         "root_zarr_json": "zarr.json" in metadata,
         "no_nested_zip": not any(i.filename.lower().endswith(NESTED) for i in files),
+        "single_file": single_file,
         "root_first_entry": bool(by_offset) and by_offset[0].filename == "zarr.json",
         "root_first_record": bool(files) and files[0].filename == "zarr.json",
         "json_breadth_first": [i.filename for i in files[: len(metadata)]] == metadata
@@ -244,15 +251,21 @@ def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool) -> dict[str,
         "zip64": zip64,
         "comment": _rfc9_comment(comment),
     }
+    # a comment that claims jsonFirst is a promise readers may act on (read the leading records only): false, it
+    # fails the archive (ome/ngff #398's failure case), where a missing comment is only a warning
+    checks["comment_true"] = not checks["comment"] or checks["json_breadth_first"]
     words = {
         "root_zarr_json": "no zarr.json at the archive root (MUST)",
         "no_nested_zip": "a zip inside the zip (MUST NOT)",
+        "single_file": "a part of a multi-part zip (MUST NOT)",
         "root_first_entry": "the root zarr.json is not the first entry",
         "root_first_record": "the root zarr.json is not the first central-directory record",
         "json_breadth_first": "the zarr.json files do not lead the central directory breadth-first",
         "stored": "ZIP-level compression used (SHOULD be STORED)",
         "zip64": "no ZIP64",
         "comment": "no RFC-9 archive comment",
+        "comment_true": "the archive comment claims jsonFirst, but the zarr.json files do not lead the central "
+        "directory (a false claim)",
     }
     consequences = ("root_first_entry", "root_first_record", "json_breadth_first")
     differs = [
@@ -260,7 +273,7 @@ def rfc9(infos: list[zipfile.ZipInfo], comment: bytes, zip64: bool) -> dict[str,
         for name, ok in checks.items()
         if not ok and (checks["root_zarr_json"] or name not in consequences)  # said once: no root zarr.json
     ]
-    must = checks["root_zarr_json"] and checks["no_nested_zip"]
+    must = checks["root_zarr_json"] and checks["no_nested_zip"] and checks["single_file"] and checks["comment_true"]
     if not differs:
         verdict = "RFC-9 conformant"
     else:
@@ -422,6 +435,21 @@ def _has_zip64_extra(extra: bytes) -> bool:
             return True
         offset += 4 + size
     return False
+
+
+def spanned_disk(path: str) -> int | None:
+    """The disk number the end record gives, when it says the archive is one part of a spanned set (what
+    ``zip -s`` makes: the parts hold the entries, this one the central directory); None for a single file."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536 - 22))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 12:
+        return None
+    disk, cd_disk, here, total = struct.unpack_from("<HHHH", tail, at + 4)
+    return disk if (disk, cd_disk) != (0, 0) or here != total else None
 
 
 def _has_zip64_end(path: str) -> bool:
