@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -13,8 +14,8 @@ from runner.matrix.model import Settings
 from runner.phases.execute import build_images, steps
 from runner.plan import cells
 from runner.plan.planner import Archive, make_plan
-from runner.probes._common import part_regions
 from runner.protocol import ProbeResult
+from runner.resources import probes_dir
 from runner.results import classify
 from runner.results.model import WRITTEN, ArchiveResult, CellResult, EnvironmentResult, EnvStatus, Outcome, Side, Status
 from runner.results.probe_data import ZipChecks
@@ -224,7 +225,12 @@ def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_descr
     ],
 )
 def test_the_part_of_an_array_is_its_first_and_last_chunk(shape: list[int], chunks: list[int], regions: Any) -> None:
-    assert part_regions(shape, chunks) == regions
+    sys.path.insert(0, str(probes_dir()))  # the probes' helpers, as the containers import them
+    try:
+        import _common  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(probes_dir()))
+    assert _common.part_regions(shape, chunks) == regions
 
 
 def test_a_cell_judged_by_agreement_says_how_many_readers_agreed_and_which_did_not_read() -> None:
