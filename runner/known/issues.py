@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,13 +126,8 @@ def no_longer(entries: Iterable[Entry], cells: Iterable[CellResult], before: Map
         old = before.get(cell.id)
         if old is None or cell.known is not None:
             continue
-        then = CellResult(
-            id=cell.id,
-            writer=cell.writer,
-            reader=type(cell.reader)(**{**vars(cell.reader), "version": old.reader_version}),
-            fixture=cell.fixture,
-            status=old.status,
-            reason=old.reason,
+        then = replace(
+            cell, reader=replace(cell.reader, version=old.reader_version), status=old.status, reason=old.reason
         )
         entry = next((e for e in entries if e.explains(then)), None)
         if entry is not None:

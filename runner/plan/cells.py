@@ -221,12 +221,12 @@ def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) 
     arrays = result.data.get("arrays") or {}
     if verdict.status is not Status.PASS or checks is None or not isinstance(arrays, dict):
         return verdict
+    folder = str(archive.expected.get("root") or "")  # the store's folder inside the archive, if any
     for members, why in (
         (checks.crc_bad_members, "fails the CRC check"),
         (checks.chunk_size_wrong, "is a raw chunk of another size than its metadata says"),
     ):
         for member in members:
-            folder = str(archive.expected.get("root") or "")  # the store's folder inside the archive, if any
             inner = member.removeprefix(folder + "/") if folder else member
             owner = max((p for p in arrays if not p or inner.startswith(p + "/")), key=len, default=None)
             if owner is not None:
