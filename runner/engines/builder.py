@@ -55,6 +55,8 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
         "gdal",
         "tensorstore",
         "ngff-zarr",
+        "zarrista",
+        "obstore",
     ):
         if name in dists:
             out[name] = dists[name]
@@ -71,7 +73,7 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
     if "h5py" in modules and "version.hdf5_version" in modules["h5py"]:
         out["hdf5"] = modules["h5py"]["version.hdf5_version"]
     npm = info.get("npm", {})
-    for name in ("zarrita", "@zarrita/storage", "numcodecs"):
+    for name in ("zarrita", "@zarrita/storage", "numcodecs", "@vitessce/zarr-utils", "@fideus-labs/ngff-zarr"):
         if name in npm:
             out[name.lstrip("@").replace("/", "-") + (" (npm)" if name == "numcodecs" else "")] = npm[name]
     if npm and "nodejs" in info.get("debian", {}):

@@ -87,7 +87,7 @@ def read_task(task: ReadTask, settings: Settings) -> Task:
         fixture=archive.fixture,
         repeats=min(settings.read_repeats, archive.repeats or settings.read_repeats),
         **({"part": dict(task.part)} if task.part else {}),
-        **({"root": archive.root} if archive.root else {}),
+        **({"root": archive.root} if archive.root and not task.probe.finds_root else {}),
     )
 
 
@@ -254,10 +254,15 @@ def read_cell(
     warnings += list(verdict.warnings)
     notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
     notices += [f"reader observed: {o}" for o in record.get("observations", [])]
-    if task.archive.root:
+    if task.archive.root and not task.probe.finds_root:
         notices.append(
             f"given the store's folder inside the archive, {task.archive.root}/ (the archive holds the store in "
             "a folder, not at its root)"
+        )
+    elif task.archive.root:
+        notices.append(
+            f"not told the store's folder inside the archive, {task.archive.root}/: this reader looks for it on "
+            "its own, as a viewer given the archive's URL does"
         )
     if task.part:
         notices.append(

@@ -40,6 +40,8 @@ class Probe:
     access: tuple[Access, ...] = ("file",)
     #: the only channel whose images can run it (the browser probe needs Chromium); None: any
     channel: str | None = None
+    #: finds the store's folder inside an archive on its own (a viewer's opener): never told where it is
+    finds_root: bool = False
 
 
 def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
@@ -65,6 +67,7 @@ def _reader(
     http: bool = True,
     access: tuple[Access, ...] | None = None,
     channel: str | None = None,
+    finds_root: bool = False,
     **options: Any,
 ) -> Probe:
     return Probe(
@@ -77,6 +80,7 @@ def _reader(
         needs_arrays=needs_arrays,
         access=access or (("file", *BY_URL) if http else ("file",)),
         channel=channel,
+        finds_root=finds_root,
     )
 
 
@@ -159,6 +163,13 @@ READERS: tuple[Probe, ...] = (
     _reader("h5py", "h5py", "h5py_probe.py", "h5py File()", http=False),
     _reader("tensorstore-zip", "tensorstore", "tensorstore_probe.py", "tensorstore zip kvstore", needs_arrays=True),
     _reader(
+        "zarrista-zip",
+        "zarrista",
+        "zarrista_probe.py",
+        "zarrista (Rust zarrs) ZipStore; over HTTP on obstore's HTTPStore",
+        needs_arrays=True,
+    ),
+    _reader(
         "ngff-zarr-ozx",
         "ngff-zarr",
         "ngff_probe.py",
@@ -172,6 +183,15 @@ READERS: tuple[Probe, ...] = (
         "zarrita_probe.mjs",
         "zarrita.js ZipFileStore.fromBlob (Node)",
         needs_arrays=True,
+    ),
+    _reader(
+        "vitessce-zip",
+        "vitessce-zarr-utils",
+        "vitessce_probe.mjs",
+        "@vitessce/zarr-utils zarrOpenRoot(url, 'x.zip'): the viewers' opener (Node), one *.zarr/ folder stripped",
+        needs_arrays=True,
+        access=BY_URL,
+        finds_root=True,
     ),
     _reader(
         "zarrita-browser",

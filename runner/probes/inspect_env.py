@@ -26,6 +26,7 @@ MODULES = {
     "netCDF4": ["__version__", "__netcdf4libversion__", "__hdf5libversion__"],
     "osgeo.gdal": ["__version__"],
     "tensorstore": ["__version__"],
+    "zarrista": ["__version__"],
 }
 DEBIAN_PREFIXES = ("python3", "libgdal", "libnetcdf", "libhdf5", "libzip", "libblosc", "gdal", "netcdf", "nodejs")
 NPM_MODULES = "/opt/npm/node_modules"

@@ -161,10 +161,11 @@ export function lacks(message) {
 }
 
 
-/** Run a probe's body and write its record: ok, unsupported (zarrita lacks it) or error, in zarrita's words. */
+/** Run a probe's body and write its record: ok, unsupported (zarrita lacks it) or error, in the words of
+ *  zarrita (or of the library on top of it, record.library). */
 export async function finish(args, record, body) {
   try {
-    if (args.role !== "reader") throw new Unsupported("zarrita.js is a reader here; its writers are not probed");
+    if (args.role !== "reader") throw new Unsupported(`${record.library} is a reader here; its writers are not probed`);
     if (!args.arrays?.length) throw new Unsupported("no array to read: this archive declares none");
     Object.assign(record, await body(), { status: "ok" });
   } catch (err) {
@@ -172,11 +173,11 @@ export async function finish(args, record, body) {
     const cause = err?.cause?.message ? ` (${err.cause.name ?? "cause"}: ${err.cause.message})` : "";
     const message = (String(err?.message ?? err) + cause).slice(0, 2000) || String(err?.name ?? "Error");
     if (err instanceof Unsupported || lacks(message)) {
-      Object.assign(record, { status: "unsupported", message: `zarrita ${record.version ?? "?"}: ${message}` });
+      Object.assign(record, { status: "unsupported", message: `${record.library} ${record.version ?? "?"}: ${message}` });
     } else {
       Object.assign(record, {
         status: "error",
-        error_type: `zarrita.${err?.name ?? "Error"}`,
+        error_type: `${record.library}.${err?.name ?? "Error"}`,
         message,
         traceback: String(err?.stack ?? "").slice(-6000),
       });

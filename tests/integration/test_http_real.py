@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).parent
 #: the readers that document a way over HTTP and read this matrix's archives from a server honouring Range
-OVER_HTTP = ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "tensorstore-zip", "zarrita-zip")
+OVER_HTTP = ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "tensorstore-zip", "zarrita-zip", "zarrista-zip")
 
 
 def http_run(engine: DockerEngine, out: Path) -> Results:
@@ -58,6 +58,22 @@ def test_each_documented_reader_reads_over_http_with_ranges_and_its_cost_is_logg
     assert gdal.status is Status.PASS and gdal.http is not None and gdal.http.chunk_requests, gdal.http
 
 
+def test_the_viewers_opener_reads_over_http_and_finds_a_zarr_folder_on_its_own(runs: tuple[Results, Results]) -> None:
+    """@vitessce/zarr-utils is given the URL only, as a viewer is: it strips one top-level *.zarr/ folder itself
+    (Info-ZIP's zip -r from the store's parent makes one), where the other readers are told the folder."""
+    results, _ = runs
+    for writer in ("zarr-v2", "zarr-v3", "zip-r"):
+        got, node = cell(results, "vitessce-zip", "http", writer), cell(results, "zarrita-zip", "http", writer)
+        assert got.status is Status.PASS and got.http is not None and got.http.statuses.get("206"), got.reason
+        assert got.values == node.values and got.reader.version == "4.0.8"
+    found = cell(results, "vitessce-zip", "http", "zip-r")
+    assert any(n.startswith("not told the store's folder inside the archive, data.zarr/") for n in found.notices)
+    told = cell(results, "zarrita-zip", "http", "zip-r")
+    assert any(n.startswith("given the store's folder inside the archive, data.zarr/") for n in told.notices)
+    whole = cell(results, "vitessce-zip", "http-norange")
+    assert whole.status is Status.FAIL and "could not find end of central directory" in whole.reason
+
+
 def test_a_server_that_ignores_range_gets_each_readers_own_words(runs: tuple[Results, Results]) -> None:
     results, _ = runs
     words = {
@@ -65,6 +81,7 @@ def test_a_server_that_ignores_range_gets_each_readers_own_words(runs: tuple[Res
         "fsspec-mapper": "doesn't appear to support range requests",
         "zarrita-zip": "could not find end of central directory",
         "gdal-multidim": "Range downloading not supported by this server",
+        "zarrista-zip": "Range request not supported by",  # Rust's object_store, under obstore
     }
     for reader, phrase in words.items():
         got = cell(results, reader, "http-norange", "zarr-v2")
@@ -97,12 +114,14 @@ def test_a_server_error_part_way_is_a_fail_in_the_readers_words_or_the_timeout_i
     """The fault server answers each read's first 4 requests, then 503: the readers are past the central
     directory by then, so each fails part-way. tensorstore retries a 503 until the probe's time is up."""
     results, _ = runs
-    for reader in ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "zarrita-zip", "gdal-multidim"):
+    for reader in ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "zarrita-zip", "gdal-multidim", "zarrista-zip"):
         got = cell(results, reader, "http-fault", "zarr-v2")
         assert got.status is Status.FAIL, (reader, got.status, got.reason)
         assert got.http is not None and got.http.statuses.get("503") and got.http.statuses.get("206"), got.http
         if reader != "gdal-multidim":  # GDAL says which file it could not load, not why
             assert "503" in got.reason, (reader, got.reason)
+    # Rust's object_store retries a 503 ten times (backing off), then says so
+    assert "after 10 retries" in cell(results, "zarrista-zip", "http-fault", "zarr-v2").reason
     stuck = cell(results, "tensorstore-zip", "http-fault", "zarr-v2")
     assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.statuses.get("503", 0) > 4
 
@@ -128,6 +147,14 @@ def test_a_body_cut_short_is_a_fail_in_the_readers_words_or_the_timeout_it_cause
     # tensorstore asks for the same range again and again (backing off) until the probe's time is up
     stuck = cell(results, "tensorstore-zip", "http-truncated", "zarr-v2")
     assert stuck.status is Status.TIMEOUT and stuck.http is not None and stuck.http.requests >= 3, stuck.http
+    # Rust's object_store asks again for the rest of a body cut short: the only reader that reads through it
+    for writer in ("zarr-v2", "zarr-v3"):
+        resumed, whole = (
+            cell(results, "zarrista-zip", "http-truncated", writer),
+            cell(results, "zarrista-zip", "http", writer),
+        )
+        assert resumed.status is Status.PASS and resumed.values == whole.values, resumed.reason
+        assert resumed.http is not None and whole.http is not None and resumed.http.requests > whole.http.requests
 
 
 #: readers whose request counts repeated exactly in every pair of runs here; fsspec's zip:: over HTTP made one

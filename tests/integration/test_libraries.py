@@ -69,6 +69,21 @@ def test_xarray_fsspec_and_tensorstore_read_zarr_archives(run: Results, writer: 
         assert cell.status == "pass", (reader, writer, cell.reason)
 
 
+@pytest.mark.parametrize("writer", ["zarr-v2", "zarr-v3"])
+def test_zarrista_reads_zarr_archives_through_zarrs_zip_store(run: Results, writer: str) -> None:
+    for fixture in ("int32-random", "float32-nan-fill"):
+        cell = cells(run, "zarrista-zip", writer, fixture)
+        assert cell.status == "pass", (writer, fixture, cell.reason)
+    assert cells(run, "zarrista-zip", writer).reader.version == "0.1.0"
+
+
+def test_zarrista_refuses_a_broken_zip_in_its_own_words(run: Results) -> None:
+    require_external_zips()
+    truncated = external(run, "zarrista-zip", "failure_invalid_central")
+    assert truncated.status == "fail" and truncated.reason
+    assert external(run, "zarrista-zip", "tests_zarr").status == "pass"  # zarrs_zip's own test archive
+
+
 def test_xarray_reports_mask_and_scale_decoding_as_an_observation(run: Results) -> None:
     cell = cells(run, "xarray-zipstore", "zarr-v2", "float32-nan-fill")
     assert cell.status == "pass"

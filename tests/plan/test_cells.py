@@ -185,6 +185,39 @@ def test_values_read_from_a_raw_chunk_of_the_wrong_size_are_never_a_pass() -> No
     assert "'data.zarr/data/3' is a raw chunk of another size than its metadata says" in verdict.reason
 
 
+def test_a_reader_is_told_the_stores_folder_unless_it_finds_it_as_a_viewer_does() -> None:
+    """A store zipped from its parent sits in a folder: a library reader is given it, and the cell says so; a
+    viewer's opener (@vitessce/zarr-utils) is given the URL only, as a viewer would be, and the cell says that."""
+    import dataclasses
+
+    from runner import probes
+
+    written = archive(path="w/a.zip", expected={"arrays": {"data": {"shape": [2]}}, "root": "data.zarr"})
+    [readable] = cells.readable([written])
+    ep = plan().environments[0]
+    told = next(t for t in cells.split_reads(ep, [readable], ("http",))[0] if t.probe.id == "zarr-zipstore")
+    viewer = dataclasses.replace(told, probe=next(p for p in probes.READERS if p.id == "vitessce-zip"))
+    settings = Settings()
+    assert cells.read_task(told, settings).args["root"] == "data.zarr"
+    assert "root" not in cells.read_task(viewer, settings).args
+    record = {"arrays": {"data": {"shape": [2]}}}
+    notices = {
+        t.probe.id: cells.read_cell(
+            t,
+            written,
+            cells.reader_side(ep.slug, t.probe, "1"),
+            Outcome(status=Status.PASS),
+            ProbeResult(run={}, record=record),
+        ).notices
+        for t in (told, viewer)
+    }
+    assert any(n.startswith("given the store's folder inside the archive, data.zarr/") for n in notices[told.probe.id])
+    assert any(
+        n.startswith("not told the store's folder inside the archive, data.zarr/") for n in notices["vitessce-zip"]
+    )
+    assert not any(n.startswith("given the store's folder") for n in notices["vitessce-zip"])
+
+
 def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_described() -> None:
     """The writer records each array's part (its first and last chunk) with its values; readers over HTTP
     are given those regions and judged against that part, readers of the file against the whole."""
