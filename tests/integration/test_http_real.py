@@ -4,6 +4,7 @@ way, the servers behaving as named, and a probe on that network reaching the ser
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from runner.report import render
 from runner.results.model import CellResult, Results, Status
 from runner.served import servers
 from runner.served.servers import Server
+from runner.versions import index as indexes
+from runner.versions import resolve
 from tests.support.site import site_html
 
 pytestmark = pytest.mark.integration
@@ -29,7 +32,10 @@ OVER_HTTP = ("zarr-zipstore", "zarr-fsspec", "fsspec-mapper", "tensorstore-zip",
 
 
 def http_run(engine: DockerEngine, out: Path) -> Results:
-    plan = make_plan(load_matrix(HERE / "http.yaml", catalog()))
+    # resolved from the real indexes as a run resolves it: Debian testing's Release file may have expired
+    index = indexes.PackageIndex(os.environ.get("ZIPSTORE_DEBIAN_MIRROR", indexes.DEFAULT_MIRROR))
+    matrix, _ = resolve.resolve(load_matrix(HERE / "http.yaml", catalog()), index, {})
+    plan = make_plan(matrix)
     return execute(plan, engine, Options(out=out, work=out / "work"), progress=print)
 
 
@@ -174,7 +180,8 @@ def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]
 
     a, b = requests(first), requests(second)
     assert a.keys() == b.keys() and len(a) >= 14
-    exact = {cid for cid in a if any(f".{probe}--" in cid for probe in REPEATABLE)}
+    # on the stored archives of zarr's ZipStore; on Info-ZIP's deflated one, zarr's ZipStore made 11 and 14
+    exact = {cid for cid in a if any(f".{probe}--" in cid for probe in REPEATABLE) and cid.startswith("zarr-")}
     assert len(exact) >= 7 and {cid: a[cid] for cid in exact} == {cid: b[cid] for cid in exact}
     for cid in set(a) - exact:  # the others: the same reads, give or take a few requests
         for x, y in zip(a[cid], b[cid], strict=True):
