@@ -57,6 +57,8 @@ def libraries_from_info(info: dict[str, Any]) -> dict[str, str]:
         "ngff-zarr",
         "zarrista",
         "obstore",
+        "bioio-ome-zarr",
+        "zarrnii",
     ):
         if name in dists:
             out[name] = dists[name]

@@ -105,6 +105,24 @@ LIBRARY_WRITERS: tuple[Probe, ...] = (
         ome=True,
         requires={},
     ),
+    _writer(
+        "bioio-ozx",
+        "bioio-ome-zarr",
+        "bioio_probe.py",
+        "bioio-ome-zarr OMEZarrWriter('x.ozx', zarr_format=3): OME-Zarr 0.5 in one file (RFC-9)",
+        3,
+        ome=True,
+        requires={},
+    ),
+    _writer(
+        "zarrnii-ozx",
+        "zarrnii",
+        "zarrnii_probe.py",
+        "zarrnii ZarrNii.to_ome_zarr('x.ozx'): a 1×1×y×x volume, OME-Zarr 0.5 in one file (RFC-9)",
+        3,
+        ome=True,
+        requires={},
+    ),
 )
 
 #: The zips people make by hand (``handzip_probe.py``): a directory store written by the environment's zarr in
@@ -174,6 +192,22 @@ READERS: tuple[Probe, ...] = (
         "ngff-zarr",
         "ngff_probe.py",
         "ngff-zarr from_ngff_zarr('x.ozx')",
+        needs_arrays=True,
+        http=False,
+    ),
+    _reader(
+        "bioio-ome-zarr",
+        "bioio-ome-zarr",
+        "bioio_probe.py",
+        "bioio-ome-zarr Reader('x.ozx'), every resolution level",
+        needs_arrays=True,
+        http=False,
+    ),
+    _reader(
+        "zarrnii",
+        "zarrnii",
+        "zarrnii_probe.py",
+        "zarrnii load_ngff_image('x.ozx', level=n), every level",
         needs_arrays=True,
         http=False,
     ),

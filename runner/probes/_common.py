@@ -463,3 +463,18 @@ def zarr_codec(name: str, zarr_format: int) -> Any:
     if name not in table:
         raise Unsupported(f"compressor {name!r} has no Zarr format {zarr_format} codec")
     return table[name]()
+
+
+def ome_dataset_paths(archive: str) -> list[str] | None:
+    """The datasets' paths of the first multiscales, in level order, from the archive's root metadata (None:
+    the root names no multiscales), for OME readers that name levels by index. Read with zipfile."""
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        for name in ("zarr.json", ".zattrs"):
+            if name in names:
+                attrs = json.loads(zf.read(name))
+                attrs = attrs.get("attributes", attrs)
+                multiscales = attrs.get("ome", attrs).get("multiscales")
+                if multiscales:
+                    return [str(d["path"]) for d in multiscales[0]["datasets"]]
+    return None

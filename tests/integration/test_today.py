@@ -121,3 +121,55 @@ def test_an_ozx_written_by_ngff_zarr_is_read_by_zarr_zarrita_gdal_and_ngff_zarr(
     }
     for key in readers:
         assert cells[key].status == "pass", (key, cells[key].reason)
+
+
+def test_bioio_writes_an_ozx_every_ome_reader_reads_and_reads_ngff_zarrs(today: tuple[Results, Path]) -> None:
+    """bioio-ome-zarr's OMEZarrWriter writes RFC-9's MUSTs (root zarr.json first, STORED, the comment); its
+    reader and ngff-zarr's read each other's .ozx; a plain Zarr archive is not its kind of data, in its words."""
+    results, _ = today
+    archive = next(a for a in results.archives if a.probe == "bioio-ozx" and a.fixture == "ome-image")
+    assert archive.status == "written", archive.reason
+    assert set(archive.expected["arrays"]) == {"0", "1", "2"}
+    rfc9 = archive.zip_checks.rfc9 if archive.zip_checks else None
+    assert rfc9 is not None and rfc9.musts and rfc9.checks["comment"] and rfc9.checks["comment_true"]
+    bioio = "bioio-ome-zarr-latest-pip-py3.13"
+    for writer, reader in (
+        ("bioio-ozx", ("ngff-zarr-latest-pip-py3.13", "ngff-zarr-ozx")),
+        ("bioio-ozx", ("zarr-latest-pip-py3.13", "zarr-zipstore")),
+        ("bioio-ozx", ("zarrita-0.7.5-npm-trixie", "zarrita-zip")),
+        ("bioio-ozx", (bioio, "bioio-ome-zarr")),
+        ("ngff-zarr-ozx", (bioio, "bioio-ome-zarr")),
+    ):
+        cell = next(
+            c
+            for c in results.cells
+            if (c.writer.probe, c.fixture, c.reader.env, c.reader.probe) == (writer, "ome-image", *reader)
+        )
+        assert cell.status == "pass", (writer, reader, cell.reason)
+    plain = next(
+        c
+        for c in results.cells
+        if (c.writer.probe, c.fixture, c.reader.probe) == ("zarr-v3", "int32-random", "bioio-ome-zarr")
+    )
+    assert plain.status == "unsupported" and "IndexError: list index out of range" in plain.reason, plain.reason
+
+
+def test_zarrnii_writes_a_volume_to_an_ozx_and_its_reader_meets_todays_ngff_zarr(today: tuple[Results, Path]) -> None:
+    """zarrnii writes the fixture as a 1×1×y×x volume (c, z, y, x) with its own RFC-9 zip code; every OME reader
+    reads it. Its reader hands ngff-zarr a zarr-python ZipStore, which ngff-zarr 0.50 no longer takes: a fail in
+    ngff-zarr's words (measured on 2026-12-03: zarrnii 0.22.0 with ngff-zarr 0.50.0), or a pass once fixed."""
+    results, _ = today
+    archive = next(a for a in results.archives if a.probe == "zarrnii-ozx" and a.fixture == "ome-image")
+    assert archive.status == "written", archive.reason
+    assert archive.expected["arrays"]["s0"]["shape"] == [1, 1, 64, 48]
+    rfc9 = archive.zip_checks.rfc9 if archive.zip_checks else None
+    assert rfc9 is not None and rfc9.musts, rfc9
+    for reader in ("zarr-zipstore", "bioio-ome-zarr", "ngff-zarr-ozx", "zarrita-zip"):
+        cell = next(
+            c
+            for c in results.cells
+            if (c.writer.probe, c.fixture, c.reader.probe) == ("zarrnii-ozx", "ome-image", reader)
+        )
+        assert cell.status == "pass", (reader, cell.reason)
+    own = [c for c in results.cells if c.reader.probe == "zarrnii" and c.fixture == "ome-image"]
+    assert own and all(c.status == "pass" or "got ZipStore" in c.reason for c in own), [c.reason for c in own]
