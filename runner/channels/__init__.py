@@ -10,10 +10,10 @@ local engine can make it. Adding a channel is one module, its name in ``base.Cha
 from __future__ import annotations
 
 from runner.channels import apt, browser, npm, pip
-from runner.channels.base import CHANNEL_NAMES, Channel, ChannelName
+from runner.channels.base import CHANNEL_NAMES, Channel, ChannelName, Registry
 from runner.channels.steps import ImageInput
 
-__all__ = ["CHANNELS", "CHANNEL_NAMES", "Channel", "ChannelName", "ImageInput", "channel"]
+__all__ = ["CHANNELS", "CHANNEL_NAMES", "Channel", "ChannelName", "ImageInput", "Registry", "channel"]
 
 CHANNELS: dict[ChannelName, Channel] = {"pip": pip, "apt": apt, "npm": npm, "browser": browser}
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 from runner.channels import steps
+from runner.channels.base import Registry
 from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = True
 VERSIONS_FROM_SUITE = True
-TRACKS_PYPI = False
+TRACKS: Registry | None = None
 RUNS_LOCALLY = False
 
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -30,6 +31,14 @@ def exact_version(package: str) -> str | None:
 
 def slug_head(package: str) -> str:
     return package
+
+
+def tracked(template: str) -> tuple[str, str] | None:
+    return None  # a Debian package's version is the suite's
+
+
+def pinned(package: str, version: str) -> str:
+    return package  # the image pins the suite's version itself (``apt.dockerfile``)
 
 
 def dockerfile(image: ImageInput) -> str:

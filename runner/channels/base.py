@@ -8,6 +8,8 @@ from runner.channels.steps import ImageInput
 
 ChannelName = Literal["pip", "apt", "npm", "browser"]
 CHANNEL_NAMES: frozenset[str] = frozenset(get_args(ChannelName))
+#: where ``latest``/``latest-pre`` is asked: PyPI (through pip) or the npm registry
+Registry = Literal["pypi", "npm"]
 
 
 class Channel(Protocol):
@@ -17,8 +19,9 @@ class Channel(Protocol):
     NEEDS_DEBIAN_BASE: bool
     #: the suite's package index decides every package's version (recorded, and installed exactly)
     VERSIONS_FROM_SUITE: bool
-    #: a package may be written ``NAME=={axis}`` with ``latest``/``latest-pre``, resolved by PyPI
-    TRACKS_PYPI: bool
+    #: the registry that resolves a package whose version is an axis valued ``latest``/``latest-pre``
+    #: (``NAME=={axis}`` for pip, ``NAME@{axis}`` for npm); None: no version is tracked (apt: the suite's)
+    TRACKS: Registry | None
     #: the local engine (no Docker) can make this environment as a virtual environment on the host
     RUNS_LOCALLY: bool
 
@@ -36,6 +39,14 @@ class Channel(Protocol):
 
     def slug_head(self, package: str) -> str:
         """The first package as a default slug starts with (``zarr-2.18.7``, ``python3-gdal``)."""
+        ...
+
+    def tracked(self, template: str) -> tuple[str, str] | None:
+        """A package entry whose whole version is one axis: (the package without it, the axis's name)."""
+        ...
+
+    def pinned(self, package: str, version: str) -> str:
+        """The entry of ``package`` at exactly ``version`` (``zarr==3.4.2``, ``zarrita@0.7.5``)."""
         ...
 
     def dockerfile(self, image: ImageInput) -> str:

@@ -6,17 +6,20 @@ loaded there as an ES module."""
 from __future__ import annotations
 
 from runner.channels import npm, steps
+from runner.channels.base import Registry
 from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = True
 VERSIONS_FROM_SUITE = False
-TRACKS_PYPI = False
+TRACKS: Registry | None = npm.TRACKS
 RUNS_LOCALLY = False
 
 problem = npm.problem
 library = npm.library
 exact_version = npm.exact_version
 slug_head = npm.slug_head
+tracked = npm.tracked
+pinned = npm.pinned
 
 
 def dockerfile(image: ImageInput) -> str:

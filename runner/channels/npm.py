@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 from runner.channels import steps
+from runner.channels.base import Registry
 from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = True
 VERSIONS_FROM_SUITE = False
-TRACKS_PYPI = False
+TRACKS: Registry | None = "npm"
 RUNS_LOCALLY = False
 
 #: an npm package at an exact version: ``zarrita@0.7.5``, ``@zarrita/storage@0.2.0``
@@ -34,6 +35,19 @@ def exact_version(package: str) -> str | None:
 
 def slug_head(package: str) -> str:
     return f"{library(package)}-{exact_version(package)}"
+
+
+_TRACKED = re.compile(r"^((?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*)@\{(\w+)\}$")
+
+
+def tracked(template: str) -> tuple[str, str] | None:
+    """``zarrita@{zarrita}`` -> (``zarrita``, ``zarrita``); the registry's answer becomes the exact version."""
+    match = _TRACKED.match(template)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def pinned(package: str, version: str) -> str:
+    return f"{package}@{version}"
 
 
 def dockerfile(image: ImageInput) -> str:

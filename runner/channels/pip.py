@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from runner.channels import steps
+from runner.channels.base import Registry
 from runner.channels.steps import ImageInput
 
 NEEDS_DEBIAN_BASE = False
 VERSIONS_FROM_SUITE = False
-TRACKS_PYPI = True
+TRACKS: Registry | None = "pypi"
 RUNS_LOCALLY = True
 
 
@@ -39,6 +42,19 @@ def slug_head(package: str) -> str:
     req = Requirement(package)
     pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
     return canonicalize_name(req.name) + (f"-{pins[0]}" if pins else "")
+
+
+_TRACKED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,\s-]*\])?)\s*==\s*\{(\w+)\}\s*$")
+
+
+def tracked(template: str) -> tuple[str, str] | None:
+    """``zarr=={zarr}`` -> (``zarr``, ``zarr``); extras stay with the name (``ngff-zarr[validate]``)."""
+    match = _TRACKED.match(template)
+    return (match.group(1).strip(), match.group(2)) if match else None
+
+
+def pinned(package: str, version: str) -> str:
+    return f"{package}=={version}"
 
 
 def dockerfile(image: ImageInput) -> str:

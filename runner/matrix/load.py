@@ -35,16 +35,13 @@ from runner.matrix.model import (
     Matrix,
     Settings,
     Track,
+    Tracked,
     YamlPath,
     debian_suite,
     format_path,
     python_of,
 )
 from runner.resources import schema_path
-
-#: ``NAME=={axis}``: the only place a tracked axis value may stand (it becomes ``NAME==VERSION``).
-_TRACKED_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,\s-]*\])?)\s*==\s*\{(\w+)\}\s*$")
-
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,100}$")
 # Docker reference grammar (distribution/reference), restricted to what we need: [host/]name[:tag].
@@ -390,13 +387,14 @@ def _check_values(env: Mapping[str, Any], combo: Mapping[str, str], here: YamlPa
 def _check_package(how: Channel, template: str, combo: Mapping[str, str], path: YamlPath) -> Iterator[_Problem]:
     """One package entry of one channel: a tracked version only where the channel tracks, and the entry as
     the channel's grammar allows."""
-    if how.TRACKS_PYPI:
+    if how.TRACKS:
         try:
-            tracked = _tracked(template, combo, path)
+            tracked = _tracked(how, template, combo, path)
         except _Problem as bad:
             yield bad
             return
-        value = tracked[0] if tracked else template.format(**combo)
+        # a tracked entry is checked as it will be written once resolved (any exact version)
+        value = how.pinned(tracked.name, "0.0.0") if tracked else template.format(**combo)
     else:
         used = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
         if used and how.VERSIONS_FROM_SUITE:
@@ -419,55 +417,53 @@ def _expand_all(envs: list[dict[str, Any]], filename: str, lines: _Lines) -> Ite
             yield _expand_one(env, combo, location)
 
 
-def _tracked(template: str, combo: Mapping[str, str], path: YamlPath) -> tuple[str, Track] | None:
-    """``zarr=={zarr}`` with zarr: latest -> (``zarr``, LATEST); None when no tracked value is used."""
+def _tracked(how: Channel, template: str, combo: Mapping[str, str], path: YamlPath) -> Tracked | None:
+    """``zarr=={zarr}`` (pip) or ``zarrita@{zarrita}`` (npm) with the axis at ``latest`` -> what to ask the
+    channel's registry; None when no tracked value is used."""
     used = [combo[name] for name in _placeholders(template) if combo.get(name) in _TRACK_VALUES]
     if not used:
         return None
-    match = _TRACKED_REQUIREMENT.match(template)
-    if match is None:
+    found = how.tracked(template)
+    if found is None or how.TRACKS is None:
         raise _Problem(
             path,
-            f"{used[0]!r} stands for a version an index picks: write the requirement as NAME=={{axis}}, "
-            f"not {template!r}",
+            f"{used[0]!r} stands for a version an index picks: write the entry as "
+            f"{how.pinned('NAME', '{axis}')}, not {template!r}",
         )
-    return match.group(1).strip(), Track(combo[match.group(2)])
+    package, axis = found
+    name = canonicalize_name(Requirement(package).name) if how.TRACKS == "pypi" else package
+    return Tracked(name=name, track=Track(combo[axis]), registry=how.TRACKS)
 
 
 #: the values an axis may give for a version an index decides (``suite`` is not one)
 _TRACK_VALUES = {Track.LATEST.value, Track.LATEST_PRE.value}
 
 
-def _packages(env: Mapping[str, Any], key: str, combo: Mapping[str, str], here: YamlPath) -> Iterator[tuple[str, str]]:
-    """(requirement as the plan knows it, as the slug shows it): a tracked one is the bare name until
-    resolved, and ``name==latest`` in a default slug."""
+def _packages(
+    how: Channel, env: Mapping[str, Any], key: str, combo: Mapping[str, str], here: YamlPath
+) -> Iterator[tuple[str, str, Tracked | None]]:
+    """(entry as the plan knows it, as the slug shows it, what a registry is asked): a tracked entry is the
+    bare package until resolved, and ``name==latest`` (``name@latest``) in a default slug."""
     for i, template in enumerate(env.get(key, [])):
-        tracked = _tracked(template, combo, (*here, key, i))
+        tracked = _tracked(how, template, combo, (*here, key, i)) if how.TRACKS else None
         if tracked is None:
             value = template.format(**combo)
-            yield value, value
+            yield value, value, None
         else:
-            yield tracked[0], f"{tracked[0]}=={tracked[1]}"
+            package, _ = how.tracked(template) or (tracked.name, "")
+            yield package, how.pinned(package, str(tracked.track)), tracked
 
 
 def _expand_one(env: Mapping[str, Any], combo: Mapping[str, str], location: Location) -> EnvironmentSpec:
     base = env["base"].format(**combo)
     name: ChannelName = env["channel"]
-    both = (
-        list(_packages(env, "packages", combo, location.path))
-        if channel(name).TRACKS_PYPI
-        else [(p.format(**combo), p.format(**combo)) for p in env["packages"]]
-    )
-    extra = list(_packages(env, "pip", combo, location.path))
-    packages = tuple(p for p, _ in both)
-    pip = tuple(p for p, _ in extra)
-    tracks = tuple(
-        (canonicalize_name(Requirement(t).name), Track(shown.rpartition("==")[2]))
-        for t, shown in both + extra
-        if shown != t
-    )
+    both = list(_packages(channel(name), env, "packages", combo, location.path))
+    extra = list(_packages(channel("pip"), env, "pip", combo, location.path))
+    packages = tuple(p for p, _, _ in both)
+    pip = tuple(p for p, _, _ in extra)
+    tracks = tuple(t for _, _, t in both + extra if t is not None)
     python = python_of(base)
-    shown_packages = tuple(shown for _, shown in both)
+    shown_packages = tuple(shown for _, shown, _ in both)
     slug = env["name"].format(**combo) if "name" in env else default_slug(shown_packages, name, base, python)
     if not _SLUG.match(slug):
         raise _Problem((*location.path, "name"), f"slug {slug!r} must be lowercase letters, digits, '.', '_' or '-'")
@@ -489,7 +485,7 @@ def default_slug(packages: tuple[str, ...], name: ChannelName, base: str, python
     is named by its track (``zarr-latest-pip-py3.13``), so the slug stays the same across releases."""
     how = channel(name)
     first, _, track = packages[0].partition("==")
-    tracked = how.TRACKS_PYPI and track in _TRACK_VALUES
+    tracked = how.TRACKS == "pypi" and track in _TRACK_VALUES  # npm's slug head shows NAME-latest itself
     head = f"{how.slug_head(first)}-{track}" if tracked else how.slug_head(packages[0])
     suite = debian_suite(base)
     where = suite if how.NEEDS_DEBIAN_BASE and suite else (f"py{python}" if python else base)

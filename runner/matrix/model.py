@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
-from runner.channels import ChannelName, channel
+from runner.channels import ChannelName, Registry, channel
 from runner.matrix.datasets import DEFAULT_DATASETS
 from runner.probes import Access
 
@@ -42,6 +42,15 @@ class Track(str, Enum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Tracked:
+    """A package whose version an index decides when the plan is made (``zarr=={zarr}`` with zarr: latest)."""
+
+    name: str  # as the registry knows it: ``zarr`` (canonical), ``@zarrita/storage``
+    track: Track
+    registry: Registry
+
+
+@dataclass(frozen=True, kw_only=True)
 class Resolution:
     """A version an index gave for a package of an environment, when the plan was made."""
 
@@ -51,6 +60,7 @@ class Resolution:
     source: str  # ``PyPI, Python 3.13`` / ``Debian forky main amd64``
     released: str | None = None  # the index's date for this version (PyPI upload time), if it gives one
     resolved_at: str = ""  # when the index said so (UTC, ISO 8601)
+    registry: Registry | None = None  # who was asked a tracked version (None: the Debian suite's index)
     recorded: bool = False  # True: the index was unreachable; this is the last resolution recorded
     stale: bool = False  # True: the index answered but its validity had lapsed (an expired Debian Release)
     note: str = ""  # why a recorded resolution was used, why there is none, or how the index was stale
@@ -143,8 +153,8 @@ class EnvironmentSpec:
     probes: tuple[str, ...] = ()  # globs over probe ids; empty = every probe of the declared libraries
     python: str | None = None
     source: Location | None = field(default=None, compare=False)
-    #: pip packages whose version an index decides when the plan is made (``zarr=={zarr}``, zarr: latest)
-    tracks: tuple[tuple[str, Track], ...] = ()
+    #: packages whose version a registry decides when the plan is made (``zarr=={zarr}``, zarr: latest)
+    tracks: tuple[Tracked, ...] = ()
     #: what the indexes answered (filled by ``runner.resolve``; apt packages are always resolved)
     resolved: tuple[Resolution, ...] = ()
     #: why this environment cannot be built as asked (a tracked version no index gave, none recorded)
@@ -153,7 +163,7 @@ class EnvironmentSpec:
     @property
     def asked(self) -> dict[str, str]:
         """Package -> what was asked for where an index decides (``{"zarr": "latest"}``)."""
-        return {name: str(track) for name, track in self.tracks}
+        return {t.name: str(t.track) for t in self.tracks}
 
     @property
     def libraries(self) -> frozenset[str]:

@@ -45,6 +45,7 @@ log = logging.getLogger("runner")
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PYPI_SIMPLE = "https://pypi.org/simple"
+NPM_REGISTRY = "https://registry.npmjs.org"
 #: Caps on what an index may send: a suite's Packages file inflates to ~70 MB today.
 MAX_PACKAGES_BYTES = 512 << 20
 MAX_SIMPLE_JSON_BYTES = 64 << 20
@@ -85,6 +86,8 @@ class Index(Protocol):
 
     def debian_versions(self, suite: str, arch: str) -> DebianIndex: ...
 
+    def npm_newest(self, name: str, pre: bool) -> Newest: ...
+
 
 # ----------------------------------------------------------------------------------------- the real index
 
@@ -110,10 +113,22 @@ _PIP_NEWEST = re.compile(r"^(\S+) \(([^)\s]+)\)\s*$", re.M)
 
 
 class PackageIndex:
-    """PyPI through pip's own query (``pip index versions``), Debian through the suite's index."""
+    """PyPI through pip's own query (``pip index versions``), Debian through the suite's index, npm through
+    the registry's package document."""
 
-    def __init__(self, mirror: str = DEFAULT_MIRROR) -> None:
+    def __init__(self, mirror: str = DEFAULT_MIRROR, npm_registry: str = NPM_REGISTRY) -> None:
         self.mirror = mirror.rstrip("/")
+        self.npm_registry = npm_registry.rstrip("/")
+
+    def npm_newest(self, name: str, pre: bool) -> Newest:
+        """``latest``: the registry's ``latest`` dist-tag (what ``npm install NAME`` installs); ``latest-pre``:
+        the version published last, pre-releases included. The date is the registry's ``time`` of it."""
+        url = f"{self.npm_registry}/{name.replace('/', '%2f')}"
+        try:
+            doc = json.loads(_get(url, cap=MAX_SIMPLE_JSON_BYTES, accept="application/json"))
+        except ValueError as exc:
+            raise IndexUnavailable(f"{url}: not JSON ({exc})") from exc
+        return newest_npm(doc, pre, url)
 
     def pypi_newest(self, name: str, python: str, pre: bool) -> Newest:
         command = [sys.executable, "-m", "pip", "index", "versions", name, "--python-version", python]
@@ -151,6 +166,25 @@ class PackageIndex:
         url = f"{self.mirror}/dists/{suite}/main/binary-{arch}/Packages.xz"
         versions = parse_packages(_inflated_lines(_get(url, cap=64 << 20), url))
         return DebianIndex(versions=versions, **release_dates(release))
+
+
+def newest_npm(doc: object, pre: bool, where: str) -> Newest:
+    """Pure: the answer in an npm registry package document (untrusted: every field is checked)."""
+    if not isinstance(doc, dict):
+        raise IndexUnavailable(f"{where}: not a package document")
+    if doc.get("error"):
+        raise LookupError(f"the npm registry has no such package: {str(doc['error'])[:200]}")
+    tags, times, versions = doc.get("dist-tags"), doc.get("time"), doc.get("versions")
+    times = times if isinstance(times, dict) else {}
+    if pre:
+        published = [(str(t), str(v)) for v, t in times.items() if isinstance(versions, dict) and v in versions]
+        version = max(published)[1] if published else None
+    else:
+        version = tags.get("latest") if isinstance(tags, dict) else None
+    if not isinstance(version, str) or not version:
+        raise IndexUnavailable(f"{where}: no {'version' if pre else 'latest dist-tag'} in the package document")
+    released = times.get(version)
+    return Newest(version=version, released=str(released)[:10] if isinstance(released, str) else None)
 
 
 def release_dates(text: bytes) -> dict[str, datetime | None]:

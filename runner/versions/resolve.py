@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from runner.channels import channel
+from runner.channels import Channel, Registry, channel
 from runner.matrix.model import EnvironmentSpec, Matrix, Resolution, Track, debian_suite
 from runner.results.model import EnvironmentResult
 from runner.versions.index import (
@@ -35,6 +35,10 @@ def pypi_key(name: str, python: str | None, asked: Track) -> str:
     return key("pypi", name, f"py{python or '3'}", asked)
 
 
+def npm_key(name: str, asked: Track) -> str:
+    return key("npm", name, "registry", asked)
+
+
 def debian_key(package: str, suite: str | None, arch: str) -> str:
     return key("debian", package, f"{suite}/{arch}", Track.SUITE)
 
@@ -46,6 +50,7 @@ class _Question:
     asked: Track
     source: str
     ask: Callable[[], Newest]
+    registry: Registry | None = None  # None: the Debian suite's index
 
 
 def _now() -> str:
@@ -56,21 +61,35 @@ Suites = dict[tuple[str, str], Callable[[], DebianIndex]]  # (suite, arch) -> it
 
 
 def _questions(env: EnvironmentSpec, index: Index, suites: Suites) -> Iterator[_Question]:
-    if env.tracks:
-        python = env.python or "3"
-        for name, track in env.tracks:
-            pre = track is Track.LATEST_PRE
+    python = env.python or "3"
+    for tracked in env.tracks:
+        pre = tracked.track is Track.LATEST_PRE
+        if tracked.registry == "npm":
 
-            def ask(name: str = name, pre: bool = pre) -> Newest:
-                return index.pypi_newest(name, python, pre)
+            def ask_npm(name: str = tracked.name, pre: bool = pre) -> Newest:
+                return index.npm_newest(name, pre)
 
             yield _Question(
-                key=pypi_key(name, python, track),
-                package=name,
-                asked=track,
-                source=f"PyPI, Python {python}, wheels",
-                ask=ask,
+                key=npm_key(tracked.name, tracked.track),
+                package=tracked.name,
+                asked=tracked.track,
+                source="npm registry",
+                ask=ask_npm,
+                registry="npm",
             )
+            continue
+
+        def ask(name: str = tracked.name, pre: bool = pre) -> Newest:
+            return index.pypi_newest(name, python, pre)
+
+        yield _Question(
+            key=pypi_key(tracked.name, python, tracked.track),
+            package=tracked.name,
+            asked=tracked.track,
+            source=f"PyPI, Python {python}, wheels",
+            ask=ask,
+            registry="pypi",
+        )
     suite = env.debian_suite
     if channel(env.channel).VERSIONS_FROM_SUITE and suite is not None:
         arch = debian_arch()
@@ -116,8 +135,14 @@ def _once(fn: Callable[[], DebianIndex]) -> Callable[[], DebianIndex]:
 
 def _answer(question: _Question, recorded: Mapping[str, Resolution], keep: bool) -> Resolution:
     if keep and question.key in recorded:  # --resume: the run being completed keeps its versions
-        return recorded[question.key]
-    none = Resolution(package=question.package, asked=question.asked, version=None, source=question.source)
+        return replace(recorded[question.key], registry=question.registry)
+    none = Resolution(
+        package=question.package,
+        asked=question.asked,
+        version=None,
+        source=question.source,
+        registry=question.registry,
+    )
     try:
         newest = question.ask()
     except LookupError as exc:  # the index answered: there is no such package
@@ -126,8 +151,11 @@ def _answer(question: _Question, recorded: Mapping[str, Resolution], keep: bool)
         before = recorded.get(question.key)
         if before is None or before.version is None:
             return replace(none, note=f"no index answered ({exc}) and no earlier resolution is recorded")
-        return replace(
-            before, recorded=True, note=f"no index answered ({exc}): the resolution recorded at {before.resolved_at}"
+        return replace(  # the history keeps the answer by its question's key, not who was asked
+            before,
+            recorded=True,
+            registry=question.registry,
+            note=f"no index answered ({exc}): the resolution recorded at {before.resolved_at}",
         )
     if not _valid(question, newest.version):
         return replace(none, resolved_at=_now(), note=f"the index answered a non-version: {newest.version[:80]!r}")
@@ -142,12 +170,15 @@ def _answer(question: _Question, recorded: Mapping[str, Resolution], keep: bool)
 
 
 _DEBIAN_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$")
+_SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$")  # what the npm channel installs
 
 
 def _valid(question: _Question, version: str) -> bool:
     """An index's answer is untrusted text: it must be a version before it reaches a Dockerfile."""
     if question.asked is Track.SUITE:
         return len(version) <= 128 and _DEBIAN_VERSION.match(version) is not None
+    if question.registry == "npm":
+        return len(version) <= 64 and _SEMVER.match(version) is not None
     try:
         Version(version)
     except InvalidVersion:
@@ -181,22 +212,30 @@ def resolve(
 
 
 def apply(env: EnvironmentSpec, answers: Iterable[Resolution]) -> EnvironmentSpec:
-    """Pure: the environment with its tracked requirements pinned to what the index answered."""
+    """Pure: the environment with its tracked entries pinned to what the registries answered."""
     answers = tuple(answers)
-    versions = {canonicalize_name(a.package): a.version for a in answers if a.asked is not Track.SUITE}
+    versions = {(a.registry, a.package): a.version for a in answers if a.asked is not Track.SUITE}
     missing = [a for a in answers if a.version is None]
+    tracked = {(t.registry, t.name) for t in env.tracks}
 
-    def pinned(requirement: str) -> str:
-        name = canonicalize_name(Requirement(requirement).name)
-        version = versions.get(name)
-        return f"{requirement}=={version}" if name in dict(env.tracks) and version else requirement
+    def pinned(how: Channel, entry: str) -> str:
+        """An entry left bare by the matrix loader because a registry decides its version, pinned."""
+        if how.TRACKS is None:
+            return entry
+        name = canonicalize_name(Requirement(entry).name) if how.TRACKS == "pypi" else entry
+        version = versions.get((how.TRACKS, name))
+        return how.pinned(entry, version) if (how.TRACKS, name) in tracked and version else entry
 
-    packages = tuple(pinned(p) for p in env.packages) if channel(env.channel).TRACKS_PYPI else env.packages
+    own = channel(env.channel)
     unresolved = None
     if missing:
         unresolved = "; ".join(f"{a.package} ({a.asked}, {a.source}): {a.note}" for a in missing)
     return replace(
-        env, packages=packages, pip=tuple(pinned(p) for p in env.pip), resolved=answers, unresolved=unresolved
+        env,
+        packages=tuple(pinned(own, p) for p in env.packages),
+        pip=tuple(pinned(channel("pip"), p) for p in env.pip),
+        resolved=answers,
+        unresolved=unresolved,
     )
 
 
@@ -207,6 +246,8 @@ def recorded_in(environments: Iterable[EnvironmentResult]) -> dict[str, Resoluti
         for r in env.resolved:
             if r.asked is Track.SUITE:
                 out[debian_key(r.package, debian_suite(env.base), debian_arch())] = r
+            elif r.registry == "npm":
+                out[npm_key(r.package, r.asked)] = r
             else:
                 out[pypi_key(r.package, env.python, r.asked)] = r
     return out

@@ -87,7 +87,11 @@ def test_the_steps_each_channel_puts_in_its_image() -> None:
 def test_capabilities_say_where_versions_come_from_and_what_runs_without_docker() -> None:
     assert [n for n, c in CHANNELS.items() if c.RUNS_LOCALLY] == ["pip"]
     assert [n for n, c in CHANNELS.items() if c.VERSIONS_FROM_SUITE] == ["apt"]
-    assert [n for n, c in CHANNELS.items() if c.TRACKS_PYPI] == ["pip"]
+    assert {n: c.TRACKS for n, c in CHANNELS.items()} == {"pip": "pypi", "apt": None, "npm": "npm", "browser": "npm"}
+    assert channel("pip").tracked("ngff-zarr[validate]=={v}") == ("ngff-zarr[validate]", "v")
+    assert channel("npm").tracked("@zarrita/storage@{storage}") == ("@zarrita/storage", "storage")
+    assert channel("npm").tracked("zarrita@^{v}") is None and channel("apt").tracked("python3-zarr") is None
+    assert channel("browser").pinned("zarrita", "0.7.5") == "zarrita@0.7.5" == channel("npm").pinned("zarrita", "0.7.5")
     assert sorted(n for n, c in CHANNELS.items() if c.NEEDS_DEBIAN_BASE) == ["apt", "browser", "npm"]
 
 

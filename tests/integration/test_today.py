@@ -86,10 +86,15 @@ def test_newest_zarr_archives_are_read_by_debians_builds(today: tuple[Results, P
 
 def test_zarrita_js_reads_zarr_archives_under_node(today: tuple[Results, Path]) -> None:
     """The browser's reader, through the real engine: v2 and v3, zipped by ZipStore and from a directory."""
-    results, _ = today
-    zarrita = env(results, "zarrita-0.7.5-npm-trixie")
+    results, out = today
+    zarrita = env(results, "zarrita-latest-npm-trixie")
     assert zarrita.status == "ok", zarrita.reason
-    assert zarrita.libraries["zarrita"] == "0.7.5" and zarrita.libraries["node"].startswith("20.")
+    # latest: the npm registry's latest dist-tag, installed exactly and reported by the image
+    asked = resolved(zarrita, "zarrita")
+    assert asked.asked is Track.LATEST and asked.source == "npm registry" and asked.registry == "npm"
+    assert zarrita.libraries["zarrita"] == asked.version and f"zarrita@{asked.version}" in zarrita.packages
+    assert str(asked.released).startswith("20") and zarrita.libraries["node"].startswith("20.")
+    assert history.resolutions(out / "history.sqlite")["npm zarrita registry latest"].version == asked.version
     for writer in ("zarr-v2", "zarr-v3", "zarr-zipdir-v2", "zarr-zipdir-v3"):
         cell = next(
             c
@@ -110,7 +115,7 @@ def test_an_ozx_written_by_ngff_zarr_is_read_by_zarr_zarrita_gdal_and_ngff_zarr(
     assert "ome" in archive.expected["attrs"]  # OME-Zarr 0.5 metadata at the root
     readers = {
         ("zarr-latest-pip-py3.13", "zarr-zipstore"),
-        ("zarrita-0.7.5-npm-trixie", "zarrita-zip"),
+        ("zarrita-latest-npm-trixie", "zarrita-zip"),
         ("debian-forky-apt", "gdal-multidim"),
         ("ngff-zarr-latest-pip-py3.13", "ngff-zarr-ozx"),
     }
@@ -136,7 +141,7 @@ def test_bioio_writes_an_ozx_every_ome_reader_reads_and_reads_ngff_zarrs(today: 
     for writer, reader in (
         ("bioio-ozx", ("ngff-zarr-latest-pip-py3.13", "ngff-zarr-ozx")),
         ("bioio-ozx", ("zarr-latest-pip-py3.13", "zarr-zipstore")),
-        ("bioio-ozx", ("zarrita-0.7.5-npm-trixie", "zarrita-zip")),
+        ("bioio-ozx", ("zarrita-latest-npm-trixie", "zarrita-zip")),
         ("bioio-ozx", (bioio, "bioio-ome-zarr")),
         ("ngff-zarr-ozx", (bioio, "bioio-ome-zarr")),
     ):

@@ -14,6 +14,8 @@ class FakeIndex:
     #: (name, python) -> (final, pre-release); a name missing here is "not on PyPI" (unavailable)
     pypi: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     debian: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: npm name -> (latest dist-tag, published last); a name missing here is "not answered" (unavailable)
+    npm: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     valid_until: datetime | None = None
     down: bool = False  # no index answers at all
     asked: list[tuple[str, ...]] = field(default_factory=list)
@@ -24,6 +26,13 @@ class FakeIndex:
             raise IndexUnavailable(f"pip index versions {name}: connection refused")
         final, prerelease = self.pypi[(name, python)]
         return Newest(version=prerelease if pre else final, released="2026-10-27")
+
+    def npm_newest(self, name: str, pre: bool) -> Newest:
+        self.asked.append(("npm", name, "pre" if pre else "final"))
+        if self.down or name not in self.npm:
+            raise IndexUnavailable(f"https://registry.npmjs.org/{name}: connection refused")
+        final, prerelease = self.npm[name]
+        return Newest(version=prerelease if pre else final, released="2026-11-12")
 
     def debian_versions(self, suite: str, arch: str) -> DebianIndex:
         self.asked.append(("debian", suite, arch))

