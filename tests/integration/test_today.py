@@ -176,5 +176,7 @@ def test_zarrnii_writes_a_volume_to_an_ozx_and_its_reader_meets_todays_ngff_zarr
             if (c.writer.probe, c.fixture, c.reader.probe) == ("zarrnii-ozx", "ome-image", reader)
         )
         assert cell.status == "pass", (reader, cell.reason)
-    own = [c for c in results.cells if c.reader.probe == "zarrnii" and c.fixture == "ome-image"]
+    own = [
+        c for c in results.cells if (c.reader.probe, c.fixture) == ("zarrnii", "ome-image") and c.status != "skipped"
+    ]
     assert own and all(c.status == "pass" or "got ZipStore" in c.reason for c in own), [c.reason for c in own]
