@@ -8,6 +8,7 @@ file up to date, step by step, and a newer one is refused rather than misread.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +22,9 @@ from runner.matrix.model import Resolution, Track
 from runner.results.model import MEASURES, Results, Status
 from runner.results.stats import Interval
 
-SCHEMA = 4
+log = logging.getLogger("runner")
+
+SCHEMA = 5
 #: version reached -> the statements that reach it from the version before
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -60,10 +63,34 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             key TEXT PRIMARY KEY, kind TEXT NOT NULL, night INTEGER NOT NULL, run_id TEXT NOT NULL,
             started TEXT NOT NULL, record BLOB NOT NULL)""",
     ),
+    # a run's cells as one compressed record (a row and two index entries per cell grew the file by ~30 MB a
+    # night); runs recorded before stay readable in ``cells``. Both keep only the last KEEP_CELLS runs.
+    5: (
+        """CREATE TABLE run_cells (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id), cells BLOB NOT NULL)""",
+    ),
 }
+#: runs whose cells the history keeps: what the trends show (and the previous run, what changed since)
+KEEP_CELLS = 14
+#: the most one run's cells may inflate to (the default matrix's ~42,000 cells: ~12 MB)
+RUN_CELLS_CAP = 512 << 20
+#: a cell as the history keeps it, in this order
+_CELL_COLUMNS = (
+    "cell_id",
+    "fixture",
+    "writer_env",
+    "reader_env",
+    "writer_version",
+    "reader_version",
+    "status",
+    "reason",
+    "read_s",
+    "read_samples",
+)
 #: a cell's cost when the history has no time for it: the fork server's overhead plus a small read
 CELL_SECONDS = 0.05
 _TRACKS = frozenset(t.value for t in Track)
+_STATUSES = frozenset(s.value for s in Status)
 
 
 @contextmanager
@@ -116,12 +143,11 @@ def writer_costs(path: Path) -> dict[str, float] | None:
         last = db.execute("SELECT id FROM runs ORDER BY finished DESC LIMIT 1").fetchone()
         if last is None:
             return None
-        rows = db.execute(
-            "SELECT writer_env, SUM(COALESCE(read_s, 0)) + COUNT(*) * ? FROM cells WHERE run_id = ? "
-            "GROUP BY writer_env",
-            (CELL_SECONDS, last[0]),
-        )
-        return {env: float(seconds) for env, seconds in rows}
+        costs: dict[str, float] = {}
+        for _, c in _cells_of(db, [last[0]]):
+            env = c["writer_env"]
+            costs[env] = costs.get(env, 0.0) + (c["read_s"] or 0.0) + CELL_SECONDS
+        return costs
 
 
 def record_resolutions(db: sqlite3.Connection, answers: Mapping[str, Resolution]) -> None:
@@ -140,7 +166,7 @@ def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str
     """Record a run (again, if it was resumed: the newer account replaces the older). The history is
     published with the site, so its text passes through ``redact`` like every other published file."""
     run = results.run
-    for table in ("environments", "cells", "benchmarks"):
+    for table in ("environments", "cells", "run_cells", "benchmarks"):
         db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
     db.execute("DELETE FROM runs WHERE id = ?", (run.id,))
     db.execute(
@@ -151,33 +177,80 @@ def append(db: sqlite3.Connection, results: Results, redact: Callable[[str], str
         "INSERT INTO environments VALUES (?, ?, ?, ?)",
         [(run.id, e.slug, e.status.value, json.dumps(e.libraries, sort_keys=True)) for e in results.environments],
     )
-    db.executemany(
-        "INSERT INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    rows = [
         [
-            (
-                run.id,
-                c.id,
-                c.fixture,
-                c.writer.env,
-                c.reader.env,
-                c.writer.version,
-                c.reader.version,
-                c.status.value,
-                redact(c.reason[:2000]),
-                c.timings.get("read_s"),
-                json.dumps(c.timings.get("read_samples", [])),
-            )
-            for c in results.cells
-        ],
-    )
-    rows = []
+            c.id,
+            c.fixture,
+            c.writer.env,
+            c.reader.env,
+            c.writer.version,
+            c.reader.version,
+            c.status.value,
+            redact(c.reason[:2000]),
+            c.timings.get("read_s"),
+            list(c.timings.get("read_samples", [])),
+        ]
+        for c in results.cells
+    ]
+    blob = zlib.compress(json.dumps({"columns": _CELL_COLUMNS, "rows": rows}, default=str).encode(), 6)
+    db.execute("INSERT INTO run_cells VALUES (?, ?)", (run.id, blob))
+    _forget_old_cells(db)
+    benchmarks = []
     for b in results.benchmarks:
         for t in b.stores:
             for measure in MEASURES:
                 summary = t.summary(measure)
                 if summary:
-                    rows.append((run.id, b.env, b.dataset, t.store, measure, *summary.interval))
-    db.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    benchmarks.append((run.id, b.env, b.dataset, t.store, measure, *summary.interval))
+    db.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", benchmarks)
+
+
+def _forget_old_cells(db: sqlite3.Connection) -> None:
+    """The cells of runs older than the last :data:`KEEP_CELLS` are never read again: dropped (the runs, their
+    environments, benchmarks and news stay; the measured records are kept by key, not by run)."""
+    kept = "SELECT id FROM runs ORDER BY started DESC, rowid DESC LIMIT ?"
+    for table in ("cells", "run_cells"):
+        db.execute(f"DELETE FROM {table} WHERE run_id NOT IN ({kept})", (KEEP_CELLS,))
+
+
+def _cells_of(db: sqlite3.Connection, run_ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(run id, cell as a dict of :data:`_CELL_COLUMNS`) for every cell of those runs, from either table. The
+    history comes back from a published page: a record that is not one is skipped, with a cap on inflating."""
+    marks = ",".join("?" * len(run_ids))
+    compact = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_cells'").fetchone()
+    records = f"SELECT run_id, cells FROM run_cells WHERE run_id IN ({marks})" if compact else "SELECT 1, 2 WHERE 0"
+    for run_id, blob in db.execute(records, run_ids if compact else ()):  # (a file read-only, not yet migrated)
+        try:
+            inflater = zlib.decompressobj()
+            data = json.loads(inflater.decompress(blob, RUN_CELLS_CAP))
+            if inflater.unconsumed_tail:
+                raise ValueError(f"inflates past {RUN_CELLS_CAP} bytes")
+            columns, rows = list(data["columns"]), data["rows"]
+        except (zlib.error, ValueError, TypeError, KeyError) as exc:
+            log.warning("history: the cells of run %s are not readable (%s): left out", run_id, exc)
+            continue
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, list) and len(row) == len(columns):
+                yield run_id, _typed(dict(zip(columns, row, strict=True)))
+    old = f"SELECT run_id, {', '.join(_CELL_COLUMNS)} FROM cells WHERE run_id IN ({marks})"
+    for run_id, *values in db.execute(old, run_ids):
+        cell = dict(zip(_CELL_COLUMNS, values, strict=True))
+        cell["read_samples"] = json.loads(cell["read_samples"])
+        yield run_id, _typed(cell)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _typed(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell from the history with every field of the type the runner reads it as (strings, a number or
+    None, a list of numbers): the history comes back from a published page."""
+    out: dict[str, Any] = {k: "" if cell.get(k) is None else str(cell.get(k)) for k in _CELL_COLUMNS}
+    out["read_s"] = _number(cell.get("read_s"))
+    samples = cell.get("read_samples")
+    out["read_samples"] = [x for x in map(_number, samples) if x is not None] if isinstance(samples, list) else []
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,17 +287,15 @@ def previous(db: sqlite3.Connection, before: str) -> PastRun | None:
         for slug, libraries in db.execute("SELECT slug, libraries FROM environments WHERE run_id = ?", (run_id,))
     }
     cells = {
-        cell_id: PastCell(
-            status=Status(status),
-            reason=reason,
-            reader_version=reader_version,
-            writer_version=writer_version,
-            read_samples=list(json.loads(samples)),
+        c["cell_id"]: PastCell(
+            status=Status(c["status"]),
+            reason=c["reason"],
+            reader_version=c["reader_version"],
+            writer_version=c["writer_version"],
+            read_samples=c["read_samples"],
         )
-        for cell_id, status, reason, reader_version, writer_version, samples in db.execute(
-            "SELECT cell_id, status, reason, reader_version, writer_version, read_samples FROM cells WHERE run_id = ?",
-            (run_id,),
-        )
+        for _, c in _cells_of(db, [run_id])
+        if c["status"] in _STATUSES
     }
     benchmarks = {
         (env, dataset, store, measure): Interval(median, low, high)
@@ -249,10 +320,9 @@ def trends(db: sqlite3.Connection, last: int = 14) -> dict[str, Trend]:
     runs.reverse()
     order = {run_id: n for n, run_id in enumerate(runs)}
     by_cell: dict[str, list[tuple[int, Status, float | None]]] = {}
-    marks = ",".join("?" * len(runs))
-    cells = f"SELECT run_id, cell_id, status, read_s FROM cells WHERE run_id IN ({marks})"
-    for run_id, cell_id, status, read_s in db.execute(cells, runs):
-        by_cell.setdefault(cell_id, []).append((order[run_id], Status(status), read_s))
+    for run_id, c in _cells_of(db, runs):
+        if c["status"] in _STATUSES:
+            by_cell.setdefault(c["cell_id"], []).append((order[run_id], Status(c["status"]), c["read_s"]))
     out = {}
     for cell_id, points in by_cell.items():
         points.sort(key=lambda p: p[0])

@@ -76,10 +76,53 @@ def test_the_history_keeps_every_night_and_the_page_shows_trends(tmp_path: Path)
     with sqlite3.connect(tmp_path / "site" / "history.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
-        assert db.execute("SELECT count(DISTINCT cell_id) FROM cells").fetchone()[0] == 12
+        assert len(history.trends(db)) == 12 and db.execute("SELECT count(*) FROM run_cells").fetchone()[0] == 3
     html = site_html(tmp_path / "site")
     assert html.count('<span class="strip"') == 6, "each fsspec cell (a note) shows its last three runs"
     assert '<span class="pass" title="pass"></span><span class="fail" title="fail"></span>' in html
+
+
+def test_the_history_keeps_the_cells_of_the_last_runs_only_and_one_record_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's cells are one compressed record; the cells of runs older than KEEP_CELLS are dropped (the
+    trends show no more, and what changed is asked of the run before), the runs themselves kept."""
+    monkeypatch.setattr(history, "KEEP_CELLS", 2)
+    for zarr in ("1", "2", "3", "4"):
+        assert night(tmp_path, zarr) == 0
+    with history.opened(tmp_path / "site" / "history.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 4
+        assert db.execute("SELECT count(*) FROM run_cells").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM cells").fetchone()[0] == 0
+        trend = next(iter(history.trends(db).values()))
+        assert len(trend.statuses) == 2
+        last = Results.read(tmp_path / "site" / "results.json")
+        before = history.previous(db, last.run.id)
+        assert before is not None and len(before.cells) == len(last.cells) == 12
+
+
+def test_a_history_of_the_schema_before_is_read_and_a_broken_record_is_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Runs recorded with a row per cell (schema 4) stay readable after the migration; a run's record that
+    does not inflate to cells (the history comes back from a published page) is left out with a warning."""
+    path = tmp_path / "h.sqlite"
+    with sqlite3.connect(path) as db:
+        for version in range(1, 5):
+            for statement in history.MIGRATIONS[version]:
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 4")
+        db.execute("INSERT INTO runs VALUES ('r1', '2026-11-01', '2026-11-01', 'm', 'v')")
+        db.execute("INSERT INTO cells VALUES ('r1', 'c1', 'f', 'w', 'r', '1', '2', 'pass', '', 0.5, '[0.5]')")
+    with history.opened(path) as db:
+        db.execute("INSERT INTO runs VALUES ('r2', '2026-11-02', '2026-11-02', 'm', 'v')")
+        db.execute("INSERT INTO run_cells VALUES ('r2', ?)", (b"not zlib",))
+        old = history.previous(db, "r3")
+        assert old is not None and old.id == "r2" and old.cells == {}
+        assert "the cells of run r2 are not readable" in caplog.text
+        assert history.trends(db)["c1"].statuses == [Status.PASS]
+        first = history.previous(db, "r2")
+        assert first is not None and first.cells["c1"].read_samples == [0.5]
 
 
 def test_a_history_newer_than_the_runner_is_refused(tmp_path: Path) -> None:
