@@ -478,3 +478,48 @@ def ome_dataset_paths(archive: str) -> list[str] | None:
                 if multiscales:
                     return [str(d["path"]) for d in multiscales[0]["datasets"]]
     return None
+
+
+def ozx_with_twin(
+    args: dict[str, Any], library: str, write: Callable[[str, Any, dict[str, Any], dict[str, Any]], None]
+) -> dict[str, Any]:
+    """A writer record for an OME-Zarr writer whose lower levels are its own downsampling: ``write(target,
+    values, spec, ome)`` writes the fixture's image to ``image.ozx`` (timed), then once more to a directory
+    store beside it, and each level is described from that twin with zarr (never from the archive being
+    judged). Level 0 is checked against the fixture's values (an observation when it is not them)."""
+    import zarr
+
+    ome = args["fixture"].get("ome")
+    if not ome:
+        raise Unsupported(f"{library} writes OME-Zarr images; this fixture is not one")
+    (spec,) = args["fixture"]["arrays"]
+    values = make_values(spec)
+    target = os.path.join(args["scratch"], "image.ozx")
+    _, seconds = timed(lambda: write(target, values, spec, ome))
+    with open(target, "rb") as src, open(args["archive"], "wb") as dst:  # the runner's name ends .zip
+        dst.write(src.read())
+    twin = os.path.join(args["scratch"], "image.zarr")
+    write(twin, values, spec, ome)
+    group = zarr.open_group(twin, mode="r")
+    with zipfile.ZipFile(args["archive"]) as zf:
+        root = json.loads(zf.read("zarr.json"))
+    datasets = root["attributes"]["ome"]["multiscales"][0]["datasets"]
+    arrays = {}
+    for dataset in datasets:
+        level = group[dataset["path"]]
+        arrays[dataset["path"]] = describe_array(
+            level[...],
+            chunks=list(level.chunks),
+            fill_value=jsonable(level.fill_value),
+            dimension_names=list(level.metadata.dimension_names or []) or None,
+        )
+    first = datasets[0]["path"]
+    if arrays[first]["sha256"] != canonical_sha256(values):
+        OBSERVATIONS.append(f"{library}'s level {first} does not hold the fixture's values")
+    return {
+        "library": library,
+        "zarr_format": 3,
+        "method": "ozx",
+        "expected": {"arrays": arrays, "attrs": jsonable(root.get("attributes", {}))},
+        "timings": {"write_s": seconds},
+    }

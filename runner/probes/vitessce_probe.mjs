@@ -12,7 +12,7 @@
 // @vitessce/zarr-utils src/normalize.ts (zarrOpenRoot, transformEntriesForZipFileStore), ZIPSTORE-FACTS.md.
 import { readFileSync } from "node:fs";
 
-import { RECORD_VERSION, describe, finish, jsonable, load, median, packageJson, readValues } from "./zarrita_common.mjs";
+import { RECORD_VERSION, describe, finish, load, median, packageJson, readValues, rootAttrs } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
 const record = { record_version: RECORD_VERSION, library: "vitessce-zarr-utils", warnings: [] };
@@ -55,12 +55,8 @@ async function read() {
   const arrays = {};
   for (const path of args.arrays) arrays[path] = describe(values[path], nodes[path], record);
   const result = { arrays, timings: { read_s: median(samples), read_samples: samples } };
-  try {
-    const group = await open(root, { kind: "group" });
-    result.attrs = jsonable(group.attrs ?? {});
-  } catch {
-    // the archive root is an array, or has no metadata: nothing to compare
-  }
+  const attrs = await rootAttrs(open, root);
+  if (attrs !== undefined) result.attrs = attrs;
   return result;
 }
 

@@ -149,6 +149,17 @@ export function describe(result, arr, record) {
   return out;
 }
 
+/** The root group's attributes, for the host to compare; undefined when the root is an array or has no
+ *  metadata (nothing to compare). */
+export async function rootAttrs(open, root) {
+  try {
+    const group = await open(root, { kind: "group" });
+    return jsonable(group.attrs ?? {});
+  } catch {
+    return undefined;
+  }
+}
+
 export function median(values) {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);

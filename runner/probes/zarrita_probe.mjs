@@ -11,7 +11,7 @@
 // which zarrita loads itself. Sources: zarrita.js packages/@zarrita-storage/src/zip.ts, src/codecs.ts.
 import { readFileSync } from "node:fs";
 
-import { RECORD_VERSION, describe, finish, jsonable, load, median, packageJson, readValues } from "./zarrita_common.mjs";
+import { RECORD_VERSION, describe, finish, load, median, packageJson, readValues, rootAttrs } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
 const record = { record_version: RECORD_VERSION, library: "zarrita", warnings: [] };
@@ -77,12 +77,8 @@ async function read() {
   const timings = { read_s: median(samples), read_samples: samples };
   if (openS !== undefined) timings.open_s = openS;
   const result = { arrays, timings };
-  try {
-    const group = await open(root, { kind: "group" });
-    result.attrs = jsonable(group.attrs ?? {});
-  } catch {
-    // the archive root is an array, or has no metadata: nothing to compare
-  }
+  const attrs = await rootAttrs(open, root);
+  if (attrs !== undefined) result.attrs = attrs;
   return result;
 }
 
