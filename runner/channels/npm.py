@@ -24,17 +24,25 @@ def problem(package: str) -> str | None:
     return None if _NPM_SPEC.match(package) else f"{package!r} is not an exact npm package version (NAME@X.Y.Z)"
 
 
+def _split(package: str) -> tuple[str, str | None]:
+    """(name, version): ``@zarrita/storage@0.2.0`` -> (``@zarrita/storage``, ``0.2.0``); a bare name (a
+    tracked entry before its registry answered: ``zarrita``) has no version. A scope's ``@`` is not one."""
+    name, at, version = package.rpartition("@")
+    return (name, version) if at and name else (package, None)
+
+
 def library(package: str) -> str:
-    """``zarrita@0.7.5`` -> ``zarrita``, ``@zarrita/storage@0.2.0`` -> ``zarrita-storage``."""
-    return package.rpartition("@")[0].lstrip("@").replace("/", "-")
+    """``zarrita@0.7.5`` -> ``zarrita``, ``@zarrita/storage@0.2.0`` -> ``zarrita-storage`` (a bare name too)."""
+    return _split(package)[0].lstrip("@").replace("/", "-")
 
 
 def exact_version(package: str) -> str | None:
-    return package.rpartition("@")[2]
+    return _split(package)[1]
 
 
 def slug_head(package: str) -> str:
-    return f"{library(package)}-{exact_version(package)}"
+    version = exact_version(package)
+    return library(package) + (f"-{version}" if version else "")
 
 
 _TRACKED = re.compile(r"^((?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*)@\{(\w+)\}$")

@@ -92,6 +92,14 @@ def test_capabilities_say_where_versions_come_from_and_what_runs_without_docker(
     assert channel("npm").tracked("@zarrita/storage@{storage}") == ("@zarrita/storage", "storage")
     assert channel("npm").tracked("zarrita@^{v}") is None and channel("apt").tracked("python3-zarr") is None
     assert channel("browser").pinned("zarrita", "0.7.5") == "zarrita@0.7.5" == channel("npm").pinned("zarrita", "0.7.5")
+    # a tracked entry before its registry answers is a bare name: the same library, no version yet
+    npm = channel("npm")
+    assert [npm.library(p) for p in ("zarrita", "@zarrita/storage", "@zarrita/storage@0.2.0")] == [
+        "zarrita",
+        "zarrita-storage",
+        "zarrita-storage",
+    ]
+    assert npm.exact_version("@zarrita/storage") is None and npm.exact_version("zarrita@0.7.5") == "0.7.5"
     assert sorted(n for n, c in CHANNELS.items() if c.NEEDS_DEBIAN_BASE) == ["apt", "browser", "npm"]
 
 
