@@ -182,7 +182,11 @@ def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]
     assert a.keys() == b.keys() and len(a) >= 14
     # on the stored archives of zarr's ZipStore; on Info-ZIP's deflated one, zarr's ZipStore made 11 and 14
     exact = {cid for cid in a if any(f".{probe}--" in cid for probe in REPEATABLE) and cid.startswith("zarr-")}
-    assert len(exact) >= 7 and {cid: a[cid] for cid in exact} == {cid: b[cid] for cid in exact}
+    # the whole read repeats exactly; the one-chunk read of GDAL 3.6 made 25 and 26 requests in two runs on a
+    # machine also running the default matrix (52b6631), so it is held to one request either way
+    assert len(exact) >= 7 and {cid: a[cid][0] for cid in exact} == {cid: b[cid][0] for cid in exact}
+    for cid in exact:
+        assert abs((a[cid][1] or 0) - (b[cid][1] or 0)) <= 1, (cid, a[cid], b[cid])
     for cid in set(a) - exact:  # the others: the same reads, give or take a few requests
         for x, y in zip(a[cid], b[cid], strict=True):
             assert abs((x or 0) - (y or 0)) <= max(2, 0.25 * max(x or 0, y or 0)), (cid, a[cid], b[cid])
