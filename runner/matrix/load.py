@@ -394,7 +394,7 @@ def _check_package(how: Channel, template: str, combo: Mapping[str, str], path: 
             yield bad
             return
         # a tracked entry is checked as it will be written once resolved (any exact version)
-        value = how.pinned(tracked.name, "0.0.0") if tracked else template.format(**combo)
+        value = how.pinned(tracked[0], "0.0.0") if tracked else template.format(**combo)
     else:
         used = [combo[n] for n in _placeholders(template) if combo.get(n) in _TRACK_VALUES]
         if used and how.VERSIONS_FROM_SUITE:
@@ -417,9 +417,9 @@ def _expand_all(envs: list[dict[str, Any]], filename: str, lines: _Lines) -> Ite
             yield _expand_one(env, combo, location)
 
 
-def _tracked(how: Channel, template: str, combo: Mapping[str, str], path: YamlPath) -> Tracked | None:
-    """``zarr=={zarr}`` (pip) or ``zarrita@{zarrita}`` (npm) with the axis at ``latest`` -> what to ask the
-    channel's registry; None when no tracked value is used."""
+def _tracked(how: Channel, template: str, combo: Mapping[str, str], path: YamlPath) -> tuple[str, Tracked] | None:
+    """``zarr=={zarr}`` (pip) or ``zarrita@{zarrita}`` (npm) with the axis at ``latest`` -> (the entry without
+    its version, what to ask the channel's registry); None when no tracked value is used."""
     used = [combo[name] for name in _placeholders(template) if combo.get(name) in _TRACK_VALUES]
     if not used:
         return None
@@ -432,7 +432,7 @@ def _tracked(how: Channel, template: str, combo: Mapping[str, str], path: YamlPa
         )
     package, axis = found
     name = canonicalize_name(Requirement(package).name) if how.TRACKS == "pypi" else package
-    return Tracked(name=name, track=Track(combo[axis]), registry=how.TRACKS)
+    return package, Tracked(name=name, track=Track(combo[axis]), registry=how.TRACKS)
 
 
 #: the values an axis may give for a version an index decides (``suite`` is not one)
@@ -445,12 +445,12 @@ def _packages(
     """(entry as the plan knows it, as the slug shows it, what a registry is asked): a tracked entry is the
     bare package until resolved, and ``name==latest`` (``name@latest``) in a default slug."""
     for i, template in enumerate(env.get(key, [])):
-        tracked = _tracked(how, template, combo, (*here, key, i)) if how.TRACKS else None
-        if tracked is None:
+        found = _tracked(how, template, combo, (*here, key, i)) if how.TRACKS else None
+        if found is None:
             value = template.format(**combo)
             yield value, value, None
         else:
-            package, _ = how.tracked(template) or (tracked.name, "")
+            package, tracked = found
             yield package, how.pinned(package, str(tracked.track)), tracked
 
 
