@@ -44,7 +44,9 @@ class Probe:
     finds_root: bool = False
 
 
-def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **options: Any) -> Probe:
+def _writer(
+    id: str, library: str, script: str, label: str, zarr_format: int, channel: str | None = None, **options: Any
+) -> Probe:
     requires = {"zarr": ">=3.0.0a4"} if zarr_format == 3 else {}
     requires = options.pop("requires", requires)
     return Probe(
@@ -55,6 +57,7 @@ def _writer(id: str, library: str, script: str, label: str, zarr_format: int, **
         label=label,
         options={"zarr_format": zarr_format, **options},
         requires=requires,
+        channel=channel,
     )
 
 
@@ -111,6 +114,16 @@ LIBRARY_WRITERS: tuple[Probe, ...] = (
         "bioio_probe.py",
         "bioio-ome-zarr OMEZarrWriter('x.ozx', zarr_format=3): OME-Zarr 0.5 in one file (RFC-9)",
         3,
+        ome=True,
+        requires={},
+    ),
+    _writer(
+        "ngff-zarr-js-ozx",
+        "fideus-labs-ngff-zarr",
+        "ngff_zarr_browser_probe.mjs",
+        "JavaScript ngff-zarr toNgffZarrOzx(multiscales) in headless Chromium: OME-Zarr 0.5 in one file (RFC-9)",
+        3,
+        channel="browser",
         ome=True,
         requires={},
     ),

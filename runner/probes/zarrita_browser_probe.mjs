@@ -11,63 +11,15 @@
 // Network Access rules (a public page could not without the user's permission). Each timed read opens a new
 // ZipFileStore at its own URL; the values leave the page as bytes and are described here exactly as the
 // Node probe describes them. What the browser said on its console (a CORS refusal) is the reason of a failure.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { RECORD_VERSION, TYPED, describe, finish, joined, load, median, packageJson } from "./zarrita_common.mjs";
+import { bundle, launch, pageServer } from "./browser_common.mjs";
+import { RECORD_VERSION, TYPED, describe, finish, joined, median, packageJson } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
 const record = { record_version: RECORD_VERSION, library: "zarrita", warnings: [], observations: [] };
-const CHROMIUM = process.env.ZIPSTORE_CHROMIUM || "/usr/bin/chromium";
 const ENTRY = 'export * as zarr from "zarrita"; export { default as ZipFileStore } from "@zarrita/storage/zip";';
-
-/** zarrita for the browser: one ES module and its lazily loaded chunks, in a folder of this probe's scratch. */
-async function bundle(folder) {
-  const { build } = await load("esbuild");
-  writeFileSync(join(folder, "entry.mjs"), ENTRY);
-  await build({
-    entryPoints: [join(folder, "entry.mjs")],
-    bundle: true,
-    format: "esm",
-    splitting: true,
-    platform: "browser",
-    external: ["worker_threads"], // unzipit's Node-only worker path: never taken in a page
-    outdir: join(folder, "out"),
-    nodePaths: [process.env.ZIPSTORE_NPM || "/opt/npm/node_modules"],
-    logLevel: "silent",
-  });
-  return new Set(readdirSync(join(folder, "out")));
-}
-
-/** The page's origin: a blank page and the bundle, on loopback. */
-async function pageServer(folder, files) {
-  const server = createServer((req, res) => {
-    const name = new URL(req.url, "http://page").pathname.slice(1);
-    if (name === "") {
-      res.writeHead(200, { "content-type": "text/html" });
-      return res.end("<!doctype html><meta charset=utf-8><title>zipstore</title>");
-    }
-    if (!files.has(name)) {
-      res.writeHead(404);
-      return res.end();
-    }
-    res.writeHead(200, { "content-type": "text/javascript" });
-    return res.end(readFileSync(join(folder, "out", name)));
-  });
-  // a port of its own for each task, the same every night (the browser names the page's origin in its words)
-  let port = 20000 + (parseInt(createHash("sha256").update(String(args.record)).digest("hex").slice(0, 8), 16) % 20000);
-  for (;;) {
-    try {
-      await new Promise((ok, fail) => server.once("error", fail).listen(port, "127.0.0.1", ok));
-      return server;
-    } catch (err) {
-      if (err?.code !== "EADDRINUSE") throw err;
-      port += 1;
-    }
-  }
-}
 
 /** In the page: open every array at `url` and read it whole, or the regions `part` names for it (a fixture
  *  too large to read whole over HTTP), or with `one` the first chunk of the first array. Each region read
@@ -142,24 +94,16 @@ function fromPage(got) {
 }
 
 async function read() {
-  const puppeteer = (await load("puppeteer-core")).default;
   record.version = packageJson("zarrita").version;
   record.observations.push(`@zarrita/storage ${packageJson("@zarrita/storage").version}`);
   if ((args.access ?? "file") === "file") {
     return Promise.reject(new Error("the browser probe reads over HTTP only (a page has no file path)"));
   }
   const folder = mkdtempSync(join(args.scratch ?? "/tmp", "page-"));
-  const files = await bundle(folder);
-  const server = await pageServer(folder, files);
+  const files = await bundle(folder, ENTRY);
+  const server = await pageServer(folder, files, args.record);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    userDataDir: join(folder, "profile"),
-    // the container is the sandbox (no capabilities, read-only root, its own network); Chromium's own needs
-    // user namespaces it does not have there
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-zygote"],
-  });
+  const browser = await launch(folder);
   const said = [];
   try {
     record.observations.push(`${await browser.version()}, page origin ${origin}`);

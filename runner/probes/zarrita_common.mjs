@@ -160,6 +160,37 @@ export async function rootAttrs(open, root) {
   }
 }
 
+const M64 = (1n << 64n) - 1n;
+const INTS = { int8: 8, int16: 16, int32: 32, uint8: 8, uint16: 16, uint32: 32 };
+
+/** The values a fixture's array spec describes, as _common.make_values makes them (splitmix64 over the element
+ *  index, C order): integer dtypes up to 32 bits, the generators "random" and "images". What a JavaScript
+ *  writer writes; a spec it cannot make is Unsupported, in these words. */
+export function makeValues(spec) {
+  const dtype = String(spec.dtype);
+  const bits = INTS[dtype];
+  const kind = spec.generator ?? "random";
+  if (!bits || !["random", "images"].includes(kind)) {
+    throw new Unsupported(`the JavaScript probes make integer fixtures up to 32 bits only, not ${dtype} (${kind})`);
+  }
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  const out = new TYPED[dtype](n);
+  const seed = BigInt(spec.seed ?? 1);
+  const signed = dtype.startsWith("int");
+  const span = 1n << BigInt(bits);
+  for (let i = 0; i < n; i++) {
+    let z = (BigInt(i) + seed * 0x9e3779b97f4a7c15n) & M64;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+    z ^= z >> 31n;
+    let v;
+    if (kind === "images") v = z % 5n === 0n ? z % 256n : 0n; // soft blobs on a dark background
+    else v = signed ? (z % span) - span / 2n : z % span;
+    out[i] = Number(v);
+  }
+  return out;
+}
+
 export function median(values) {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -173,11 +204,12 @@ export function lacks(message) {
 
 
 /** Run a probe's body and write its record: ok, unsupported (zarrita lacks it) or error, in the words of
- *  zarrita (or of the library on top of it, record.library). */
-export async function finish(args, record, body) {
+ *  zarrita (or of the library on top of it, record.library). `role` is what the probe does (a reader, or a
+ *  writer of the archive at args.archive). */
+export async function finish(args, record, body, role = "reader") {
   try {
-    if (args.role !== "reader") throw new Unsupported(`${record.library} is a reader here; its writers are not probed`);
-    if (!args.arrays?.length) throw new Unsupported("no array to read: this archive declares none");
+    if (args.role !== role) throw new Unsupported(`${record.library} is a ${role} here; its ${args.role}s are not probed`);
+    if (role === "reader" && !args.arrays?.length) throw new Unsupported("no array to read: this archive declares none");
     Object.assign(record, await body(), { status: "ok" });
   } catch (err) {
     // Node's fetch says what went wrong on the wire in the error's cause ("terminated": "other side closed")

@@ -180,3 +180,28 @@ def test_zarrnii_writes_a_volume_to_an_ozx_and_its_reader_meets_todays_ngff_zarr
         c for c in results.cells if (c.reader.probe, c.fixture) == ("zarrnii", "ome-image") and c.status != "skipped"
     ]
     assert own and all(c.status == "pass" or "got ZipStore" in c.reason for c in own), [c.reason for c in own]
+
+
+def test_the_javascript_ngff_zarr_writes_in_a_page_an_ozx_with_the_fixtures_values(today: tuple[Results, Path]) -> None:
+    """@fideus-labs/ngff-zarr at npm's latest writes .ozx in headless Chromium (a cross-origin isolated page: its
+    Web Workers and ITK-Wasm's pipelines served from the image). Its level 0 holds the same values as the
+    Python ngff-zarr's (the fixture's, made in JavaScript), its archive meets RFC-9's MUSTs with a true comment,
+    and the Python OME readers, zarr and zarrita read every level of it."""
+    results, _ = today
+    js = env(results, "ngff-zarr-js-latest-chromium-trixie")
+    assert resolved(js, "@fideus-labs/ngff-zarr").registry == "npm"
+    archive = next(a for a in results.archives if a.probe == "ngff-zarr-js-ozx" and a.fixture == "ome-image")
+    assert archive.status == "written", archive.reason
+    assert set(archive.expected["arrays"]) == {"scale0", "scale1", "scale2"}
+    python = next(a for a in results.archives if a.probe == "ngff-zarr-ozx" and a.fixture == "ome-image")
+    assert archive.expected["arrays"]["scale0"]["sha256"] == python.expected["arrays"]["scale0/image"]["sha256"]
+    assert archive.expected["arrays"]["scale0"]["chunks"] == [32, 24]
+    rfc9 = archive.zip_checks.rfc9 if archive.zip_checks else None
+    assert rfc9 is not None and rfc9.musts and rfc9.checks["comment"] and rfc9.checks["comment_true"], rfc9
+    for reader in ("ngff-zarr-ozx", "bioio-ome-zarr", "zarr-zipstore", "zarrita-zip"):
+        cell = next(
+            c
+            for c in results.cells
+            if (c.writer.probe, c.fixture, c.reader.probe) == ("ngff-zarr-js-ozx", "ome-image", reader)
+        )
+        assert cell.status == "pass", (reader, cell.reason)
