@@ -13,7 +13,7 @@ from typing import Any
 from runner.matrix.fixtures import catalog
 from runner.matrix.model import Settings
 from runner.plan.planner import Archive, EnvPlan, ReadTask, WriteTask, cell_id, read_tasks
-from runner.probes import Access, Probe
+from runner.probes import Access, Probe, RootHandling
 from runner.protocol import ProbeResult, Task
 from runner.results import classify
 from runner.results.model import (
@@ -87,7 +87,7 @@ def read_task(task: ReadTask, settings: Settings) -> Task:
         fixture=archive.fixture,
         repeats=min(settings.read_repeats, archive.repeats or settings.read_repeats),
         **({"part": dict(task.part)} if task.part else {}),
-        **({"root": archive.root} if archive.root and not task.probe.finds_root else {}),
+        **({"root": archive.root} if archive.root and task.probe.root == "given" else {}),
     )
 
 
@@ -239,6 +239,17 @@ def corrupt_read(verdict: Outcome, archive: ArchiveResult, result: ProbeResult) 
     return verdict
 
 
+#: what a cell on an archive whose store sits in a folder says of it, by how its reader meets that folder
+_ROOT_NOTICES: dict[RootHandling, str] = {
+    "given": "given the store's folder inside the archive, {folder} (the archive holds the store in a folder, not "
+    "at its root)",
+    "finds": "not told the store's folder inside the archive, {folder}: this reader looks for it on its own, as a "
+    "viewer given the archive's URL does",
+    "none": "not given the store's folder inside the archive, {folder}: this reader takes no path inside an archive "
+    "and opens the archive's root",
+}
+
+
 def read_cell(
     task: ReadTask, archive: ArchiveResult, reader: Side, verdict: Outcome, result: ProbeResult
 ) -> CellResult:
@@ -254,16 +265,8 @@ def read_cell(
     warnings += list(verdict.warnings)
     notices = [f"writer: {w}" for w in archive.notices] + [f"reader: {w}" for w in reader_notices]
     notices += [f"reader observed: {o}" for o in record.get("observations", [])]
-    if task.archive.root and not task.probe.finds_root:
-        notices.append(
-            f"given the store's folder inside the archive, {task.archive.root}/ (the archive holds the store in "
-            "a folder, not at its root)"
-        )
-    elif task.archive.root:
-        notices.append(
-            f"not told the store's folder inside the archive, {task.archive.root}/: this reader looks for it on "
-            "its own, as a viewer given the archive's URL does"
-        )
+    if task.archive.root:
+        notices.append(_ROOT_NOTICES[task.probe.root].format(folder=f"{task.archive.root}/"))
     if task.part:
         notices.append(
             "read in part over HTTP: the first and the last chunk of each array, judged against the writer's "

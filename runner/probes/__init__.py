@@ -22,6 +22,10 @@ ACCESS: tuple[Access, ...] = get_args(Access)
 #: what a reader with a documented HTTP path is given; a page in a browser has no file path, and CORS
 BY_URL: tuple[Access, ...] = ("http", "http-norange", "http-fault", "http-truncated")
 IN_A_PAGE: tuple[Access, ...] = (*BY_URL, "http-nocors")
+#: How a reader meets an archive whose store sits in a folder (``zip -r data.zip data.zarr``): ``given`` the
+#: folder by the host (a path inside the archive), ``finds`` it on its own (a viewer's opener, given only the
+#: archive), or ``none``: it takes no path inside an archive (the OME readers open the archive's root).
+RootHandling = Literal["given", "finds", "none"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,8 +44,8 @@ class Probe:
     access: tuple[Access, ...] = ("file",)
     #: the only channel whose images can run it (the browser probe needs Chromium); None: any
     channel: str | None = None
-    #: finds the store's folder inside an archive on its own (a viewer's opener): never told where it is
-    finds_root: bool = False
+    #: how it meets a store in a folder inside the archive; only ``given`` is told where the folder is
+    root: RootHandling = "given"
 
 
 def _writer(
@@ -70,7 +74,7 @@ def _reader(
     http: bool = True,
     access: tuple[Access, ...] | None = None,
     channel: str | None = None,
-    finds_root: bool = False,
+    root: RootHandling = "given",
     **options: Any,
 ) -> Probe:
     return Probe(
@@ -83,7 +87,7 @@ def _reader(
         needs_arrays=needs_arrays,
         access=access or (("file", *BY_URL) if http else ("file",)),
         channel=channel,
-        finds_root=finds_root,
+        root=root,
     )
 
 
@@ -207,6 +211,7 @@ READERS: tuple[Probe, ...] = (
         "ngff-zarr from_ngff_zarr('x.ozx')",
         needs_arrays=True,
         http=False,
+        root="none",
     ),
     _reader(
         "bioio-ome-zarr",
@@ -215,6 +220,7 @@ READERS: tuple[Probe, ...] = (
         "bioio-ome-zarr Reader('x.ozx'), every resolution level",
         needs_arrays=True,
         http=False,
+        root="none",
     ),
     _reader(
         "zarrnii",
@@ -223,6 +229,7 @@ READERS: tuple[Probe, ...] = (
         "zarrnii load_ngff_image('x.ozx', level=n), every level",
         needs_arrays=True,
         http=False,
+        root="none",
     ),
     _reader(
         "zarrita-zip",
@@ -238,7 +245,7 @@ READERS: tuple[Probe, ...] = (
         "@vitessce/zarr-utils zarrOpenRoot(url, 'x.zip'): the viewers' opener (Node), one *.zarr/ folder stripped",
         needs_arrays=True,
         access=BY_URL,
-        finds_root=True,
+        root="finds",
     ),
     _reader(
         "zarrita-browser",

@@ -185,9 +185,10 @@ def test_values_read_from_a_raw_chunk_of_the_wrong_size_are_never_a_pass() -> No
     assert "'data.zarr/data/3' is a raw chunk of another size than its metadata says" in verdict.reason
 
 
-def test_a_reader_is_told_the_stores_folder_unless_it_finds_it_as_a_viewer_does() -> None:
+def test_a_reader_is_told_the_stores_folder_unless_it_finds_it_or_takes_no_path() -> None:
     """A store zipped from its parent sits in a folder: a library reader is given it, and the cell says so; a
-    viewer's opener (@vitessce/zarr-utils) is given the URL only, as a viewer would be, and the cell says that."""
+    viewer's opener (@vitessce/zarr-utils) is given the URL only, as a viewer would be, and the cell says that;
+    an OME reader (bioio-ome-zarr) takes no path inside an archive, and the cell says that, never "given"."""
     import dataclasses
 
     from runner import probes
@@ -196,10 +197,12 @@ def test_a_reader_is_told_the_stores_folder_unless_it_finds_it_as_a_viewer_does(
     [readable] = cells.readable([written])
     ep = plan().environments[0]
     told = next(t for t in cells.split_reads(ep, [readable], ("http",))[0] if t.probe.id == "zarr-zipstore")
-    viewer = dataclasses.replace(told, probe=next(p for p in probes.READERS if p.id == "vitessce-zip"))
+    viewer = dataclasses.replace(told, probe=probes.ALL["vitessce-zip"])
+    ome = dataclasses.replace(told, probe=probes.ALL["bioio-ome-zarr"], access="file")
     settings = Settings()
     assert cells.read_task(told, settings).args["root"] == "data.zarr"
     assert "root" not in cells.read_task(viewer, settings).args
+    assert "root" not in cells.read_task(ome, settings).args
     record = {"arrays": {"data": {"shape": [2]}}}
     notices = {
         t.probe.id: cells.read_cell(
@@ -209,13 +212,19 @@ def test_a_reader_is_told_the_stores_folder_unless_it_finds_it_as_a_viewer_does(
             Outcome(status=Status.PASS),
             ProbeResult(run={}, record=record),
         ).notices
-        for t in (told, viewer)
+        for t in (told, viewer, ome)
     }
     assert any(n.startswith("given the store's folder inside the archive, data.zarr/") for n in notices[told.probe.id])
     assert any(
         n.startswith("not told the store's folder inside the archive, data.zarr/") for n in notices["vitessce-zip"]
     )
-    assert not any(n.startswith("given the store's folder") for n in notices["vitessce-zip"])
+    assert any(
+        n.startswith("not given the store's folder inside the archive, data.zarr/: this reader takes no path")
+        for n in notices["bioio-ome-zarr"]
+    )
+    for probe in ("vitessce-zip", "bioio-ome-zarr"):
+        assert not any(n.startswith("given the store's folder") for n in notices[probe])
+    assert {p.id for p in probes.READERS if p.root == "none"} == {"ngff-zarr-ozx", "bioio-ome-zarr", "zarrnii"}
 
 
 def test_a_large_fixture_is_read_once_and_over_http_in_the_part_its_writer_described() -> None:
