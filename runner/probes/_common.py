@@ -68,6 +68,19 @@ def main(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         except NotImplementedError as exc:  # the code's own "not implemented": it lacks the feature
             words = f"{origin(exc)}: NotImplementedError: {first_line_words(exc)}"
             record.update(status="unsupported", message=words, traceback=traceback.format_exc()[-6000:])
+        except Exception as exc:
+            lacking = lacking_cause(exc)
+            if lacking is not None:  # raised *from* a "not implemented" (bioio wraps zipfile's): unsupported
+                words = f"{type(exc).__module__}.{type(exc).__qualname__}: {first_line_words(exc)} (raised from "
+                words += f"{origin(lacking)}: NotImplementedError: {first_line_words(lacking)})"
+                record.update(status="unsupported", message=words, traceback=traceback.format_exc()[-6000:])
+            else:
+                record.update(
+                    status="error",
+                    error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    message=first_line_words(exc),
+                    traceback=traceback.format_exc()[-6000:],
+                )
         except BaseException as exc:
             record.update(
                 status="error",
@@ -85,6 +98,20 @@ def main(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(record, fh, indent=1, sort_keys=True, default=str)
     os.replace(tmp, args["record"])
+
+
+def lacking_cause(exc: BaseException) -> NotImplementedError | None:
+    """The NotImplementedError an exception was raised from (``raise X from e``, a few links deep), if any:
+    a library that wraps "That compression method is not supported" in its own error still lacks the feature.
+    Only explicit causes count: an error raised while handling another is not caused by it."""
+    cause = exc.__cause__
+    for _ in range(8):
+        if cause is None:
+            return None
+        if isinstance(cause, NotImplementedError):
+            return cause
+        cause = cause.__cause__
+    return None
 
 
 def first_line_words(exc: BaseException) -> str:

@@ -255,3 +255,32 @@ def test_a_counted_kill_is_oom_although_a_neighbour_ended_after_it(tmp_path: Pat
     assert got["neighbour"].verdict() is None, got["neighbour"].run
     verdict = got["killed"].verdict()
     assert verdict is not None and verdict.status is Status.OOM, (verdict, got["killed"].run)
+
+
+def test_an_error_raised_from_a_missing_feature_is_unsupported_in_both_libraries_words(tmp_path: Path) -> None:
+    """bioio wraps zipfile's "That compression method is not supported" (a NotImplementedError) in its own
+    UnsupportedFileFormatError, ``raise ... from e``: the reader still lacks the feature, so the cell is
+    unsupported, and its reason keeps both the wrapper's words and the cause's. An error merely raised while
+    another was handled is not caused by it, and stays an error."""
+    script = tmp_path / "wrapping_probe.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(probes_dir())!r})\n"
+        "import _common as c\n"
+        "class UnsupportedFileFormatError(Exception): pass\n"
+        "def handler(args):\n"
+        "    try:\n"
+        "        raise NotImplementedError('That compression method is not supported')\n"
+        "    except NotImplementedError as e:\n"
+        "        if args.get('explicit', True):\n"
+        "            raise UnsupportedFileFormatError('Could not parse a Zarr store') from e\n"
+        "        raise UnsupportedFileFormatError('Could not parse a Zarr store')\n"
+        "c.main(handler)\n"
+    )
+    caused = run_harness(tmp_path / "a", Task(id="p", script=str(script), timeout=30))["p"]
+    verdict = caused.verdict()
+    assert verdict is not None and verdict.status is Status.UNSUPPORTED
+    assert verdict.reason.startswith("__main__.UnsupportedFileFormatError: Could not parse a Zarr store (raised from ")
+    assert verdict.reason.endswith(": NotImplementedError: That compression method is not supported)")
+    handled = run_harness(tmp_path / "b", Task(id="p", script=str(script), timeout=30, args={"explicit": False}))["p"]
+    assert handled.verdict() is not None and handled.verdict().status is Status.FAIL  # type: ignore[union-attr]
