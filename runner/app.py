@@ -68,6 +68,7 @@ class RunRequest:
     list_only: bool = False
     rebuild: bool = False
     bootstrap: bool = True
+    download_cache: bool = True  # image builds download through one cache (runner/engines/downloads.py)
     fresh: bool = False  # measure every cell, reuse none (the keys are still recorded)
     every: int = 7  # measure each key again at least once every this many nights
 
@@ -132,6 +133,7 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
         work=work,
         rebuild=request.rebuild,
         allow_bootstrap=request.bootstrap,
+        download_cache=request.download_cache,
         external=tuple(external),
         phases=request.phases,
         containers=request.jobs or max(1, (os.cpu_count() or 1) // 2),

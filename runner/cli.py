@@ -141,6 +141,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="print the plan and exit; builds and runs nothing")
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
+    p.add_argument(
+        "--no-download-cache",
+        action="store_true",
+        help="let each image build download its own wheels and npm packages (by default every build of every "
+        "run downloads through one cache, ~/.cache/zipstore-matrix/downloads)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="echo every engine command and build output")
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
 
@@ -253,6 +259,7 @@ def run_request(args: argparse.Namespace) -> app.RunRequest:
         list_only=args.list,
         rebuild=args.rebuild,
         bootstrap=not args.no_bootstrap,
+        download_cache=not args.no_download_cache,
         fresh=args.fresh,
         every=args.every,
     )

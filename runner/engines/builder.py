@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from runner.engines.bases import ensure_base
+from runner.engines.downloads import PORT, DownloadCache
 from runner.engines.engine import Engine
 from runner.engines.images import build_context, image_plan
 from runner.errors import BaseImageError
@@ -94,8 +97,13 @@ class ImageBuilder:
         rebuild: bool,
         allow_bootstrap: bool,
         progress: Callable[[str], None],
+        downloads: Path | None = None,
     ) -> None:
         self.engine = engine
+        #: where the download cache keeps its files (None: every build downloads for itself)
+        self.downloads = downloads
+        self._cache: DownloadCache | None = None
+        self._cache_tried = False
         self.ca = ca
         self.rebuild = rebuild
         self.allow_bootstrap = allow_bootstrap
@@ -142,7 +150,11 @@ class ImageBuilder:
             self.progress(f"[{label}] {env.slug}: cached ({tag})")
             return result
         self.progress(f"[{label}] {env.slug}: building {tag} ...")
-        built = self.engine.build(build_context(image_plan(env, self.ca, base_ref=base_ref)))
+        context = build_context(image_plan(env, self.ca, base_ref=base_ref))
+        cache = self._download_cache()
+        if cache is not None:
+            context = replace(context, buildargs={**context.buildargs, **cache.buildargs()})
+        built = self.engine.build(context)
         result.cached, result.build_seconds = False, round(built.seconds, 2)
         if built.skipped:
             result.status, result.reason = EnvStatus.SKIPPED, built.skipped
@@ -154,6 +166,36 @@ class ImageBuilder:
             result.image_id = self.engine.image_id(tag) or ""
             self.progress(f"[{label}] {env.slug}: built in {built.seconds:.0f}s")
         return result
+
+    def _download_cache(self) -> DownloadCache | None:
+        """The run's download cache, started at its first build (a warm run starts none)."""
+        if self._cache_tried or self.downloads is None:
+            return self._cache
+        self._cache_tried = True
+        host = self.engine.build_host()
+        if host is None:
+            return None
+        cache = None
+        for port in (PORT, 0):  # the usual port, else any
+            try:
+                cache = DownloadCache(self.downloads, host, port)
+                cache.start()
+                break
+            except OSError as exc:  # taken; or not this host's address (a remote engine): no cache
+                log.debug("download cache on %s:%d: %s", host, port, exc)
+                cache = None
+        if cache is None:
+            log.warning("no download cache for image builds on %s: builds download for themselves", host)
+            return None
+        self._cache = cache
+        return cache
+
+    def close(self) -> None:
+        """Stop the download cache, saying what it saved."""
+        if self._cache is not None:
+            self._cache.stop()
+            self.progress(f"download cache: {self._cache.counts.summary()}")
+            self._cache = None
 
     def no_base_at_all(self) -> BaseImageError | None:
         """When every base asked for this run was unavailable: the first reason (exit code 5)."""

@@ -275,6 +275,16 @@ class DockerEngine:
     def host_server(self) -> str | None:
         return None
 
+    def build_host(self) -> str | None:
+        """The default bridge's gateway: the classic builder runs each RUN step on that bridge."""
+        with self._answering():
+            try:
+                config = self.client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []
+            except docker.errors.NotFound:
+                return None
+        gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
+        return str(gateway) if gateway else None
+
     def create_network(self, name: str) -> None:
         # internal: no route out; inhibit_ipv4: the bridge gets no address of the host's, so the host is not
         # reachable from it either (an internal network alone still answers on its gateway address)

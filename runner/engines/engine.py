@@ -183,6 +183,10 @@ class Engine(Protocol):
 
     def remove_image(self, ref: str) -> None: ...
 
+    def build_host(self) -> str | None:
+        """The address image builds reach this host at (Docker's default bridge), for the run's download cache;
+        None when builds do not run in containers."""
+
     def host_server(self) -> str | None:
         """The server software this engine runs services with on its host (``nginx/1.22.1``), or None when
         services are containers of an image the run builds."""

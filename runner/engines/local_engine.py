@@ -222,6 +222,9 @@ class LocalEngine:
     def host_server(self) -> str | None:
         return loopback.version() or "nginx (none on this host)"
 
+    def build_host(self) -> str | None:
+        return None  # uv's own cache serves the virtual environments
+
     def create_network(self, name: str) -> None:
         """No network to make: the servers are this host's nginx on loopback (``loopback.py``), which must exist."""
         if loopback.nginx_binary() is None:

@@ -66,6 +66,8 @@ class Options:
     containers: int = 1
     #: earlier measurements to take instead of measuring (None: measure everything, record no keys)
     reuse: Reuse | None = None
+    #: image builds download through one pull-through cache under ``cache`` (``--no-download-cache``: not)
+    download_cache: bool = True
 
     def resolved(self) -> Options:
         """Bind mounts need absolute paths; ``--out`` defaults to the relative "site"."""
@@ -147,6 +149,7 @@ class RunContext:
             rebuild=options.rebuild,
             allow_bootstrap=options.allow_bootstrap,
             progress=progress,
+            downloads=options.cache / "downloads" if options.download_cache else None,
         )
         return cls(
             plan=plan,
@@ -165,6 +168,7 @@ class RunContext:
             self.checkpoint(self.results)
 
     def finish(self) -> Results:
+        self.builder.close()
         self.results.run.finished = now()
         self.results.run.seconds = round(time.monotonic() - self.started, 3)
         self.save()

@@ -85,4 +85,6 @@ def _stop(ctx: RunContext, engine: Engine) -> None:
     with contextlib.suppress(Exception):
         ctx.save()
     with contextlib.suppress(Exception):
+        ctx.builder.close()
+    with contextlib.suppress(Exception):
         engine.cleanup(owner=this_owner())

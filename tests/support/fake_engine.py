@@ -44,7 +44,9 @@ class FakeEngine:
         handler: Handler | None = None,
         service_log: ServiceLog | None = None,
         networks_work: bool = True,
+        build_host: str | None = None,
     ) -> None:
+        self._build_host = build_host
         self.available = available
         self.images: set[str] = set(images or ())
         self.pullable = set(pullable or ())
@@ -115,6 +117,9 @@ class FakeEngine:
 
     def host_server(self) -> str | None:
         return None
+
+    def build_host(self) -> str | None:
+        return self._build_host
 
     def create_network(self, name: str) -> None:
         if not self.networks_work:
