@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import logging
 import shlex
 import tarfile
@@ -282,8 +283,7 @@ class DockerEngine:
                 config = self.client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []
             except docker.errors.NotFound:
                 return None
-        gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
-        return str(gateway) if gateway else None
+        return _gateway(config)
 
     def create_network(self, name: str) -> None:
         # internal: no route out; inhibit_ipv4: the bridge gets no address of the host's, so the host is not
@@ -420,3 +420,19 @@ def _tar_context(context: BuildContext) -> io.BytesIO:
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer
+
+
+def _gateway(config: list[dict[str, Any]]) -> str | None:
+    """A bridge's gateway: as its IPAM configuration says, or (Docker 20.10 leaves it out of the default
+    bridge's) the first address of its IPv4 subnet, which is what Docker gives the bridge by default."""
+    for entry in config:
+        if entry.get("Gateway"):
+            return str(entry["Gateway"])
+    for entry in config:
+        try:
+            subnet = ipaddress.ip_network(str(entry.get("Subnet", "")), strict=False)
+        except ValueError:
+            continue
+        if subnet.version == 4 and subnet.num_addresses > 2:
+            return str(next(subnet.hosts()))
+    return None

@@ -15,6 +15,7 @@ import pytest
 
 from runner.engines import downloads
 from runner.engines.builder import ImageBuilder
+from runner.engines.docker_engine import _gateway
 from runner.engines.downloads import DownloadCache, Refused, rewrite, route
 from runner.engines.images import image_plan
 from runner.matrix.fixtures import catalog
@@ -249,3 +250,20 @@ def test_without_an_address_for_builds_or_with_the_cache_off_builds_download_for
     builder.ensure(spec, image_plan(spec).tag, "1/1")
     assert engine.builds and "PIP_INDEX_URL" not in engine.builds[0].buildargs
     builder.close()
+
+
+@pytest.mark.parametrize(
+    ("config", "gateway"),
+    [
+        ([{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}], "172.17.0.1"),
+        ([{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.254"}], "10.9.0.254"),
+        ([{"Subnet": "172.17.0.0/16"}], "172.17.0.1"),  # Docker 20.10's default bridge names no gateway
+        ([{"Subnet": "fd00::/64"}], None),
+        ([{"Subnet": "not a subnet"}], None),
+        ([], None),
+    ],
+)
+def test_the_builds_reach_the_host_at_the_bridges_gateway_or_its_subnets_first_address(
+    config: list[dict[str, str]], gateway: str | None
+) -> None:
+    assert _gateway(config) == gateway
