@@ -106,6 +106,9 @@ def serving(
                 state.logs[mode] = ctx.engine.stop_service(handle)
             except Exception as exc:  # a server that cannot be stopped loses its log, not the run
                 log.warning("the %s server could not be stopped: %s", mode, exc)
+                continue
+            with contextlib.suppress(OSError):  # beside its config: what each cell's request counts come from
+                (ctx.workdir.work / "servers" / mode / "access.log").write_text(state.logs[mode], encoding="utf-8")
         with contextlib.suppress(Exception):
             ctx.engine.remove_network(name)
         for text in state.logs.values():

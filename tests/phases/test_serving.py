@@ -73,6 +73,8 @@ def test_http_cells_are_read_from_the_servers_on_the_runs_network_with_their_cos
     assert [r.network for r in reads] == [network] and all(r.network is None for r in writes)
     assert not engine.networks and not engine.services  # removed when the reads are done
     assert any(e.slug == "http-server" for e in results.environments)
+    kept = (tmp_path / "work" / "servers" / "range" / "access.log").read_text(encoding="utf-8")
+    assert "/r0/a.zip" in kept and servers.software(kept) == "nginx/1.22.1"  # the log the costs came from, kept
 
 
 def test_without_servers_the_http_cells_say_why_and_the_file_cells_are_read(tmp_path: Path) -> None:
