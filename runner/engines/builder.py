@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engines.bases import ensure_base
-from runner.engines.downloads import PORT, DownloadCache
+from runner.engines.downloads import PORT, Counts, DownloadCache
 from runner.engines.engine import Engine
 from runner.engines.images import build_context, image_plan
 from runner.errors import BaseImageError
@@ -190,12 +190,14 @@ class ImageBuilder:
         self._cache = cache
         return cache
 
-    def close(self) -> None:
-        """Stop the download cache, saying what it saved."""
-        if self._cache is not None:
-            self._cache.stop()
-            self.progress(f"download cache: {self._cache.counts.summary()}")
-            self._cache = None
+    def close(self) -> Counts | None:
+        """Stop the download cache, saying what it saved; its counts (None when no cache ran)."""
+        cache, self._cache = self._cache, None
+        if cache is None:
+            return None
+        cache.stop()
+        self.progress(f"download cache: {cache.counts.summary()}")
+        return cache.counts
 
     def no_base_at_all(self) -> BaseImageError | None:
         """When every base asked for this run was unavailable: the first reason (exit code 5)."""
