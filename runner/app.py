@@ -68,7 +68,7 @@ class RunRequest:
     list_only: bool = False
     rebuild: bool = False
     bootstrap: bool = True
-    download_cache: bool = True  # image builds download through one cache (runner/engines/downloads.py)
+    download_cache: bool = False  # image builds download through one cache (runner/engines/downloads.py)
     fresh: bool = False  # measure every cell, reuse none (the keys are still recorded)
     every: int = 7  # measure each key again at least once every this many nights
 

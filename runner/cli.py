@@ -142,10 +142,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rebuild", action="store_true", help="rebuild images even when one with the same hash exists")
     p.add_argument("--no-bootstrap", action="store_true", help="never debootstrap a missing Debian base; fail instead")
     p.add_argument(
-        "--no-download-cache",
+        "--download-cache",
         action="store_true",
-        help="let each image build download its own wheels and npm packages (by default every build of every "
-        "run downloads through one cache, ~/.cache/zipstore-matrix/downloads)",
+        help="image builds download wheels, npm packages and Debian packages through one pull-through cache "
+        "kept in ~/.cache/zipstore-matrix/downloads (for slow networks: with fast mirrors it saved nothing, "
+        "see bench/coldbuild.py)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="echo every engine command and build output")
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
@@ -259,7 +260,7 @@ def run_request(args: argparse.Namespace) -> app.RunRequest:
         list_only=args.list,
         rebuild=args.rebuild,
         bootstrap=not args.no_bootstrap,
-        download_cache=not args.no_download_cache,
+        download_cache=args.download_cache,
         fresh=args.fresh,
         every=args.every,
     )

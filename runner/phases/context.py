@@ -66,8 +66,8 @@ class Options:
     containers: int = 1
     #: earlier measurements to take instead of measuring (None: measure everything, record no keys)
     reuse: Reuse | None = None
-    #: image builds download through one pull-through cache under ``cache`` (``--no-download-cache``: not)
-    download_cache: bool = True
+    #: image builds download through one pull-through cache under ``cache`` (``--download-cache``)
+    download_cache: bool = False
 
     def resolved(self) -> Options:
         """Bind mounts need absolute paths; ``--out`` defaults to the relative "site"."""
