@@ -115,6 +115,23 @@ def walk(directory: str) -> list[str]:
     return out
 
 
+def order(archive: str) -> list[str]:
+    """Said when the tool did not add the files by name: Info-ZIP's ``zip -r`` takes them as the file system
+    lists the folder, so two runs lay the same entries out otherwise (and a reader over HTTP, whose requests
+    follow the layout, asks for other ranges)."""
+    with zipfile.ZipFile(archive) as zf:
+        names = [i.filename for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+    if names in (sorted(names), sorted(names, key=walk_order)):
+        return []
+    return ["its files are not in name order: the tool added them as the file system listed the folder"]
+
+
+def walk_order(name: str) -> tuple[tuple[int, str], ...]:
+    """Where a sorted walk (files, then subfolders, each by name) puts ``name``."""
+    *folders, file = name.split("/")
+    return (*((1, f) for f in folders), (0, file))
+
+
 def write(args: dict[str, Any]) -> dict[str, Any]:
     try:
         import zarr
@@ -145,7 +162,7 @@ def write(args: dict[str, Any]) -> dict[str, Any]:
         "zarr_format": fmt,
         "method": tool,
         "expected": expected,
-        "observations": [f"the store written by zarr {zarr.__version__}, then zipped ({tool})"],
+        "observations": [f"the store written by zarr {zarr.__version__}, then zipped ({tool})", *order(archive)],
         "timings": {"write_s": seconds},
     }
 

@@ -117,3 +117,24 @@ def test_finders_layout_has_a_folder_and_an_appledouble_file_beside_each_file(
         assert zf.read("__MACOSX/data.zarr/._zarr.json")[:8] == bytes.fromhex("0005160700020000")  # AppleDouble v2
     assert {"data.zarr/", "data.zarr/a/", "data.zarr/a/c/", "__MACOSX/"} <= {i.filename for i in infos if i.is_dir()}
     assert methods(infos) == {DEFLATED} and "finder" in handzip.IN_A_FOLDER
+
+
+def test_an_archive_whose_files_are_not_in_name_order_says_so(handzip: ModuleType, tmp_path: Path) -> None:
+    """Info-ZIP adds files as the file system lists the folder: two runs of zip -r laid out the same 25 entries
+    in other orders (tests/integration/test_http_real.py), and a reader's requests over HTTP follow the layout.
+    A tool that walks by name (sorted files, then sorted subfolders; or every path sorted) is not flagged."""
+
+    def archive(names: list[str]) -> str:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("data.zarr/", b"")
+            for name in names:
+                zf.writestr(name, b"x")
+            zf.writestr("__MACOSX/data.zarr/._zarr.json", b"")
+        return str(path)
+
+    walked = ["data.zarr/zarr.json", "data.zarr/a/zarr.json", "data.zarr/a/c/0/0", "data.zarr/a/c/0/1"]
+    assert handzip.order(archive(walked)) == []
+    assert handzip.order(archive(sorted(walked))) == []
+    said = handzip.order(archive([walked[0], walked[1], walked[3], walked[2]]))
+    assert said == ["its files are not in name order: the tool added them as the file system listed the folder"]
