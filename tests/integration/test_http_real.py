@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,11 +40,18 @@ def http_run(engine: DockerEngine, out: Path) -> Results:
     return execute(plan, engine, Options(out=out, work=out / "work"), progress=print)
 
 
+Run = tuple[Results, Path]  # and its output folder
+
+
 @pytest.fixture(scope="module")
-def runs(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Results]:
-    first = http_run(docker_engine, tmp_path_factory.mktemp("http-1"))
-    second = http_run(docker_engine, tmp_path_factory.mktemp("http-2"))
-    return first, second
+def runs_and_folders(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
+    one, two = tmp_path_factory.mktemp("http-1"), tmp_path_factory.mktemp("http-2")
+    return (http_run(docker_engine, one), one), (http_run(docker_engine, two), two)
+
+
+@pytest.fixture(scope="module")
+def runs(runs_and_folders: tuple[Run, Run]) -> tuple[Results, Results]:
+    return runs_and_folders[0][0], runs_and_folders[1][0]
 
 
 def cell(results: Results, reader: str, access: str, writer: str = "zarr-v3") -> CellResult:
@@ -163,13 +171,14 @@ def test_a_body_cut_short_is_a_fail_in_the_readers_words_or_the_timeout_it_cause
         assert resumed.http is not None and whole.http is not None and resumed.http.requests > whole.http.requests
 
 
-#: readers whose request counts repeated exactly in every pair of runs here; fsspec's zip:: over HTTP made one
-#: request more or fewer in some runs, and Chromium up to 5 of 35 on a loaded machine (their reads are concurrent)
+#: readers whose request counts repeated exactly in every pair of runs here, on archives laid out otherwise each
+#: time; fsspec's zip:: over HTTP joins the ranges of neighbouring entries, so its count follows the layout, and
+#: Chromium's varied by up to 5 of 35 on a loaded machine (its reads are concurrent)
 REPEATABLE = ("gdal-multidim", "gdal-classic", "tensorstore-zip", "zarrita-zip", "zarr-zipstore")
 
 
-def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]) -> None:
-    first, second = runs
+def test_two_identical_runs_make_the_same_requests(runs_and_folders: tuple[Run, Run]) -> None:
+    (first, first_out), (second, second_out) = runs_and_folders
 
     def requests(results: Results) -> dict[str, tuple[int, int | None]]:
         return {
@@ -178,8 +187,26 @@ def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]
             if c.http is not None and c.status is Status.PASS
         }
 
+    def sent(results: Results) -> dict[str, int]:
+        return {c.id: c.http.bytes for c in results.cells if c.http is not None and c.status is Status.PASS}
+
+    def layout(results: Results, out: Path) -> dict[tuple[str, str, str], list[str]]:
+        """Each archive's entries in the order they are stored (the records' manifests are sorted by name)."""
+        order = {}
+        for x in results.archives:
+            if x.path:
+                with zipfile.ZipFile(out / "work" / "artifacts" / x.path) as zf:
+                    order[(x.env, x.probe, x.fixture)] = zf.namelist()
+        return order
+
     a, b = requests(first), requests(second)
     assert a.keys() == b.keys() and len(a) >= 14
+    # no writer here lays out its entries the same way twice: zarr's ZipStore adds the chunks as its concurrent
+    # writes finish, Info-ZIP's zip -r as the file system lists the folder (measured: both orders differed
+    # between two runs). The same entries, at other offsets
+    order_a, order_b = layout(first, first_out), layout(second, second_out)
+    moved = {k for k in order_a if order_a[k] != order_b.get(k)}
+    assert all(sorted(order_a[k]) == sorted(order_b[k]) for k in moved)
     # on the stored archives of zarr's ZipStore; on Info-ZIP's deflated one, zarr's ZipStore made 11 and 14
     exact = {cid for cid in a if any(f".{probe}--" in cid for probe in REPEATABLE) and cid.startswith("zarr-")}
     # the whole read repeats exactly; the one-chunk read of GDAL 3.6 made 25 and 26 requests in two runs on a
@@ -187,9 +214,18 @@ def test_two_identical_runs_make_the_same_requests(runs: tuple[Results, Results]
     assert len(exact) >= 7 and {cid: a[cid][0] for cid in exact} == {cid: b[cid][0] for cid in exact}
     for cid in exact:
         assert abs((a[cid][1] or 0) - (b[cid][1] or 0)) <= 1, (cid, a[cid], b[cid])
-    for cid in set(a) - exact:  # the others: the same reads, give or take a few requests
+    # the others' requests depend on the layout (fsspec's cache joins the ranges of neighbouring entries: on two
+    # layouts of zip -r's archive it made 10 requests and 15), so they are compared on an archive laid out alike
+    alike = {c.id for c in first.cells if (c.writer.env, c.writer.probe, c.fixture) not in moved}
+    for cid in (set(a) - exact) & alike:  # the same reads, give or take a few requests
         for x, y in zip(a[cid], b[cid], strict=True):
             assert abs((x or 0) - (y or 0)) <= max(2, 0.25 * max(x or 0, y or 0)), (cid, a[cid], b[cid])
+    # and on any layout they read the same bytes (fsspec's 10 requests and 15 were 266,773 bytes each time);
+    # Chromium's concurrent reads, some of the same ranges, sent 264,795 bytes and 296,415 of one archive
+    bytes_a, bytes_b = sent(first), sent(second)
+    for cid in set(a) - exact:
+        share = 0.25 if ".zarrita-browser--" in cid else 0.05
+        assert abs(bytes_a[cid] - bytes_b[cid]) <= max(4096, share * bytes_a[cid]), (cid, bytes_a[cid], bytes_b[cid])
 
 
 def test_a_probe_on_the_servers_network_reaches_them_and_nothing_else(
