@@ -5,7 +5,8 @@ three nights in a row with a small matrix chosen through the workflow_dispatch i
    the Pages artifact uploaded, and its cells and statuses equal to one `python -m runner` run of the matrix;
 2. the images removed from the engine, then restored from the cache (nothing rebuilt); the history restored
    from night one's page (served by a local stand-in on loopback), "nothing changed", both nights in it;
-3. a release breaks the reader: the regression job runs (only then) and fails the workflow, and the issue
+3. a release breaks the reader: last night's images are restored by the cache key's prefix and only the
+   released one is built; the regression job runs (only then) and fails the workflow, and the issue
    job opens the regressions issue through a stand-in for GitHub's API (it ran on nights one and two too,
    and found nothing to say).
 
@@ -199,6 +200,8 @@ def nights(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
         assert two.code == 0, two.log[-6000:]
         issues.append(opened())
         stand_in.publish(two.pages)
+        for tag in {*images_of(MATRIX), *images_of(REGRESSED)}:  # night three: last night's, and one new one
+            docker_engine.client.images.remove(tag, force=True)
         three = run_night(act, work, 3, REGRESSED, stand_in.url, actions, github)
         issues.append(opened())
         single_out = work / "single"
@@ -243,6 +246,15 @@ def test_night_two_restores_the_images_and_the_history_and_names_what_changed(ni
     with sqlite3.connect(nights.two.pages / "history.sqlite") as db:
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 2, "the history holds both nights"
     assert not job_lines(log, "Fail on regressions")
+
+
+def test_a_release_night_restores_last_nights_images_and_builds_only_the_released_one(nights: Nights) -> None:
+    log = nights.three.log
+    assert "cache-hit=true" not in log, "another key: the reader's version changed"
+    assert "Loaded image: zipstore-matrix/env:writer-zarr-3.1.6-" in log, "last night's images, by the key's prefix"
+    assert re.search(r"\[image 1/2\] writer-zarr-3\.1\.6: cached", log)
+    built = re.findall(r"\[image \d/2\] (\S+): building", log)
+    assert built and set(built) == {"reader"}, built  # by one shard, or by both when they ask at once
 
 
 def test_a_regression_runs_the_regression_job_and_fails_the_night(nights: Nights) -> None:
