@@ -8,8 +8,8 @@ three times on the Docker engine, each time from nothing but its Debian base (th
 their build layers removed first; the bases are made once, before, and not timed):
 
 - ``cold_s_no_cache``: every build downloads for itself (a run's default);
-- ``cold_s_cache_empty``: through the download cache (``--download-cache``), starting empty (a first night: it fills as it goes,
-  and images after the first that share a wheel or a Debian package already take it from there);
+- ``cold_s_cache_empty``: through the download cache (``--download-cache``), starting empty (a first night: it
+  fills as it goes, and images after the first that share a wheel or a Debian package already take it from there);
 - ``cold_s_cache_warm``: through the filled cache (a new machine that kept ``~/.cache/zipstore-matrix``, or
   every image rebuilt after a change to the runner's Dockerfile).
 
