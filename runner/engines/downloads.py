@@ -196,6 +196,9 @@ class DownloadCache:
             def do_GET(self) -> None:
                 cache.answer(self)
 
+            def do_HEAD(self) -> None:
+                cache.head(self)
+
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("download cache: " + format, *args)
 
@@ -225,6 +228,23 @@ class DownloadCache:
         except (OSError, ValueError) as exc:  # upstream unreachable, a timeout, a cap: the build says it
             log.warning("download cache: %s: %s", handler.path[:200], exc)
             self._say(handler, 502, f"upstream: {exc}")
+
+    def head(self, handler: BaseHTTPRequestHandler) -> None:
+        """uv asks about a wheel before it fetches it (does the server serve byte ranges, to read the wheel's
+        metadata from its end?). The answer: a file of the cache (its length once kept), no ranges, so uv fetches
+        it whole; a page is only fetched. Nothing is fetched upstream, nothing counted."""
+        try:
+            kind, _, cached = route(handler.path, self.mirror, f"{self.host}:{self.port}")
+            status = 200 if kind == "file" else 405
+        except Refused as exc:
+            status, cached = exc.status, None
+        handler.send_response(status)
+        handler.send_header("Accept-Ranges", "none")
+        if status == 405:
+            handler.send_header("Allow", "GET")
+        elif status == 200 and cached is not None and (self.folder / cached).is_file():
+            handler.send_header("Content-Length", str((self.folder / cached).stat().st_size))
+        handler.end_headers()
 
     def _page(self, handler: BaseHTTPRequestHandler, upstream: str) -> None:
         status, content_type, stream = self.opener(upstream, handler.headers.get("Accept", ""))

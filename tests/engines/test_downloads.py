@@ -193,6 +193,30 @@ def test_pages_are_forwarded_every_time_and_files_fetched_once(served: tuple[Dow
     assert (cache.folder / "pypi/packages/a/b/six-1.0-py3-none-any.whl").read_bytes() == b"PK\x03\x04 a wheel"
 
 
+def head(url: str) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_asked_before_it_is_fetched_a_file_offers_no_ranges_and_costs_nothing(
+    served: tuple[DownloadCache, Upstream],
+) -> None:
+    # uv 0.13.9 asks HEAD of a wheel whose index gives no metadata file, and failed on the 501 it got before
+    cache, upstream = served
+    wheel = f"{cache.base}/pypi/files/packages/a/b/six-1.0-py3-none-any.whl"
+    status, headers = head(wheel)
+    assert status == 200 and headers["Accept-Ranges"] == "none" and "Content-Length" not in headers
+    assert get(wheel) == (200, b"PK\x03\x04 a wheel")
+    status, headers = head(wheel)
+    assert status == 200 and headers["Content-Length"] == str(len(b"PK\x03\x04 a wheel")), "its length once kept"
+    assert head(f"{cache.base}/pypi/simple/six/")[0] == 405 and head(f"{cache.base}/elsewhere")[0] == 404
+    assert upstream.asked == ["https://files.pythonhosted.org/packages/a/b/six-1.0-py3-none-any.whl"]
+    assert (cache.counts.hits, cache.counts.misses, cache.counts.pages) == (0, 1, 0)
+
+
 def test_what_the_cache_does_not_answer_or_upstream_lacks_is_said_and_kept_nowhere(
     served: tuple[DownloadCache, Upstream],
 ) -> None:
