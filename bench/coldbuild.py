@@ -38,6 +38,7 @@ from runner.engines.downloads import Counts
 from runner.engines.engine import Engine
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import load_matrix
+from runner.matrix.model import EnvironmentSpec
 from runner.plan.planner import Plan, make_plan
 from runner.resources import read_ca_bundle
 from runner.versions import index as indexes
@@ -55,25 +56,34 @@ def plan_of(matrix_path: Path, only: list[str]) -> Plan:
 
 
 def build_all(
-    engine: Engine, plan: Plan, downloads: Path | None
+    engine: Engine, images: list[tuple[EnvironmentSpec, str]], downloads: Path | None
 ) -> tuple[float, dict[str, tuple[str, float, str]], Counts | None]:
-    """Remove every environment's image, then build them all: (seconds, slug -> (channel, seconds, status),
-    the cache's counts)."""
-    for ep in plan.environments:
-        engine.remove_image(ep.tag)  # and its untagged layers: the next build starts from the base
+    """Remove every (environment, tag)'s image, then build them all: (seconds, slug -> (channel, seconds,
+    status), the cache's counts)."""
+    for _, tag in images:
+        engine.remove_image(tag)  # and its untagged layers: the next build starts from the base
     builder = ImageBuilder(
         engine, ca=read_ca_bundle(), rebuild=False, allow_bootstrap=True, progress=lambda _: None,
         downloads=downloads,
     )  # fmt: skip
     per: dict[str, tuple[str, float, str]] = {}
     started = time.monotonic()
-    for n, ep in enumerate(plan.environments, 1):
+    for n, (env, tag) in enumerate(images, 1):
         one = time.monotonic()
-        result = builder.ensure(ep.env, ep.tag, f"{n}/{len(plan.environments)}")
-        per[ep.env.slug] = (ep.env.channel, time.monotonic() - one, result.status.value)
-        print(f"#   {ep.env.slug}: {per[ep.env.slug][1]:.1f}s {result.status.value}", flush=True)
+        result = builder.ensure(env, tag, f"{n}/{len(images)}")
+        per[env.slug] = (env.channel, time.monotonic() - one, result.status.value)
+        print(f"#   {env.slug}: {per[env.slug][1]:.1f}s {result.status.value}", flush=True)
     seconds = time.monotonic() - started
     return seconds, per, builder.close()
+
+
+def make_bases(engine: Engine, plan: Plan) -> None:
+    """The Debian bases of the plan's images, made before and not timed."""
+    bases = ImageBuilder(engine, ca=read_ca_bundle(), rebuild=False, allow_bootstrap=True, progress=print)
+    started = time.monotonic()
+    for base in sorted({ep.env.base for ep in plan.environments}):
+        bases.base(base)
+    print(f"# bases ready in {time.monotonic() - started:.0f}s (not timed below)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,11 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     plan = plan_of(args.matrix, args.only)
     engine = choose_engine("docker")
-    bases = ImageBuilder(engine, ca=read_ca_bundle(), rebuild=False, allow_bootstrap=True, progress=print)
-    started = time.monotonic()
-    for base in sorted({ep.env.base for ep in plan.environments}):
-        bases.base(base)
-    print(f"# bases ready in {time.monotonic() - started:.0f}s (not timed below)", flush=True)
+    make_bases(engine, plan)
+    images = [(ep.env, ep.tag) for ep in plan.environments]
     folder = Path(tempfile.mkdtemp(prefix="coldbuild-", dir=args.cache))
     downloads = folder / "downloads"
     figures: dict[str, float] = {}
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for mode in MODES:
             print(f"# {mode}: building {len(plan.environments)} image(s) from their bases", flush=True)
-            seconds, per, counts = build_all(engine, plan, None if mode == "no_cache" else downloads)
+            seconds, per, counts = build_all(engine, images, None if mode == "no_cache" else downloads)
             figures[mode], per_mode[mode] = seconds, per
             failed = [slug for slug, (_, _, status) in per.items() if status != "ok"]
             print(f"cold_s_{mode}={seconds:.1f}  # {len(per)} image(s), not ok: {', '.join(failed) or 'none'}")

@@ -58,4 +58,4 @@ def pinned(package: str, version: str) -> str:
 
 
 def dockerfile(image: ImageInput) -> str:
-    return steps.python_if_missing() + steps.venv() + steps.wheels([*image.packages, *image.pip])
+    return steps.python_if_missing() + steps.venv() + steps.uv_wheels([*image.packages, *image.pip])

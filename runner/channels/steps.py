@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 VENV = "/opt/venv"
+#: uv installs the pip channel's wheels: pinned, so an image's text (and its hash) says which uv made it; kept
+#: in its own folder, outside the venv the probes run in (bench/installers.py measures it against pip)
+UV = "0.13.9"
+UV_HOME = "/opt/uv"
 CA_BUNDLE = "/etc/zipstore/ca-bundle.crt"  # where the base template puts the host's bundle (build time only)
 
 
@@ -52,6 +56,23 @@ def venv(system_site_packages: bool = False) -> str:
 
 def wheels(requirements: Sequence[str]) -> str:
     return f"RUN {VENV}/bin/pip install --only-binary=:all: {_words(requirements)}\n" if requirements else ""
+
+
+def uv_wheels(requirements: Sequence[str]) -> str:
+    """The pip channel's wheels, installed by uv: the same resolution rules as pip's (``--only-binary``, the
+    highest versions), the files byte-compiled as pip does, the download cache's index when the build has one
+    (uv reads no pip variables). uv is its own step, so every image on a base shares it. Not for a venv with
+    the system's site-packages (the apt channel's): uv does not count them as installed, and would install
+    again, from PyPI, what the image means to take from Debian."""
+    if not requirements:
+        return ""
+    return (
+        f"RUN {VENV}/bin/pip install --no-compile --target {UV_HOME} uv=={UV}\n"
+        f"RUN {UV_HOME}/bin/uv pip install --python {VENV}/bin/python --no-cache --link-mode=copy \\\n"
+        '      --compile-bytecode ${PIP_INDEX_URL:+--default-index "$PIP_INDEX_URL"} '
+        '${PIP_TRUSTED_HOST:+--allow-insecure-host "$PIP_TRUSTED_HOST"} \\\n'
+        f"      --only-binary=:all: {_words(requirements)}\n"
+    )
 
 
 def npm(packages: Sequence[str], ca_bundle: bool) -> str:

@@ -26,10 +26,10 @@ _PIP_ADVICE = re.compile(r"^(To fix this you could try to:|\d\. (loosen the rang
 
 
 def install_error(log_text: str, error: str | None) -> str:
-    """pip's or apt's own explanation from a failed build log, not Docker's summary.
+    """pip's, uv's or apt's own explanation from a failed build log, not Docker's summary.
 
-    From the failed step's first ERROR/E: line to its end (pip's "The conflict is caused by:" lines
-    included), without colour codes, Docker's step chatter or pip's generic advice.
+    From the failed step's first ERROR/E:/error: line to its end (pip's "The conflict is caused by:" lines,
+    uv's "cause:" lines included), without colour codes, Docker's step chatter or pip's generic advice.
     """
     lines = [_ANSI.sub("", line).rstrip() for line in log_text.splitlines()]
     steps = [i for i, line in enumerate(lines) if line.lstrip().startswith("Step ")]

@@ -67,7 +67,10 @@ def test_each_channel_refuses_what_its_grammar_does_not_allow(name: str, package
 def test_the_steps_each_channel_puts_in_its_image() -> None:
     pip = channel("pip").dockerfile(ImageInput(packages=("zarr==3.4.2",), pip=("fsspec==2026.9.0",)))
     assert "python3-venv" in pip and "RUN python3 -m venv /opt/venv\n" in pip
-    assert "RUN /opt/venv/bin/pip install --only-binary=:all: zarr==3.4.2 fsspec==2026.9.0\n" in pip
+    assert "RUN /opt/venv/bin/pip install --no-compile --target /opt/uv uv==" in pip, "uv: a step of its own"
+    assert "/opt/uv/bin/uv pip install --python /opt/venv/bin/python " in pip and "--compile-bytecode" in pip
+    assert "      --only-binary=:all: zarr==3.4.2 fsspec==2026.9.0\n" in pip
+    assert '${PIP_INDEX_URL:+--default-index "$PIP_INDEX_URL"}' in pip, "the download cache reaches uv too"
     apt = channel("apt").dockerfile(
         ImageInput(
             packages=("python3-zarr", "python3-gdal"),
@@ -77,6 +80,7 @@ def test_the_steps_each_channel_puts_in_its_image() -> None:
     )
     assert "apt-get install -y --no-install-recommends python3 python3-venv python3-zarr=3.4.1-2 python3-gdal " in apt
     assert "--system-site-packages /opt/venv" in apt and "pip install --only-binary=:all: tensorstore==0.1.86" in apt
+    assert "/opt/uv" not in apt, "uv would install again what the image takes from Debian"
     npm = channel("npm").dockerfile(ImageInput(packages=("@zarrita/storage@0.2.0",), ca_bundle=True))
     assert "python3 python3-venv nodejs npm" in npm and "/etc/zipstore/ca-bundle.crt npm install" in npm
     assert npm.rstrip().endswith("@zarrita/storage@0.2.0 \\\n && rm -rf /root/.npm") and "pip install" not in npm

@@ -50,8 +50,9 @@ def test_an_image_built_again_from_its_base_takes_every_file_from_the_cache(
         return result.status, counts.hits, counts.misses
 
     status, hits, fetched = build()
-    assert status == EnvStatus.OK and fetched >= 2 and hits == 0
     kept = sorted(p.name for p in (tmp_path / "downloads").rglob("*") if p.is_file())
+    # each file fetched once; uv asks for a wheel twice (its metadata, streamed, then to install it): a hit
+    assert status == EnvStatus.OK and fetched == len(kept) >= 2
     wanted = ("six", "tomli") if channel == "pip" else ("python3-six", "python3-tomli")
     assert all(any(name.startswith(w) for name in kept) for w in wanted), kept
 

@@ -104,7 +104,7 @@ def test_install_failure_marks_its_cells_and_the_rest_goes_on(tmp_path: Path) ->
     results, _ = run(tmp_path, text=text.replace("}}", "}"))
     bad = next(e for e in results.environments if e.slug.startswith("no-such-package"))
     assert bad.status == "install-failed"
-    assert "No matching distribution found for no-such-package" in bad.reason
+    assert "no-such-package was not found in the package registry" in bad.reason
     failed = [c for c in results.cells if "no-such-package" in c.id]
     assert failed and all(c.status == "install-failed" for c in failed)
     assert any(c.status == "pass" for c in results.cells)
@@ -214,6 +214,25 @@ def test_install_error_keeps_pips_explanation_without_colour_or_advice() -> None
         "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/x",
         "The command returned a non-zero code: 1",
     ]
+
+
+def test_install_error_keeps_uvs_explanation() -> None:
+    # uv 0.13.9's words without a terminal (as in a build), for the conflict above
+    said = (
+        "error: No solution found when resolving dependencies\n"
+        "  cause: Because zarr==2.18.7 depends on one of:\n"
+        "             numcodecs>=0.10.0,<0.14.0\n"
+        "             numcodecs>0.14.1,<0.16\n"
+        "         and you require zarr==2.18.7, we can conclude that you require one of:\n"
+        "             numcodecs>=0.10.0,<0.14.0\n"
+        "             numcodecs>0.14.1,<0.16\n\n"
+        "         And because you require numcodecs==0.16.6, we can conclude that your requirements are"
+        " unsatisfiable.\n"
+    )
+    log = f"Step 11/14 : RUN /opt/uv/bin/uv pip install zarr==2.18.7\n ---> Running in 0c1\nUsing Python 3.11.2\n{said}"
+    text = install_error(log, "The command returned a non-zero code: 1")
+    assert text.splitlines()[0] == "error: No solution found when resolving dependencies"
+    assert "we can conclude that your requirements are unsatisfiable." in text and "Using Python" not in text
 
 
 def test_probes_are_snapshotted_per_run_and_hashed(tmp_path: Path) -> None:

@@ -34,6 +34,14 @@ Handler = Callable[[RunSpec, dict[str, Path]], RunResult]
 ServiceLog = Callable[[ServiceSpec, list[RunSpec]], str]
 
 
+#: what the installers say when a package is not on the index (uv 0.13.9's words, without a terminal)
+_PIP_NOT_FOUND = "ERROR: No matching distribution found for no-such-package\n"
+_UV_NOT_FOUND = (
+    "error: No solution found when resolving dependencies\n  cause: Because no-such-package was not found in the "
+    "package registry and you require no-such-package, we can conclude that your requirements are unsatisfiable.\n"
+)
+
+
 class FakeEngine:
     def __init__(
         self,
@@ -92,9 +100,9 @@ class FakeEngine:
         base = context.dockerfile.split("FROM ", 1)[1].split()[0]
         if base not in self.images:
             return BuildResult(ok=False, log="", seconds=0.0, error=f"pull access denied for {base}")
-        for line in context.dockerfile.splitlines():
+        for line in context.dockerfile.replace("\\\n", " ").splitlines():  # an instruction, continued lines joined
             if line.startswith("RUN ") and ("exit 1" in line or "no-such-package" in line):
-                log = "ERROR: No matching distribution found for no-such-package\n" if "no-such" in line else "boom\n"
+                log = _UV_NOT_FOUND if "uv pip install" in line else _PIP_NOT_FOUND if "no-such" in line else "boom\n"
                 return BuildResult(ok=False, log=log, seconds=0.0, error="The command returned a non-zero code: 1")
         self.images.add(context.tag)
         return BuildResult(ok=True, log="ok\n", seconds=0.01, image_id="sha256:fake")
