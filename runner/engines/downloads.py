@@ -1,16 +1,17 @@
 """One download cache for every image build of a run, and of the runs after it: a pull-through cache of the
-files pip, npm and apt download (PyPI's wheels, npm's tarballs, Debian's packages), served on the host to the
-builds.
+files pip, uv, npm and apt download (PyPI's wheels, npm's tarballs, Debian's packages), served on the host to
+the builds.
 
 A cold run builds ~30 images, and without it each one downloads its own copy of numpy, zarr, numcodecs, the
 Node packages, Python and Chromium from Debian... The builds are given this server as their package index
-(``PIP_INDEX_URL``, ``npm_config_registry``) and apt its HTTP proxy (``http_proxy``, for the Debian mirror
-only), as build arguments: the Dockerfile's text, and so the image's hash, do not change. It forwards the
-index pages (PyPI's simple pages, npm's package documents, Debian's ``dists/``) upstream every time, so what a
-build resolves is the registry's answer of the day; it keeps each file they name (wheels, tarballs, Debian's
-``pool/``) under ``folder`` and serves it from there from then on. pip checks every file against the SHA-256
-in the page, npm against the document's ``integrity``, apt against the signed index: a file spoiled on disk
-fails the build loudly, it is never installed.
+(``PIP_INDEX_URL``, which the pip channel's uv step passes on as its index; ``npm_config_registry``) and apt
+its HTTP proxy (``http_proxy``, for the Debian mirror only), as build arguments: the Dockerfile's text, and so
+the image's hash, do not change. It forwards the index pages (PyPI's simple pages, npm's package documents,
+Debian's ``dists/``) upstream every time, so what a build resolves is the registry's answer of the day; it
+keeps each file they name (wheels, tarballs, Debian's ``pool/``) under ``folder`` and serves it from there
+from then on. pip and uv check every file against the SHA-256 in the page, npm against the document's
+``integrity``, apt against the signed index: a file spoiled on disk fails the build loudly, it is never
+installed.
 
 The server answers only these paths, fetches only from these upstreams (it is no open proxy), and caps what
 it reads from them; it listens on the address the builds reach the host at (the engine's bridge), never on
