@@ -172,8 +172,13 @@ class DownloadCache:
         self._thread: threading.Thread | None = None
 
     @property
+    def netloc(self) -> str:
+        """The address the builds reach this server at (``host:port``)."""
+        return f"{self.host}:{self.port}"
+
+    @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.netloc}"
 
     def buildargs(self) -> Mapping[str, str]:
         """What a build is given: its Dockerfile declares the first three as ``ARG``s, so pip and npm read
@@ -181,7 +186,7 @@ class DownloadCache:
         reach this server directly, ``no_proxy``)."""
         return {
             "PIP_INDEX_URL": f"{self.base}/pypi/simple/",
-            "PIP_TRUSTED_HOST": f"{self.host}:{self.port}",
+            "PIP_TRUSTED_HOST": self.netloc,
             "npm_config_registry": f"{self.base}/npm/",
             "http_proxy": f"{self.base}/",
             "no_proxy": self.host,
@@ -218,7 +223,7 @@ class DownloadCache:
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
         try:
-            kind, upstream, cached = route(handler.path, self.mirror, f"{self.host}:{self.port}")
+            kind, upstream, cached = route(handler.path, self.mirror, self.netloc)
             if kind == "page":
                 self._page(handler, upstream)
             else:
@@ -235,7 +240,7 @@ class DownloadCache:
         metadata from its end?). The answer: a file of the cache (its length once kept), no ranges, so uv fetches
         it whole; a page is only fetched. Nothing is fetched upstream, nothing counted."""
         try:
-            kind, _, cached = route(handler.path, self.mirror, f"{self.host}:{self.port}")
+            kind, _, cached = route(handler.path, self.mirror, self.netloc)
             status = 200 if kind == "file" else 405
         except Refused as exc:
             status, cached = exc.status, None
