@@ -146,7 +146,6 @@ def run(request: RunRequest, engine: Engine | None = None, index: indexes.Index 
 
     started = time.monotonic()
     results = execute(plan, engine, options, progress=log.info, checkpoint=checkpoint, resume=previous)
-    checkpoint(results)
     if store or request.fresh:
         counts = reuse.counts
         log.info(
@@ -174,15 +173,17 @@ def merge_shards(request: MergeRequest) -> int:
     render.load_templates()
     request.out.mkdir(parents=True, exist_ok=True)
     log.info("merged %d shard(s) of run %s: %d cells", len(parts), merged.run.id, len(merged.cells))
+    redact = Redactor.from_environment()
+    merged.write(request.out / "results.json", redact)  # kept before the history is asked
     history_path = request.history or request.out / "history.sqlite"
-    return publish(merged, request.out, history_path, Redactor.from_environment(), request.fail_on, started)
+    return publish(merged, request.out, history_path, redact, request.fail_on, started)
 
 
 def publish(
     results: Results, out: Path, history_path: Path, redact: Redactor, fail_on: FailOn | None, started: float
 ) -> int:
-    """What a finished run (or a merged one) leaves: results.json, the history, the page; the exit code."""
-    results.write(out / "results.json", redact)
+    """What a finished run (or a merged one), already saved once, leaves: results.json with what changed, the
+    history, the page; the exit code."""
     issues = known.load()
     log.info(
         "%d cell(s) explained by a known upstream issue (%s)", known.explain(issues, results.cells), known.PATH.name

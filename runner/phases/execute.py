@@ -66,9 +66,11 @@ def execute(
     if removed:
         log.info("removed %d leftover container(s) from an earlier run", removed)
     try:
-        for step in steps(options.phases):
+        todo = steps(options.phases)
+        for n, step in enumerate(todo, 1):
             step(ctx)
-            ctx.save()
+            if n < len(todo):  # the last is saved by finish()
+                ctx.save(now=True)
     except BaseException as exc:
         _stop(ctx, engine)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
@@ -83,7 +85,7 @@ def execute(
 def _stop(ctx: RunContext, engine: Engine) -> None:
     """Keep what was measured and leave no container behind; neither may hide why the run stopped."""
     with contextlib.suppress(Exception):
-        ctx.save()
+        ctx.save(now=True)
     with contextlib.suppress(Exception):
         ctx.builder.close()
     with contextlib.suppress(Exception):

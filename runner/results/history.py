@@ -13,13 +13,13 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.errors import HistoryError
 from runner.matrix.model import Resolution, Track
-from runner.results.model import MEASURES, Results, Status
+from runner.results.model import MEASURES, Results, Status, plain
 from runner.results.stats import Interval
 
 log = logging.getLogger("runner")
@@ -433,7 +433,7 @@ def record_measured(db: sqlite3.Connection, results: Results, night: int, redact
     for kind, items in (("archive", results.archives), ("cell", results.cells)):
         for item in items:
             if item.key and item.reused is None:
-                text = redact(json.dumps(asdict(item), default=str))
+                text = redact(json.dumps(plain(item), default=str))
                 rows.append((item.key, kind, night, run.id, run.started, zlib.compress(text.encode(), 6)))
     db.executemany("INSERT OR REPLACE INTO measured VALUES (?, ?, ?, ?, ?, ?)", rows)
     return len(rows)

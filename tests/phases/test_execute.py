@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from runner.engines.builder import install_error
 from runner.errors import BaseImageError
 from runner.matrix.fixtures import catalog
 from runner.matrix.load import parse_matrix
-from runner.phases.execute import Options, execute
+from runner.phases.execute import Options, execute, steps
 from runner.plan.planner import make_plan
 from runner.results.model import EnvStatus, Results, Status
 from tests.support.fake_engine import OK_RUN, FakeEngine, HostHarness
@@ -257,3 +258,28 @@ def test_containers_at_once_record_the_same_cells_in_the_same_order(tmp_path: Pa
         assert len(sim.jobs) == 1 + 3 + 3  # the checks, a write and a read container per environment
     assert outcomes[0] == outcomes[1]
     assert len(outcomes[0]) == 5 * 6 and {s for _, s, _, _ in outcomes[0]} == {Status.PASS}
+
+
+def test_checkpoints_within_a_phase_wait_in_proportion_to_their_cost(tmp_path: Path) -> None:
+    """A checkpoint rewrites all of results.json: one after every image and container cost minutes a night
+    on a large matrix. Within a phase one waits for CHECKPOINT_SPACING times the last one's cost; a phase's
+    end and the run's end always save."""
+
+    def saves(cost: float) -> list[str]:
+        finished: list[str] = []
+
+        def checkpoint(results: Results) -> None:
+            time.sleep(cost)
+            finished.append(results.run.finished)
+
+        plan = make_plan(parse_matrix(MATRIX, "m.yaml", catalog()))
+        engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+        out = tmp_path / str(cost)
+        execute(plan, engine, Options(out=out, work=out / "work"), progress=lambda m: None, checkpoint=checkpoint)
+        return finished
+
+    free, costly = saves(0.0), saves(0.25)  # 0.25 s: the next one within a phase waits 5 s
+    ends = len(steps("all"))  # every phase's end but the last, and the run's end
+    assert len(costly) == ends + 1  # and the first, which says what one costs
+    assert len(free) > ends + 1  # one after every image and every container, when they cost nothing
+    assert free[-1] and costly[-1] and not any(costly[:-1])  # the last is the finished run
