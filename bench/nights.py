@@ -13,7 +13,10 @@ from its results.json:
 - ``one_release_night_s``: a night where one environment's version changed (``--release OLD=NEW`` edits a
   copy of the matrix: by default zarr 3.0.10 becomes 3.0.9; its image is built first, not timed): its row
   and column are measured, with the rotation's share; ``one_release_cells_measured`` counts them, and
-  ``one_release_cells_touching`` counts the cells that environment decides.
+  ``one_release_cells_touching`` counts the cells that environment decides;
+- ``nothing_due_night_s``: the night after, with ``--remeasure-every 1000000``: no key due, every cell reused.
+  What reuse itself costs (plan, versions asked of the registries, keys, history, page), without the
+  rotation's share; ``rotation_share_s`` is ``unchanged_night_s`` less it.
 
 The store benchmark is left out (``--no-benchmark``): it is a timing, measured every night by design.
 """
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     full_s, full = night(matrix, site, "--fresh")
     same_s, same = night(matrix, site)
     release_s, release = night(released, site)
-    c_full, c_same, c_release = counts(full), counts(same), counts(release, slug)
+    floor_s, floor = night(released, site, "--remeasure-every", "1000000")
+    c_full, c_same, c_release, c_floor = counts(full), counts(same), counts(release, slug), counts(floor)
     print(f"full_warm_s={full_s:.1f} cells={c_full['cells']} measured={c_full['measured']}")
     print(f"unchanged_night_s={same_s:.1f} reused={c_same['reused']} measured={c_same['measured']}")
     print(f"unchanged_vs_full={same_s / full_s:.3f}")
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         f"one_release_cells_touching={c_release.get('touching')} of them measured: "
         f"{c_release.get('touching_measured')} (the rest measured: the rotation's share)"
     )
+    print(f"nothing_due_night_s={floor_s:.1f} reused={c_floor['reused']} measured={c_floor['measured']}")
+    print(f"rotation_share_s={same_s - floor_s:.1f} (unchanged_night_s less nothing_due_night_s)")
     history = site / "history.sqlite"
     print(f"history_mb={history.stat().st_size / 1e6:.1f}")
     return 0

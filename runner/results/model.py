@@ -37,7 +37,7 @@ MEASURES: tuple[Measure, ...] = get_args(Measure)
 
 def plain(value: Any) -> Any:
     """``dataclasses.asdict`` for writing out at once: the same dicts and lists, but the leaves are not copied
-    (asdict deep-copies each one; on a night's 58,000 cells that was most of the time a checkpoint took)."""
+    (asdict deep-copies each one: 0.96 s against 0.48 s on 12,960 cells; the JSON encoding costs as much again)."""
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, dict):
