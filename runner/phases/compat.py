@@ -42,7 +42,8 @@ def write_archives(ctx: RunContext) -> None:
         writes = [w for w in writes if not w.skip_reason and not _reuse_archive(ctx, w)]
         for w in writes:
             shared_dir((ctx.workdir.artifacts / w.archive).parent)
-        runnable.append((slug, writes))
+        if writes:  # else every archive was skipped or reused: no container to start
+            runnable.append((slug, writes))
     artifacts = Mount(source=str(ctx.workdir.artifacts), target="/artifacts", read_only=False)
     jobs = []
     for n, (slug, writes) in enumerate(runnable, 1):
@@ -70,7 +71,7 @@ def _reuse_archive(ctx: RunContext, w: WriteTask) -> bool:
         if not ep.readers or ctx.unavailable(ep.slug) is not None:
             continue
         tasks, _ = cells.split_reads(ep, cells.readable([archive]))
-        if any(reuse.cell(reuse.cell_key(ctx.image(t.env), t, archive), archive.key) is None for t in tasks):
+        if any(reuse.cell(reuse.cell_key(ctx.image(t.env), t, archive), t.cell_id, archive.key) is None for t in tasks):
             return False
     ctx.results.archives.append(archive)
     return True
@@ -108,7 +109,7 @@ def _reused_external(ctx: RunContext, fresh: ArchiveResult) -> ArchiveResult:
     reuse = ctx.options.reuse
     if reuse is None or reuse.inputs is None:
         return fresh
-    fresh.key = keys.external_key(reuse.inputs, fresh.sha256 or "")
+    fresh.key = keys.external_key(reuse.inputs, fresh.id, fresh.sha256 or "")
     archive = reuse.archive(fresh.key)
     if archive is None or archive.id != fresh.id:
         return fresh
@@ -180,7 +181,7 @@ def read_archives(ctx: RunContext) -> None:
             for t in tasks:
                 archive = by_id[t.archive.id]
                 key = reuse.cell_key(ctx.image(t.env), t, archive, server.image)
-                cell = reuse.cell(key, archive.key)
+                cell = reuse.cell(key, t.cell_id, archive.key)
                 reuse.count(key, cell is not None)
                 if cell is not None:
                     taken[t.cell_id] = cell

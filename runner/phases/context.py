@@ -50,8 +50,10 @@ class ContainerJob:
 Checkpoint = Callable[[Results], None]
 #: A checkpoint within a phase waits until this many times the last one's cost has passed since it, so no
 #: more than 1/CHECKPOINT_SPACING of a run goes to rewriting results.json (58,680 cells: 6.6 s a write,
-#: and there were some 80 a night, one after every image and every environment's container). A phase's end,
-#: the run's end and a stopped run (an error, Ctrl-C, SIGTERM) always save.
+#: and there were some 80 a night, one after every image and every environment's container). A phase's end
+#: and the run's end save unless nothing was measured since the last write (a night that reuses every result
+#: would rewrite last night's file to no purpose: what it reused is in the history); a stopped run (an error,
+#: Ctrl-C, SIGTERM) always saves.
 CHECKPOINT_SPACING = 20
 
 
@@ -103,6 +105,8 @@ class RunContext:
     started: float = field(default_factory=time.monotonic)
     #: when the last checkpoint ended, and what it cost (monotonic seconds)
     saved: tuple[float, float] = (0.0, 0.0)
+    #: what a killed run would lose since the last write: containers run and images built
+    unsaved: int = 0
     #: every environment recorded so far, by slug (the matrix's and the dataset loader's)
     envs: dict[str, EnvironmentResult] = field(default_factory=dict)
 
@@ -170,29 +174,33 @@ class RunContext:
             checkpoint=checkpoint,
         )
 
-    def save(self, *, now: bool = False) -> None:
-        """Write the results so far; within a phase (``now`` false) only when CHECKPOINT_SPACING times the
-        last write's cost has passed since it."""
-        if self.checkpoint is None:
+    def save(self, *, now: bool = False, always: bool = False) -> None:
+        """Write the results so far, when something was measured since the last write (or ``always``);
+        within a phase (``now`` false) only when CHECKPOINT_SPACING times the last write's cost has passed
+        since it."""
+        if self.checkpoint is None or not (self.unsaved or always):
             return
         ended, cost = self.saved
         started = time.monotonic()
-        if not now and started - ended < CHECKPOINT_SPACING * cost:
+        if not (now or always) and started - ended < CHECKPOINT_SPACING * cost:
             return
         self.checkpoint(self.results)
         ended = time.monotonic()
-        self.saved = (ended, ended - started)
+        self.saved, self.unsaved = (ended, ended - started), 0
 
     def finish(self) -> Results:
         self.builder.close()
         self.results.run.finished = now()
         self.results.run.seconds = round(time.monotonic() - self.started, 3)
-        self.save(now=True)
+        # a whole run's finished results are written by publish, with what changed; a shard's are what
+        # 'merge' reads, so they are written here even when nothing was measured since the last write
+        self.save(now=True, always=self.plan.shard.count > 1)
         return self.results
 
     def environment(self, env: EnvironmentSpec, tag: str, label: str) -> EnvironmentResult:
         """Record an environment in the results and reuse or build its image."""
         result = self.builder.ensure(env, tag, label)
+        self.unsaved += not result.cached
         known = self.options.reuse.store.get(env_key(result.image_id)) if self.options.reuse else None
         if known is not None and result.image_id:  # what the image said last time (a run may run nothing in it)
             try:
@@ -220,22 +228,27 @@ class RunContext:
 
     def run_each(self, batches: Sequence[ContainerJob]) -> Iterator[Batch]:
         """Run each job's container, up to ``options.containers`` at once, and yield their batches in the
-        order given (so results are recorded in the same order whatever finishes first)."""
+        order given (so results are recorded in the same order whatever finishes first). A batch counts as
+        unsaved when it is handed over, in the caller's thread, which records it before its next save."""
 
         def one(job: ContainerJob) -> Batch:
             if job.label:
                 self.progress(job.label)
-            return self.run(job.slug, job.phase, job.tasks, job.mounts, network=job.network)
+            return self._container(job.slug, job.phase, job.tasks, job.mounts, network=job.network)
 
         if self.options.containers <= 1 or len(batches) <= 1:
             for job in batches:
-                yield one(job)
+                batch = one(job)
+                self.unsaved += 1
+                yield batch
             return
         with ThreadPoolExecutor(max_workers=self.options.containers) as pool:
             futures = [pool.submit(one, job) for job in batches]
             try:
                 for future in futures:
-                    yield future.result()
+                    batch = future.result()
+                    self.unsaved += 1
+                    yield batch
             finally:  # a run stopped half-way starts nothing more (those started are the engine's to stop)
                 for future in futures:
                     future.cancel()
@@ -249,9 +262,23 @@ class RunContext:
         *,
         jobs: int | None = None,
         tmpfs_size: int = 0,
-        network: str | None = None,
     ) -> Batch:
         """Run ``tasks`` in one container of ``slug``'s image; what the image says of itself is recorded."""
+        batch = self._container(slug, phase, tasks, mounts, jobs=jobs, tmpfs_size=tmpfs_size)
+        self.unsaved += 1
+        return batch
+
+    def _container(
+        self,
+        slug: str,
+        phase: str,
+        tasks: Sequence[Task],
+        mounts: Sequence[Mount] = (),
+        *,
+        jobs: int | None = None,
+        tmpfs_size: int = 0,
+        network: str | None = None,
+    ) -> Batch:
         batch = run_tasks(
             self.engine,
             self.workdir,

@@ -85,7 +85,7 @@ def execute(
 def _stop(ctx: RunContext, engine: Engine) -> None:
     """Keep what was measured and leave no container behind; neither may hide why the run stopped."""
     with contextlib.suppress(Exception):
-        ctx.save(now=True)
+        ctx.save(always=True)
     with contextlib.suppress(Exception):
         ctx.builder.close()
     with contextlib.suppress(Exception):

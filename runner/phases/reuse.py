@@ -79,14 +79,17 @@ class Reuse:
         archive.reused = Reused(run=found.run_id, started=found.started)
         return archive
 
-    def cell(self, key: str, slot: str = "") -> CellResult | None:
-        """The cell's earlier record to reuse tonight, or None (not due, not readable: it is measured)."""
+    def cell(self, key: str, cell_id: str, slot: str = "") -> CellResult | None:
+        """Cell ``cell_id``'s earlier record to reuse tonight, or None (not due, not readable, another
+        cell's: it is measured)."""
         found = self.take(key, slot)
         if found is None:
             return None
         try:
             cell = cell_from_dict(found.record())
         except (ValueError, TypeError, KeyError):
+            return None
+        if cell.id != cell_id:
             return None
         cell.reused = Reused(run=found.run_id, started=found.started)
         return cell

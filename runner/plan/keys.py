@@ -9,8 +9,8 @@ key), and measures the rest. What goes in:
   ZIP checks' scripts, and the host code that turns records into results. Not the archive's bytes:
   writers are not deterministic (zarr's ZipStore and Python's zipfile stamp the time of writing into every
   local header), so the writer's inputs decide, and the bytes they made are recorded with the archive.
-- an archive from outside (``--external``, ``--hostile``): its SHA-256, the ZIP checks' and shared scripts,
-  the code.
+- an archive from outside (``--external``, ``--hostile``): its id (two files with the same bytes are two
+  archives, each with its own cells), its SHA-256, the ZIP checks' and shared scripts, the code.
 - a cell: its archive's key, the reader's image tag and probe (id, options, script), the access mode, and
   the same shared scripts, settings and code.
 """
@@ -60,8 +60,8 @@ def writer_key(inputs: KeyInputs, image: str, probe: Probe, fixture: str, spec: 
     )  # fmt: skip
 
 
-def external_key(inputs: KeyInputs, sha256: str) -> str:
-    return _hash("external", KEY_VERSION, sha256, inputs.shared, inputs.code)
+def external_key(inputs: KeyInputs, archive_id: str, sha256: str) -> str:
+    return _hash("external", KEY_VERSION, archive_id, sha256, inputs.shared, inputs.code)
 
 
 def cell_key(

@@ -375,25 +375,28 @@ class Measured:
 
     def record(self) -> dict[str, Any]:
         """The record; ValueError when it is not one (the history comes back from a published page)."""
-        data = json.loads(inflate(self.blob))
+        data = json.loads(inflate(self.blob, ARCHIVE_RECORD_CAP if self.kind == "archive" else RECORD_CAP))
         if not isinstance(data, dict):
             raise ValueError("a measured record is not a JSON object")
         return data
 
 
-#: the most one measured record may inflate to (a cell's is a few KB): more is refused, not decompressed
+#: the most one measured record may inflate to: more is refused, not decompressed. A cell's is a few KB. An
+#: archive's carries its manifest, a SHA-256 per entry: 5.5 MB for the 65,536 entries of many-chunks, so at
+#: the cell's cap those archives were never reused, and were written and checked again every night.
 RECORD_CAP = 4 << 20
+ARCHIVE_RECORD_CAP = 64 << 20
 
 
-def inflate(blob: bytes) -> bytes:
+def inflate(blob: bytes, cap: int = RECORD_CAP) -> bytes:
     """A measured record's JSON, decompressed with a cap; ValueError for anything else."""
     try:
         inflater = zlib.decompressobj()
-        data = inflater.decompress(blob, RECORD_CAP)
+        data = inflater.decompress(blob, cap)
     except zlib.error as exc:
         raise ValueError(f"a measured record is not zlib data: {exc}") from None
     if inflater.unconsumed_tail:
-        raise ValueError(f"a measured record inflates past {RECORD_CAP} bytes")
+        raise ValueError(f"a measured record inflates past {cap} bytes")
     return data
 
 

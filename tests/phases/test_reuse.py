@@ -4,6 +4,7 @@ but for the rotating share due tonight; a changed image re-measures exactly the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,46 @@ def test_a_history_record_that_is_not_one_is_measured_again(tmp_path: Path) -> N
     second = night(tmp_path)
     again = {c.id: c for c in second.cells}
     assert all(again[v.id].reused is None and again[v.id].status is v.status for v in victims)
+
+
+def test_a_night_with_nothing_due_starts_no_container_and_writes_results_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What reuse itself costs: with every result reused, no container runs (not even an empty writer's),
+    an archive whose manifest inflates past a cell's cap (65,536 entries: 5.5 MB) is reused too, and
+    results.json is written once, with the finished run, not at every phase's end."""
+    import sqlite3
+    import zlib
+
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(MATRIX % "3.1.6")
+    site = tmp_path / "site"
+    args = [str(matrix), "--out", str(site), "--no-benchmark", "--remeasure-every", "1000000"]
+    engine = FakeEngine(images={BASE}, handler=HostHarness(good))
+    assert cli.main(args, engine=engine) == 0
+    first = Results.read(site / "results.json")
+    big = next(a for a in first.archives if a.key)
+    with sqlite3.connect(site / "history.sqlite") as db:
+        (blob,) = db.execute("SELECT record FROM measured WHERE key = ?", (big.key,)).fetchone()
+        record = json.loads(zlib.decompress(blob))
+        record["manifest"] = {f"many/c/{i // 256}/{i % 256}": "0" * 64 for i in range(65536)}
+        assert len(json.dumps(record)) > history.RECORD_CAP
+        db.execute(
+            "UPDATE measured SET record = ? WHERE key = ?", (zlib.compress(json.dumps(record).encode()), big.key)
+        )
+    writes: list[str] = []
+    original = Results.write
+
+    def counted(self: Results, path: Path, *rest: Any, **kw: Any) -> None:
+        writes.append(self.run.finished)
+        original(self, path, *rest, **kw)
+
+    monkeypatch.setattr(Results, "write", counted)
+    runs = len(engine.runs)
+    assert cli.main(args, engine=engine) == 0
+    second = Results.read(site / "results.json")
+    assert len(engine.runs) == runs, "no container ran"
+    assert all(a.reused is not None for a in second.archives if a.key)
+    assert len(next(a for a in second.archives if a.id == big.id).manifest) == 65536
+    assert all(c.reused is not None for c in second.cells if c.key)
+    assert len(writes) == 1 and writes[0], "one write, of the finished run"

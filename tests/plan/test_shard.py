@@ -114,3 +114,18 @@ def test_resume_keeps_to_its_shard(matrix: Path, tmp_path: Path, capsys: pytest.
     assert run(matrix, tmp_path / "s", "--shard", "1/2") == 0
     assert run(matrix, tmp_path / "s", "--shard", "2/2", "--resume") == 2
     assert "results to complete are of shard 1/2" in capsys.readouterr().err
+
+
+def test_a_shard_that_measures_nothing_still_leaves_its_finished_results(matrix: Path, tmp_path: Path) -> None:
+    """A shard's results.json is what 'merge' reads: a shard whose cells are all reused (nothing measured,
+    so no checkpoint is due) still writes it, finished."""
+    fake = engine()
+    site = tmp_path / "site"
+    common = [str(matrix), "--no-benchmark", "--external", str(matrix.parent / "external")]
+    assert main([*common, "--out", str(site)], engine=fake) == 0
+    runs = len(fake.runs)
+    reuse = ["--history", str(site / "history.sqlite"), "--remeasure-every", "1000000", "--shard", "1/2"]
+    assert main([*common, "--out", str(tmp_path / "s1"), *reuse], engine=fake) == 0
+    share = Results.read(tmp_path / "s1" / "results.json")
+    assert len(fake.runs) == runs, "nothing was measured"
+    assert share.run.finished and share.cells and all(c.reused for c in share.cells if c.key)
