@@ -242,6 +242,11 @@ def path_only_zipstore(version: str, exc: BaseException) -> Unsupported | None:
     )
 
 
+#: What a fork server preloads for reads over HTTP through fsspec (aiohttp alone is ~70 ms an import, paid in
+#: every forked child otherwise). Importing them starts no thread; a library without them imports nothing.
+HTTP_PRELOAD = ("aiohttp", "fsspec.implementations.http")
+
+
 def needs_aiohttp() -> None:
     """fsspec's HTTPFileSystem (``fsspec.open(url)``, ``zip::http://``) is built on aiohttp."""
     try:

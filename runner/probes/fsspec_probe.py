@@ -12,7 +12,7 @@ from typing import Any
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
-PRELOAD = ("fsspec", "fsspec.implementations.zip")
+PRELOAD = ("fsspec", "fsspec.implementations.zip", *c.HTTP_PRELOAD)
 
 
 def read(args: dict[str, Any]) -> dict[str, Any]:

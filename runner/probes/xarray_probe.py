@@ -14,7 +14,7 @@ from typing import Any
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
-PRELOAD = ("numpy", "pandas", "xarray", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip")
+PRELOAD = ("numpy", "pandas", "xarray", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip", *c.HTTP_PRELOAD)
 
 
 def zarr_major() -> int:

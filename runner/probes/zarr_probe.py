@@ -14,7 +14,7 @@ from typing import Any
 import _common as c
 
 #: Imported once per container by the harness's fork server; each task is a child forked after it.
-PRELOAD = ("numpy", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip")
+PRELOAD = ("numpy", "zarr", "numcodecs", "fsspec", "fsspec.implementations.zip", *c.HTTP_PRELOAD)
 
 
 def major(zarr: Any) -> int:

@@ -72,6 +72,18 @@ def test_each_documented_reader_reads_over_http_with_ranges_and_its_cost_is_logg
     assert gdal.status is Status.PASS and gdal.http is not None and gdal.http.chunk_requests, gdal.http
 
 
+def test_the_readers_through_fsspec_read_over_http_in_forked_children(runs_and_folders: tuple[Run, Run]) -> None:
+    """Their fork servers preload fsspec's HTTP stack (aiohttp: ~70 ms an import, else paid by every task):
+    that must not cost them the fork server (a thread started on import would), so each read over HTTP is a
+    child forked from it, not a fresh interpreter."""
+    (_, folder), _ = runs_and_folders
+    ran = [json.loads(p.read_text()) for p in (folder / "work" / "records" / "read").glob("*/*--http.run.json")]
+    fsspec_readers = ("r--zarr-zipstore--", "r--zarr-fsspec--", "r--fsspec-mapper--")
+    mine = [r for r in ran if r["id"].startswith(fsspec_readers)]
+    assert {r["id"].split("--w--")[0] for r in mine} == {p.rstrip("-") for p in fsspec_readers}
+    assert all(r["process"] == "forked" for r in mine), [(r["id"], r["process"]) for r in mine]
+
+
 def test_the_viewers_opener_reads_over_http_and_finds_a_zarr_folder_on_its_own(runs: tuple[Results, Results]) -> None:
     """@vitessce/zarr-utils is given the URL only, as a viewer is: it strips one top-level *.zarr/ folder itself
     (Info-ZIP's zip -r from the store's parent makes one), where the other readers are told the folder."""
