@@ -3,6 +3,7 @@ what is recorded, and what happens when no index answers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import lzma
 from dataclasses import replace
@@ -23,6 +24,9 @@ from tests.support.fake_engine import FakeEngine, HostHarness
 from tests.support.fake_index import DEFAULT, FakeIndex
 from tests.support.matrices import good
 from tests.support.site import site_html
+
+#: the real index's class, taken before the unit tests' guard puts the fake in its place
+REAL_INDEX = index.PackageIndex
 
 
 def engine() -> FakeEngine:
@@ -343,3 +347,39 @@ def test_resume_keeps_the_versions_of_the_run_it_completes(tmp_path: Path) -> No
     assert not any(a[1] == "zarr" for a in newer.asked)
     data = json.loads((out / "results.json").read_text())
     assert data["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_suites_index_is_kept_by_the_hash_its_release_file_gives(tmp_path: Path) -> None:
+    """A suite's Packages.xz (~10 MB, ~1.4 s to parse) is downloaded and parsed again only when the suite's
+    InRelease names another SHA-256 for it; only bytes that match that hash are kept."""
+    suite = tmp_path / "debian" / "dists" / "sid"
+    packages = suite / "main" / "binary-amd64" / "Packages.xz"
+    packages.parent.mkdir(parents=True)
+
+    def publish(text: bytes, listed: bytes | None = None) -> None:
+        packed = lzma.compress(text)
+        packages.write_bytes(packed)
+        digest = hashlib.sha256(listed if listed is not None else packed).hexdigest().encode()
+        (suite / "InRelease").write_bytes(
+            b"Origin: Debian\nSHA256:\n " + digest + b" %d main/binary-amd64/Packages.xz\n" % len(packed)
+        )
+
+    cache = tmp_path / "cache"
+    mirror = REAL_INDEX((tmp_path / "debian").as_uri(), cache=cache)
+    publish(b"Package: a\nVersion: 1.0-1\n")
+    assert mirror.debian_versions("sid", "amd64").versions == {"a": "1.0-1"}
+    assert len(list(cache.glob("debian-*.json"))) == 1
+    packages.write_bytes(b"not xz at all")  # the hash it is listed with is unchanged: not read again
+    assert mirror.debian_versions("sid", "amd64").versions == {"a": "1.0-1"}
+    publish(b"Package: a\nVersion: 1.1-1\n")  # a new index
+    assert mirror.debian_versions("sid", "amd64").versions == {"a": "1.1-1"}
+    publish(b"Package: a\nVersion: 1.2-1\n", listed=b"other bytes")  # caught mid-update: used, not kept
+    assert mirror.debian_versions("sid", "amd64").versions == {"a": "1.2-1"}
+    assert len(list(cache.glob("debian-*.json"))) == 2
+    for kept in cache.glob("debian-*.json"):
+        kept.write_text('["not", "a", "suite"]')  # not a file the index wrote: read the suite again
+    publish(b"Package: a\nVersion: 1.1-1\n")
+    assert mirror.debian_versions("sid", "amd64").versions == {"a": "1.1-1"}
+    assert (
+        index.release_sha256(b"SHA256:\n 00 1 main/binary-amd64/Packages.xz\n", "main/binary-amd64/Packages.xz") is None
+    )
