@@ -234,7 +234,7 @@ class RunContext:
         def one(job: ContainerJob) -> Batch:
             if job.label:
                 self.progress(job.label)
-            return self._container(job.slug, job.phase, job.tasks, job.mounts, network=job.network)
+            return self._container(job)
 
         if self.options.containers <= 1 or len(batches) <= 1:
             for job in batches:
@@ -264,34 +264,25 @@ class RunContext:
         tmpfs_size: int = 0,
     ) -> Batch:
         """Run ``tasks`` in one container of ``slug``'s image; what the image says of itself is recorded."""
-        batch = self._container(slug, phase, tasks, mounts, jobs=jobs, tmpfs_size=tmpfs_size)
+        batch = self._container(ContainerJob(slug=slug, phase=phase, tasks=tasks, mounts=mounts), jobs, tmpfs_size)
         self.unsaved += 1
         return batch
 
-    def _container(
-        self,
-        slug: str,
-        phase: str,
-        tasks: Sequence[Task],
-        mounts: Sequence[Mount] = (),
-        *,
-        jobs: int | None = None,
-        tmpfs_size: int = 0,
-        network: str | None = None,
-    ) -> Batch:
+    def _container(self, job: ContainerJob, jobs: int | None = None, tmpfs_size: int = 0) -> Batch:
+        slug = job.slug
         batch = run_tasks(
             self.engine,
             self.workdir,
             image=self.envs[slug].image,
             slug=slug,
-            phase=phase,
-            tasks=tasks,
-            mounts=mounts,
+            phase=job.phase,
+            tasks=job.tasks,
+            mounts=job.mounts,
             limits=Limits(memory=self.plan.settings.memory, pids_limit=self.plan.settings.pids_limit),
             jobs=jobs or self.jobs,
             fork=self.plan.settings.fork,
             tmpfs_size=tmpfs_size,
-            network=network,
+            network=job.network,
         )
         if batch.env_info is not None:
             self.envs[slug].info = batch.env_info
