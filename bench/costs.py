@@ -27,11 +27,13 @@ from pathlib import Path
 
 #: the largest tasks.json / run.json this reads (the harness writes output tails of 4 kB)
 CAP = 16 << 20
+#: results.json of the default matrix is ~125 MB
+RESULTS_CAP = 512 << 20
 
 
-def _json(path: Path) -> object:
-    if path.stat().st_size > CAP:
-        raise ValueError(f"{path}: larger than {CAP:,} bytes")
+def _json(path: Path, cap: int = CAP) -> object:
+    if path.stat().st_size > cap:
+        raise ValueError(f"{path}: larger than {cap:,} bytes")
     return json.loads(path.read_bytes())
 
 
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="the run's work folder (default: SITE/work)")
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args(argv)
-    results = _json(args.site / "results.json")
+    results = _json(args.site / "results.json", RESULTS_CAP)
     run = results.get("run", {}) if isinstance(results, dict) else {}
     started = datetime.fromisoformat(str(run.get("started"))).timestamp()
     wall = float(run.get("seconds") or 0.0)
