@@ -33,14 +33,18 @@ class Task:
     script: str
     timeout: float
     args: Mapping[str, Any] = field(default_factory=dict)
+    #: the probe drives a web page: with ``fork`` on, it opens a context in the container's one Chromium
+    browser: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "script": self.script, "timeout": self.timeout, "args": dict(self.args)}
+        out = {"id": self.id, "script": self.script, "timeout": self.timeout, "args": dict(self.args)}
+        return {**out, "browser": True} if self.browser else out
 
 
 def job_file(tasks: list[Task], jobs: int, fork: bool = True) -> str:
-    """The ``tasks.json`` the harness reads: how many probes at once, whether children may be forked from
-    a process that imported the library once (else a fresh interpreter per task), and the tasks."""
+    """The ``tasks.json`` the harness reads: how many probes at once, whether what a probe needs is started
+    once per container (children forked from a process that imported the library once, one Chromium for
+    the pages; else a fresh interpreter and browser per task), and the tasks."""
     return json.dumps({"jobs": jobs, "fork": fork, "tasks": [t.to_json() for t in tasks]}, indent=1)
 
 

@@ -90,7 +90,9 @@ class Settings:
     read_repeats: int = 3
     scale: int = 1
     jobs: int = 0  # probe processes at once per container; 0 = one per CPU
-    fork: bool = True  # fork each probe from a process that imported its library once (harness.py)
+    #: start what a probe needs once per container (harness.py): a Python probe is forked from a process that
+    #: imported its library, a page opens in the container's one Chromium; off: everything fresh per task
+    fork: bool = True
     #: how readers are given each archive: a local path, and over HTTP from the run's servers (runner/served)
     access: tuple[Access, ...] = ("file",)
     server_base: str = "debian:bookworm"  # the servers' image: this suite's nginx

@@ -60,6 +60,7 @@ def probe_task(id: str, probe: Probe, settings: Settings, role: str, **args: Any
         script=probe.script,
         timeout=settings.probe_timeout,
         args={"role": role, "library": probe.library, **args, **probe.options},
+        browser=probe.channel == "browser",
     )
 
 

@@ -28,7 +28,7 @@ from runner.probes import Access, Probe
 #: bump when what a key covers changes meaning (not when code changes: ``code`` covers that)
 KEY_VERSION = 1
 #: scripts every probe runs through: a change to one decides every cell
-SHARED_SCRIPTS = ("harness.py", "_common.py", "zarrita_common.mjs", "browser_common.mjs")
+SHARED_SCRIPTS = ("harness.py", "_common.py", "zarrita_common.mjs", "browser_common.mjs", "browser_server.mjs")
 #: the ZIP checks' scripts: they decide an archive's record
 CHECK_SCRIPTS = ("zipcheck_probe.py", "zipinspect.py")
 

@@ -17,6 +17,15 @@ files; the harness times it, kills it on timeout and reads its exit status like 
 that says ``FORK_SAFE = False``, or whose imports start a thread (a forked child would inherit a copy of
 the process with that thread missing), gets a fresh interpreter per task instead, as does every task when
 ``fork`` is false or a server cannot start.
+
+The same holds for the probes that drive a web page (a task that says ``"browser": true``): Node has no fork
+server, but Chromium is started once per container, with a small service of its own (``browser_server.mjs``),
+and each task, still a process of its own, asks that service for its page, in a fresh browser context (its own
+cache, cookies and storage: an incognito window), instead of starting a browser and its driver. The service
+writes the context's id to the task's scratch space before the page exists; when the task ends, however it
+ended, the harness has the service dispose of that context, so a task killed at its timeout leaves no page
+running. With ``fork`` false, or when the browser cannot start or has ended, each task starts a
+browser of its own, as it always could.
 """
 
 from __future__ import annotations
@@ -99,13 +108,28 @@ class OomLedger:
         return False
 
 
+#: the shared browser's service, next to this file
+SERVICE = "browser_server.mjs"
+#: where a browser probe writes the id of the browser context it opened, in its scratch space
+CONTEXT_FILE = "browser-context.txt"
+
+
 class Running:
     """One probe process (a fresh interpreter, or a child of a fork server) and the scratch space it owns."""
 
-    def __init__(self, task: dict[str, Any], out_dir: str, server: ForkServer | None = None) -> None:
+    def __init__(
+        self,
+        task: dict[str, Any],
+        out_dir: str,
+        server: ForkServer | None = None,
+        browser: BrowserServer | None = None,
+    ) -> None:
         self.task = task
         self.scratch = tempfile.mkdtemp(prefix="probe-")
+        self.browser = browser
         args = dict(task["args"], record=os.path.join(out_dir, task["id"] + ".probe.json"), scratch=self.scratch)
+        if browser is not None:
+            args["browser"] = {"endpoint": browser.endpoint, "context_file": os.path.join(self.scratch, CONTEXT_FILE)}
         args_path = os.path.join(self.scratch, "args.json")
         write_json(args_path, args)
         self.stdout = os.path.join(self.scratch, "stdout.txt")
@@ -166,6 +190,9 @@ class Running:
             "stderr_tail": tail(self.stderr),
             "process": "forked" if self.server is not None else "fresh",
         }
+        if self.browser is not None:
+            result["browser"] = "shared"
+            self.browser.dispose(os.path.join(self.scratch, CONTEXT_FILE))
         shutil.rmtree(self.scratch, ignore_errors=True)
         return result
 
@@ -189,27 +216,26 @@ def script_path(script: str) -> str:
 LOST = -int(signal.SIGKILL)
 
 
-class ForkServer:
-    """The harness's side of one ``--serve SCRIPT`` process: ask it to fork, read what became of each child."""
+class LineServer:
+    """A helper process the harness keeps for the container's tasks, spoken to in JSON lines on its stdin and
+    stdout (its stderr goes to a log, for the words when it fails). Its first line says whether it is ready."""
 
-    def __init__(self, script: str) -> None:
-        self.script = script
-        fd, self.log = tempfile.mkstemp(prefix="fork-server-", suffix=".txt")
+    def __init__(self, command: list[str], name: str, env: dict[str, str] | None = None) -> None:
+        fd, self.log = tempfile.mkstemp(prefix=f"{name}-", suffix=".txt")
         with os.fdopen(fd, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), "--serve", script_path(script)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                start_new_session=True,
-                env={**SINGLE_THREADED_BLAS, **os.environ},
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True, env=env
             )
-        self.codes: dict[str, int] = {}
-        self.pids: dict[str, int] = {}
         self.buffer = b""
         hello = self._message(timeout=600.0)  # imports can be slow on a loaded machine
+        self.hello = hello or {}
         self.usable = bool(hello and hello.get("ready"))
-        self.why_not = "" if self.usable else (hello or {}).get("why") or f"no answer: {self._log_tail()}"
+        self.why_not = "" if self.usable else self.hello.get("why") or f"no answer: {self._log_tail()}"
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
 
     def _log_tail(self) -> str:
         return tail(self.log).strip()[-300:] or "(nothing on stderr)"
@@ -230,6 +256,29 @@ class ForkServer:
         message: dict[str, Any] = json.loads(line)
         return message
 
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log)
+
+
+class ForkServer(LineServer):
+    """The harness's side of one ``--serve SCRIPT`` process: ask it to fork, read what became of each child."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.codes: dict[str, int] = {}
+        self.pids: dict[str, int] = {}
+        command = [sys.executable, os.path.abspath(__file__), "--serve", script_path(script)]
+        super().__init__(command, "fork-server", env={**SINGLE_THREADED_BLAS, **os.environ})
+
     def _drain(self) -> None:
         """Take every report the server has written so far; when it has died, its children are lost."""
         while True:
@@ -248,10 +297,7 @@ class ForkServer:
             self.why_not = f"the fork server ended: {self._log_tail()}"
 
     def fork(self, task_id: str, args_path: str, scratch: str, stdout: str, stderr: str) -> int:
-        assert self.proc.stdin is not None
-        request = {"id": task_id, "args": args_path, "scratch": scratch, "stdout": stdout, "stderr": stderr}
-        self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-        self.proc.stdin.flush()
+        self._send({"id": task_id, "args": args_path, "scratch": scratch, "stdout": stdout, "stderr": stderr})
         while True:
             message = self._message(timeout=60.0)
             if message is None:
@@ -266,17 +312,34 @@ class ForkServer:
         self._drain()
         return self.codes.get(task_id)
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
+
+class BrowserServer(LineServer):
+    """The container's one Chromium (``browser_server.mjs``): where browser probes open their contexts."""
+
+    def __init__(self) -> None:
+        # the host tests' stand-in for the service (it speaks the same protocol, with no browser behind it)
+        command = json.loads(os.environ.get("ZIPSTORE_BROWSER_SERVER", "null")) or ["node", script_path(SERVICE)]
+        super().__init__(command, "browser-server")
+        self.endpoint = str(self.hello.get("endpoint", ""))
+        self.usable = self.usable and self.endpoint.startswith("http://127.0.0.1:")
+
+    def alive(self) -> bool:
+        """Still there to be given to a task; once the browser has ended, tasks start their own."""
+        if self.usable and self.proc.poll() is not None:
+            self.usable = False
+            self.why_not = f"the shared browser ended: {self._log_tail()}"
+        return self.usable
+
+    def dispose(self, context_file: str) -> None:
+        """Close the browser context a task opened (named in ``context_file``), if it is still open."""
         try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log)
+            with open(context_file, encoding="ascii") as fh:
+                context = fh.read(200).strip()
+        except (OSError, UnicodeDecodeError):
+            return  # the task never opened one
+        if context and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._send({"dispose": context})
 
 
 def threads() -> int:
@@ -389,12 +452,15 @@ def main(argv: list[str]) -> int:
     pending, done = list(tasks), 0
     running: list[Running] = []
     servers: dict[str, ForkServer] = {}
+    browsers: list[BrowserServer] = []  # at most one, started by the first task that needs it
     ledger = OomLedger()
     try:
         while pending or running:
             while pending and len(running) < jobs:
                 task = pending.pop(0)
-                running.append(Running(task, out_dir, _server(servers, task["script"]) if use_fork else None))
+                server = _server(servers, task["script"]) if use_fork else None
+                browser = _browser(browsers) if use_fork and task.get("browser") else None
+                running.append(Running(task, out_dir, server, browser))
             time.sleep(POLL)
             for probe in [p for p in running if p.poll()]:
                 running.remove(probe)
@@ -404,9 +470,21 @@ def main(argv: list[str]) -> int:
                 state = "timeout" if outcome["timed_out"] else outcome["signal"] or f"exit {outcome['exit_code']}"
                 print(f"[{done}/{len(tasks)}] {probe.task['id']}: {state} in {outcome['seconds']:.2f}s", flush=True)
     finally:
-        for server in servers.values():
-            server.close()
+        for each in [*servers.values(), *browsers]:
+            each.close()
     return 0
+
+
+def _browser(browsers: list[BrowserServer]) -> BrowserServer | None:
+    """The container's shared browser (started on first use), or None when each task must start its own."""
+    if not browsers:
+        browsers.append(BrowserServer())
+        if not browsers[0].usable:
+            print(f"a browser per task ({browsers[0].why_not})", flush=True)
+    browser = browsers[0]
+    if browser.usable and not browser.alive():
+        print(f"a browser per task from now on ({browser.why_not})", flush=True)
+    return browser if browser.alive() else None
 
 
 def _server(servers: dict[str, ForkServer], script: str) -> ForkServer | None:

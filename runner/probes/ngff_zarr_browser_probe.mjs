@@ -22,7 +22,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 
-import { bundle, launch, pageServer } from "./browser_common.mjs";
+import { bundle, open, pageServer } from "./browser_common.mjs";
 import { NPM, RECORD_VERSION, Unsupported, describe, finish, makeValues, packageJson } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
@@ -119,24 +119,20 @@ async function write() {
   const [spec] = args.fixture.arrays;
   const values = makeValues(spec);
   const folder = mkdtempSync(join(args.scratch ?? "/tmp", "page-"));
-  const files = await bundle(folder, ENTRY, WORKERS);
+  const { out, files } = await bundle(folder, ENTRY, WORKERS, Boolean(args.browser));
   const pipelines = join(NPM, "@itk-wasm/downsample/dist/pipelines");
-  const server = await pageServer(folder, files, args.record, { isolated: true, mounts: { "pipelines/": pipelines } });
-  const browser = await launch(folder);
-  const said = [];
+  const server = await pageServer(out, files, args.record, { isolated: true, mounts: { "pipelines/": pipelines } });
+  const browser = await open(args, folder);
   try {
     record.observations.push(`${await browser.version()}, itk-wasm ${packageJson("itk-wasm").version}, @itk-wasm/downsample ${packageJson("@itk-wasm/downsample").version}`);
-    const page = await browser.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/favicon/.test(m.location()?.url ?? "")) said.push(m.text());
-    });
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    const page = await browser.page(`http://127.0.0.1:${server.address().port}`);
+    const said = page.said;
     const b64 = Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
     let got;
     try {
       got = await page.evaluate(inPage, b64, spec, ome);
     } catch (err) {
-      const first = String(err?.message ?? err).split("\n")[0];
+      const first = String(browser.lost(err)?.message ?? err).split("\n")[0];
       throw new Error((said.length ? `${first} (the browser: ${said.join(" | ")})` : first).slice(0, 2000));
     }
     if (!got.isolated) record.observations.push("the page was not cross-origin isolated");

@@ -14,7 +14,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
-import { bundle, launch, pageServer } from "./browser_common.mjs";
+import { bundle, open, pageServer } from "./browser_common.mjs";
 import { RECORD_VERSION, TYPED, describe, finish, joined, median, packageJson } from "./zarrita_common.mjs";
 
 const args = JSON.parse(readFileSync(process.argv[2], "utf-8"));
@@ -100,18 +100,14 @@ async function read() {
     return Promise.reject(new Error("the browser probe reads over HTTP only (a page has no file path)"));
   }
   const folder = mkdtempSync(join(args.scratch ?? "/tmp", "page-"));
-  const files = await bundle(folder, ENTRY);
-  const server = await pageServer(folder, files, args.record);
+  const { out, files } = await bundle(folder, ENTRY, [], Boolean(args.browser));
+  const server = await pageServer(out, files, args.record);
   const origin = `http://127.0.0.1:${server.address().port}`;
-  const browser = await launch(folder);
-  const said = [];
+  const browser = await open(args, folder);
   try {
     record.observations.push(`${await browser.version()}, page origin ${origin}`);
-    const page = await browser.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/favicon/.test(m.location()?.url ?? "")) said.push(m.text());
-    });
-    await page.goto(origin + "/");
+    const page = await browser.page(origin);
+    const said = page.said;
     const repeats = Math.max(1, Number(args.repeats ?? 3));
     const samples = [];
     let last = null;
@@ -121,7 +117,7 @@ async function read() {
         last = await page.evaluate(inPage, url, args.arrays, args.zarr_format, false, args.part ?? null, args.root ?? "");
       } catch (err) {
         // the page's own exception ("Failed to fetch"), with what the browser said on its console (CORS)
-        const first = String(err?.message ?? err).split("\n")[0];
+        const first = String(browser.lost(err)?.message ?? err).split("\n")[0];
         const words = said.length ? `${first} (the browser: ${said.join(" | ")})` : first;
         throw new Error(words.slice(0, 2000));
       }

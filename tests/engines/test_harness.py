@@ -284,3 +284,96 @@ def test_an_error_raised_from_a_missing_feature_is_unsupported_in_both_libraries
     assert verdict.reason.endswith(": NotImplementedError: That compression method is not supported)")
     handled = run_harness(tmp_path / "b", Task(id="p", script=str(script), timeout=30, args={"explicit": False}))["p"]
     assert handled.verdict() is not None and handled.verdict().status is Status.FAIL  # type: ignore[union-attr]
+
+
+def _browser_service(tmp_path: Path, ready: bool = True, lives_for: int = 0) -> tuple[dict[str, str], Path]:
+    """A stand-in for ``browser_server.mjs``: the same lines in and out, no browser behind it. It notes each
+    start and every line the harness sends it in the returned log; with ``lives_for`` it ends itself after
+    that many dispose requests (the browser gone mid-run)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log = tmp_path / "service.log"
+    service = tmp_path / "service.py"
+    service.write_text(
+        "import json, sys\n"
+        f"log = open({str(log)!r}, 'a', buffering=1)\n"
+        "log.write('start\\n')\n"
+        f"print(json.dumps({{'ready': {ready!r}, 'endpoint': 'http://127.0.0.1:9', 'why': 'no Chromium here'}}),"
+        " flush=True)\n"
+        "seen = 0\n"
+        "for line in sys.stdin:\n"
+        "    log.write(line)\n"
+        "    seen += 1\n"
+        f"    if seen == {lives_for}:\n"
+        "        sys.exit(1)\n"
+    )
+    return {"ZIPSTORE_BROWSER_SERVER": json.dumps([sys.executable, str(service)])}, log
+
+
+def _page_probe(tmp_path: Path) -> Path:
+    """A browser probe as the harness sees one: it names its page's context where it is told (as the service
+    does for a real probe), records what it was given, and with ``hang`` never ends."""
+    script = tmp_path / "page_probe.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(probes_dir())!r})\n"
+        "import _common as c\n"
+        "def handler(args):\n"
+        "    given = args.get('browser')\n"
+        "    if given:\n"
+        "        with open(given['context_file'], 'w') as fh:\n"
+        "            fh.write('context-' + args['name'])\n"
+        "    time.sleep(60 if args.get('hang') else 0.3)\n"
+        "    return {'endpoint': (given or {}).get('endpoint')}\n"
+        "if __name__ == '__main__':\n"
+        "    c.main(handler)\n"
+    )
+    return script
+
+
+def _page_tasks(script: Path, *names: str, hang: str = "") -> list[Task]:
+    return [
+        Task(
+            id=n,
+            script=str(script),
+            timeout=1.0 if n == hang else 30,
+            args={"name": n, "hang": n == hang},
+            browser=True,
+        )
+        for n in names
+    ]
+
+
+def test_browser_tasks_share_one_service_which_closes_each_tasks_context_however_it_ended(tmp_path: Path) -> None:
+    env, log = _browser_service(tmp_path)
+    tasks = _page_tasks(_page_probe(tmp_path), "a", "b", "c", hang="b")
+    results = run_harness(tmp_path / "run", *tasks, env=env)
+    assert log.read_text().splitlines()[0] == "start"
+    disposed = sorted(json.loads(line)["dispose"] for line in log.read_text().splitlines()[1:])
+    assert disposed == ["context-a", "context-b", "context-c"]  # b's too, killed at its timeout
+    assert {r.run["browser"] for r in results.values() if r.run} == {"shared"}
+    assert results["a"].data["endpoint"] == "http://127.0.0.1:9"
+    hung = results["b"].verdict()
+    assert hung is not None and hung.status is Status.TIMEOUT
+
+
+def test_without_fork_servers_or_a_ready_service_each_browser_task_starts_its_own(tmp_path: Path) -> None:
+    env, log = _browser_service(tmp_path)
+    fresh = run_harness(tmp_path / "fresh", *_page_tasks(_page_probe(tmp_path), "a", "b"), fork=False, env=env)
+    assert not log.exists()
+    assert all(r.data["endpoint"] is None and "browser" not in (r.run or {}) for r in fresh.values())
+
+    env, log = _browser_service(tmp_path / "down", ready=False)
+    refused = run_harness(tmp_path / "refused", *_page_tasks(_page_probe(tmp_path), "a", "b"), env=env)
+    assert log.read_text() == "start\n"  # asked once, never again, and nothing to dispose
+    assert all(r.verdict() is None and r.data["endpoint"] is None for r in refused.values())
+
+
+def test_tasks_after_the_shared_browser_ended_start_their_own(tmp_path: Path) -> None:
+    env, log = _browser_service(tmp_path, lives_for=1)
+    tasks = _page_tasks(_page_probe(tmp_path), "a", "b", "c")
+    results = run_harness(tmp_path / "run", *tasks, jobs=1, env=env)
+    # it ends as it reads a's dispose: b may start before that is seen, c (b takes 0.3 s) starts after
+    assert log.read_text().splitlines()[:2] == ["start", json.dumps({"dispose": "context-a"})]
+    assert results["a"].data["endpoint"] == "http://127.0.0.1:9"
+    assert results["c"].data["endpoint"] is None
+    assert all(r.verdict() is None for r in results.values())
