@@ -15,6 +15,9 @@ library versions (8,480 writer × reader pairs). Steps:
 - ``merge``: two shards of 50,400 cells into one run;
 - ``history_write``: the run appended to an SQLite history, its measured records kept;
 - ``changes``: what changed since the previous night (read back from the history);
+- ``results_write``: results.json written (one line per record, by json's C encoder), side by side with
+  ``indented_write``, the way it was written before (a copy of the whole tree, then json's Python encoder,
+  which is what ``indent`` takes), 3 times each, interleaved: medians and ``results_write_speedup``;
 - ``render``: the whole site; ``first_view_kb`` is index.html (grows with writer × reader pairs, not with
   cells: every cell's detail is on its fixture's page), ``site_mb`` everything.
 
@@ -25,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
+import json
+import statistics
 import sys
 import tempfile
 import time
@@ -123,6 +129,24 @@ def synthetic(plan: Any, run_id: str, shift: int = 0) -> Results:
     return Results(run=run, environments=environments, archives=archives, cells=cells)
 
 
+def indented(results: Results) -> str:
+    """results.json as it was written before: a copy of the whole tree (dataclasses to dicts, leaves not
+    copied), then ``json.dumps(indent=1)``, which takes json's encoder in Python."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return value
+
+    data = plain(results)
+    data = {"schema_version": data.pop("schema_version"), **data}
+    return json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n"
+
+
 def measure(name: str, fn: Callable[[], Any], figures: dict[str, float]) -> Any:
     started = time.perf_counter()
     value = fn()
@@ -208,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     found = measure("changes", what_changed, figures)
     print(f"changes_cells={len(found.cells)}")
     merged.changes = found
+    timed: dict[str, list[float]] = {"results_write": [], "indented_write": []}
+    for _ in range(3):
+        for name, write in (("results_write", merged.to_json), ("indented_write", lambda: indented(merged))):
+            started = time.perf_counter()
+            text = write()
+            timed[name].append(time.perf_counter() - started)
+            figures[f"{name}_mb"] = len(text.encode()) / 1e6
+    for name, times in timed.items():
+        figures[f"{name}_s"] = statistics.median(times)
+        print(f"{name}_runs_s={','.join(f'{t:.2f}' for t in times)}")
+    figures["results_write_speedup"] = figures["indented_write_s"] / figures["results_write_s"]
     files = measure("render", lambda: render.site_files(merged), figures)
     sizes = {name: len(content if isinstance(content, bytes) else content.encode()) for name, content in files}
     for key, value in figures.items():

@@ -19,7 +19,7 @@ from typing import Any
 
 from runner.errors import HistoryError
 from runner.matrix.model import Resolution, Track
-from runner.results.model import MEASURES, Results, Status, plain
+from runner.results.model import MEASURES, Results, Status, encode
 from runner.results.stats import Interval
 
 log = logging.getLogger("runner")
@@ -436,7 +436,7 @@ def record_measured(db: sqlite3.Connection, results: Results, night: int, redact
     for kind, items in (("archive", results.archives), ("cell", results.cells)):
         for item in items:
             if item.key and item.reused is None:
-                text = redact(json.dumps(plain(item), default=str))
+                text = redact(encode(item))
                 rows.append((item.key, kind, night, run.id, run.started, zlib.compress(text.encode(), 6)))
     db.executemany("INSERT OR REPLACE INTO measured VALUES (?, ?, ?, ?, ?, ?)", rows)
     return len(rows)

@@ -35,22 +35,24 @@ MEASURES: tuple[Measure, ...] = get_args(Measure)
 #:    what the read cost on the wire (``http``: requests and bytes of the first read and of one chunk).
 
 
-def plain(value: Any) -> Any:
-    """``dataclasses.asdict`` for writing out at once: the same dicts and lists, but the leaves are not copied
-    (asdict deep-copies each one: 0.96 s against 0.48 s on 12,960 cells; the JSON encoding costs as much again)."""
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(value: Any) -> Any:
+    """The C JSON encoder's hook: a dataclass becomes the dict of its fields (shallow: the encoder goes on
+    into them), anything else it cannot encode its ``str``."""
     if is_dataclass(value) and not isinstance(value, type):
         names = _FIELDS.get(type(value))
         if names is None:
             names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
-        return {name: plain(getattr(value, name)) for name in names}
-    return value
+        return {name: getattr(value, name) for name in names}
+    return str(value)
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+#: JSON text of a record (results.json's lines, the history's records), by ``json``'s encoder in C, which
+#: it uses only without ``indent``: the whole-tree copy and indented dump it replaces cost ~2.5 times as
+#: much (``bench/scale.py``'s ``write`` step)
+encode = json.JSONEncoder(ensure_ascii=False, default=_fields_of).encode
 
 
 class Value(str, Enum):
@@ -437,9 +439,17 @@ class Results:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
-        data = plain(self)
-        data = {"schema_version": data.pop("schema_version"), **data}
-        return json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n"
+        """One line per environment, archive, cell, dataset and benchmark (grep and diff find them), each
+        encoded by the C encoder: a night's checkpoints rewrite this file several times."""
+        top = {f.name: getattr(self, f.name) for f in fields(self)}
+        lines = []
+        for name, value in {"schema_version": top.pop("schema_version"), **top}.items():
+            head = json.dumps(name) + ": "
+            if isinstance(value, list) and value:
+                lines.append(head + "[\n" + ",\n".join(map(encode, value)) + "\n]")
+            else:
+                lines.append(head + encode(value))
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     def write(self, path: Path, redact: Callable[[str], str] = str) -> None:
         """Atomically: a reader (or a crash) never sees half a file; ``redact`` cleans what is published."""

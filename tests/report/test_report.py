@@ -87,6 +87,19 @@ def test_results_round_trip_and_refuse_unknown_schema(results: Results, tmp_path
         Results.from_dict(data)
 
 
+def test_results_json_has_one_line_per_record(results: Results, tmp_path: Path) -> None:
+    """grep and diff find a cell: each archive and cell is one line, a JSON object of its own."""
+    results.cells[1].reason = "two\nlines, and ünïcode"
+    path = tmp_path / "r.json"
+    results.write(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for cell in results.cells:
+        (line,) = [line for line in lines if f'"id": "{cell.id}"' in line and '"writer"' in line]
+        assert json.loads(line.rstrip(","))["reason"] == cell.reason
+    assert len(lines) >= len(results.cells) + len(results.archives) + len(results.environments)
+    assert json.loads(path.read_text(encoding="utf-8"))["cells"][1]["reason"] == "two\nlines, and ünïcode"
+
+
 @pytest.mark.parametrize(("value", "text"), [(2.5, "2.50 s"), (0.0123, "12.3 ms"), (0.0000042, "4.2 µs"), (None, "")])
 def test_format_seconds(value: object, text: str) -> None:
     assert format.format_seconds(value) == text
