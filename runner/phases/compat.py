@@ -24,6 +24,7 @@ from runner.results.model import WRITTEN, ArchiveResult, CellResult, Outcome, St
 
 
 def write_archives(ctx: RunContext) -> None:
+    _rotate(ctx)
     done = {a.id for a in ctx.results.archives}  # a resumed run's archives stand
     by_env: dict[str, list[WriteTask]] = {}
     for task in ctx.plan.writes:
@@ -55,6 +56,20 @@ def write_archives(ctx: RunContext) -> None:
             result = batch.results[w.id]
             _record_archive(ctx, w, result.verdict() or Outcome(status=Status.PASS), result.data)
         ctx.save()
+
+
+def _rotate(ctx: RunContext) -> None:
+    """Tonight's slots of every archive of the run, the written ones' (but those skipped up front) and those
+    from outside this machine reads, made before any archive is reused or written (``keys.ring_slots``)."""
+    reuse = ctx.options.reuse
+    if reuse is None or reuse.inputs is None:
+        return
+    archive_keys = [reuse.writer_key(ctx.image(w.env), w) for w in ctx.plan.writes if not w.skip_reason]
+    for k, directory in enumerate(ctx.options.external):
+        for a in (_external_archive(ext, k) for ext in external.discover(directory)):
+            if ctx.plan.reads_external(a.id):
+                archive_keys.append(keys.external_key(reuse.inputs, a.id, a.sha256 or ""))
+    reuse.rotate(archive_keys)
 
 
 def _reuse_archive(ctx: RunContext, w: WriteTask) -> bool:

@@ -6,7 +6,7 @@ snapshotted probe scripts and the host code that classifies."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,14 +44,24 @@ class Reuse:
     fresh: bool = False  # --fresh: measure everything
     inputs: KeyInputs | None = None  # set when the run starts (the snapshotted probes)
     counts: dict[str, int] = field(default_factory=lambda: {"reused": 0, "due": 0, "new": 0})
+    slots: dict[str, int] = field(default_factory=dict)  # tonight's archive keys' slots (``rotate``)
+
+    def rotate(self, archive_keys: Iterable[str]) -> None:
+        """Spread tonight's archive keys (every archive of the run: written or from outside) evenly over the
+        nights, before any of them is reused or written."""
+        self.slots = keys.ring_slots(archive_keys, self.every)
+
+    def slot(self, key: str) -> int:
+        found = self.slots.get(key)
+        return keys.hash_slot(key, self.every) if found is None else found
 
     def take(self, key: str, slot: str = "") -> Measured | None:
-        """The earlier measurement of ``key`` to reuse tonight, or None: measure it. ``slot``: what decides
-        the night it comes due (a cell's archive's key; the key itself by default)."""
+        """The earlier measurement of ``key`` to reuse tonight, or None: measure it. ``slot``: the key whose
+        slot decides the night it comes due (a cell's archive's key; the key itself by default)."""
         found = self.store.get(key)
         if found is None:
             return None
-        if self.fresh or keys.due(slot or key, found.night, self.night, self.every):
+        if self.fresh or keys.due(self.slot(slot or key), found.night, self.night, self.every):
             return None
         return found
 

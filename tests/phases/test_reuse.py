@@ -5,6 +5,7 @@ but for the rotating share due tonight; a changed image re-measures exactly the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +38,28 @@ def night(tmp_path: Path, newer: str = "3.1.6", behaviour: Any = good, *extra: s
     return Results.read(tmp_path / "site" / "results.json")
 
 
-def due_tonight(tmp_path: Path, every: int = 7) -> set[str]:
-    """The cell keys the rotation measures again tonight, by the history's own account (a cell comes due
-    with its archive: its slot is the archive's key)."""
+def due_tonight(tmp_path: Path, every: int = 7) -> Callable[[Results], set[str]]:
     return due_keys(tmp_path / "site", every)
 
 
-def due_keys(site: Path, every: int = 7) -> set[str]:
-    last = Results.read(site / "results.json")
+def due_keys(site: Path, every: int = 7) -> Callable[[Results], set[str]]:
+    """Before a night, the history's account; given that night's results, the keys of the cells the rotation
+    was to measure again: those measured before whose archive's slot is tonight's (the slots spread tonight's
+    archive keys, ``keys.ring_slots``), or that waited ``every`` nights."""
     night_no, store = history.measured(site / "history.sqlite")
-    archive = {(a.env, a.probe, a.fixture): a.key for a in last.archives}
-    out = set()
-    for cell in last.cells:
-        slot = archive.get((cell.writer.env, cell.writer.probe, cell.fixture), "")
-        if cell.key in store and slot and keys.due(slot, store[cell.key].night, night_no, every):
-            out.add(cell.key)
-    return out
+    nights = {k: m.night for k, m in store.items()}
+
+    def due(tonight: Results) -> set[str]:
+        slots = keys.ring_slots([a.key for a in tonight.archives if a.key], every)
+        archive = {(a.env, a.probe, a.fixture): a.key for a in tonight.archives}
+        out = set()
+        for cell in tonight.cells:
+            slot = archive.get((cell.writer.env, cell.writer.probe, cell.fixture), "")
+            if cell.key in nights and slot and keys.due(slots[slot], nights[cell.key], night_no, every):
+                out.add(cell.key)
+        return out
+
+    return due
 
 
 def test_a_night_like_the_last_reuses_every_cell_but_those_due(tmp_path: Path) -> None:
@@ -63,7 +70,7 @@ def test_a_night_like_the_last_reuses_every_cell_but_those_due(tmp_path: Path) -
     due = due_tonight(tmp_path)
     second = night(tmp_path)
     reused = {c.id for c in second.cells if c.reused is not None}
-    assert reused == {c.id for c in measured if c.key not in due}
+    assert reused == {c.id for c in measured if c.key not in due(second)}
     assert all(c.reused.run == first.run.id for c in second.cells if c.reused)
     assert {c.id: c.status for c in second.cells} == {c.id: c.status for c in first.cells}
     assert {c.id: c.key for c in second.cells} == {c.id: c.key for c in first.cells}, "the keys repeat"
@@ -80,7 +87,7 @@ def test_every_cell_is_measured_again_within_every_nights(tmp_path: Path) -> Non
         due = due_tonight(tmp_path, 3)
         tonight = night(tmp_path, "3.1.6", good, "--remeasure-every", "3")
         again = {c.key for c in tonight.cells if c.key and c.reused is None}
-        assert again == due, "each night measures exactly the share due (which share: the keys' hashes)"
+        assert again == due(tonight), "each night measures exactly the share due (which: the archives' slots)"
         measured |= {c.id for c in tonight.cells if c.key and c.reused is None}
         reused += len([c for c in tonight.cells if c.reused])
     assert measured == keyed and reused > 0
@@ -96,7 +103,7 @@ def test_a_changed_image_remeasures_exactly_the_cells_it_decides(tmp_path: Path)
     touching = {c.id for c in second.cells if c.key and (c.writer.env in changed or c.reader.env in changed)}
     old_keys = {c.id: c.key for c in first.cells}
     assert touching <= measured
-    assert measured - touching == {c.id for c in second.cells if c.key and old_keys.get(c.id) in due}
+    assert measured - touching == {c.id for c in second.cells if c.key and old_keys.get(c.id) in due(second)}
     written = {(a.env, a.probe, a.fixture) for a in second.archives if a.key and a.reused is None}
     read = {(c.writer.env, c.writer.probe, c.fixture) for c in second.cells if c.key and c.reused is None}
     assert written == read, "an archive is written when, and only when, a cell of it is measured"
@@ -130,14 +137,29 @@ def test_remeasure_every_must_be_positive(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("every", [1, 7])
-def test_due_spreads_the_keys_over_the_nights(every: int) -> None:
+def test_the_ring_spreads_the_archives_evenly_over_the_nights(every: int) -> None:
     import hashlib
 
-    ks = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(700)]
+    ks = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(258)]
+    slots = keys.ring_slots(ks, every)
     for night_no in range(1, 8):
-        share = sum(keys.due(k, night_no - 1, night_no, every) for k in ks) / len(ks)
-        assert share == 1.0 if every == 1 else 0.08 < share < 0.22
-    assert all(keys.due(k, 0, every, every) for k in ks), "none waits longer than every nights"
+        tonight = sum(keys.due(slots[k], night_no - 1, night_no, every) for k in ks)
+        assert tonight == len(ks) if every == 1 else tonight in (36, 37), "258 archives: 36 or 37 a night"
+    assert all(keys.due(slots[k], 0, every, every) for k in ks), "none waits longer than every nights"
+    assert keys.ring_slots(reversed(ks), every) == slots, "the order they come in does not matter"
+
+
+def test_a_key_that_comes_or_goes_moves_few_others() -> None:
+    """A release replaces a few archive keys; the others keep their slots but for a few next to a cut, so a
+    release night does not set the whole rotation going again."""
+    import hashlib
+
+    ks = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(258)]
+    before = keys.ring_slots(ks, 7)
+    after = keys.ring_slots(ks[7:] + [hashlib.sha256(f"new {n}".encode()).hexdigest() for n in range(7)], 7)
+    moved = [k for k in ks[7:] if after[k] != before[k]]
+    assert len(moved) <= 6 * 7, "at most 7 places next to each of the 6 cuts"
+    assert all(abs(after[k] - before[k]) == 1 for k in moved), "into a neighbouring slot"
 
 
 def test_an_archive_from_outside_is_checked_once_while_its_bytes_stay(tmp_path: Path) -> None:
@@ -160,7 +182,8 @@ def test_an_archive_from_outside_is_checked_once_while_its_bytes_stay(tmp_path: 
         results = Results.read(tmp_path / "site" / "results.json")
     outside = next(a for a in results.archives if a.env == "external")
     assert any(a.endswith("someone__example.zip") for a in checked[0])
-    assert (outside.reused is None) == keys.due(outside.key, 0, 1, 1000)  # due tonight: one key in 1000
+    slots = keys.ring_slots([a.key for a in results.archives if a.key], 1000)
+    assert (outside.reused is None) == keys.due(slots[outside.key], 0, 1, 1000)  # due tonight: slot 1 of 1000
     if outside.reused is not None:  # its record (and its ZIP checks) reused: not checked again
         assert not any(a.endswith("someone__example.zip") for a in checked[1])
         assert outside.zip_checks is not None and outside.path and outside.path.startswith("external/0/")
