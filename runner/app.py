@@ -192,13 +192,16 @@ def publish(
         past = history.previous(db, results.run.id)
         results.changes = changes.compare(results, past) if past is not None else None
         if results.changes is not None and past is not None:
-            results.changes.known_fixed = known.no_longer(issues, results.cells, past.cells)
-            for line in results.changes.known_fixed[:20]:
-                log.warning("known issue no longer matches: %s", line)
             results.changes.flaky = changes.flaky(results, history.earlier_statuses(db, results))
-            # nothing that decides a flaky cell changed: its new status is no regression, fix or change
+            # nothing that decides a flaky cell changed: its new status is no regression, fix or change, and
+            # its new words no sign that a known issue was fixed upstream (a library that races says one
+            # thing or another for the same archive)
             flaky_ids = {c.id for c in results.changes.flaky}
             results.changes.cells = [c for c in results.changes.cells if c.id not in flaky_ids]
+            steady = [c for c in results.cells if c.id not in flaky_ids]
+            results.changes.known_fixed = known.no_longer(issues, steady, past.cells)
+            for line in results.changes.known_fixed[:20]:
+                log.warning("known issue no longer matches: %s", line)
         night = history.nights(db) - (1 if history.has_run(db, results.run.id) else 0)
         history.append(db, results, redact)
         kept = history.record_measured(db, results, night, redact)

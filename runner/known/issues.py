@@ -119,8 +119,8 @@ def explain(entries: Iterable[Entry], cells: Iterable[CellResult]) -> int:
 
 
 def no_longer(entries: Iterable[Entry], cells: Iterable[CellResult], before: Mapping[str, PastCell]) -> list[str]:
-    entries = tuple(entries)
     """Cells an entry explained in the run before and does not explain now: the issue may be fixed upstream."""
+    entries = tuple(entries)
     out = []
     for cell in cells:
         old = before.get(cell.id)

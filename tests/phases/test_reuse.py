@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from runner import cli
+from runner.known import issues as known
 from runner.plan import keys
 from runner.results import history
 from runner.results.model import Results, Status
@@ -127,6 +128,37 @@ def test_fresh_measures_everything_and_an_unchanged_key_with_another_status_is_f
     html = (tmp_path / "site" / "index.html").read_text()
     assert html.count('<span class="flaky">flaky</span>') == len(flaky)
     assert "flaky cell(s)" in (tmp_path / "site" / "feed.xml").read_text()
+
+
+def test_a_flaky_cell_is_no_sign_that_a_known_issue_was_fixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """zarr 3.0.6 on an entry zipfile cannot inflate says one thing or another for the same archive (its
+    metadata reads race): a known issue that matched one night's words and not the next's is not fixed."""
+    entries = tmp_path / "known.yaml"
+    entries.write_text(
+        "- library: [zarr]\n  versions: ''\n  reason: 'NotImplementedError: That compression method'\n"
+        "  url: https://github.com/zarr-developers/zarr-python/issues/1\n  title: an issue\n  state: open\n"
+        "  checked: 2026-12-05\n"
+    )
+    load = known.load
+    monkeypatch.setattr(known, "load", lambda path=entries: load(path))
+
+    def fsspec_fails(record: dict[str, Any]) -> Any:
+        def behaviour(task: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            if task["args"]["role"] == "reader" and task["args"]["method"] == "fsspec":
+                return OK_RUN, record
+            return good(task)
+
+        return behaviour
+
+    inflate = "Python 3.13.5's zipfile: NotImplementedError: That compression method is not supported"
+    first = night(tmp_path, "3.1.6", fsspec_fails({"status": "unsupported", "message": inflate}))
+    explained = {c.id for c in first.cells if c.known is not None}
+    assert explained
+    missing = {"status": "error", "error_type": "KeyError", "message": "There is no item named 'data/.zarray'"}
+    second = night(tmp_path, "3.1.6", fsspec_fails(missing), "--fresh")
+    assert second.changes is not None
+    assert explained <= {c.id for c in second.changes.flaky}
+    assert second.changes.known_fixed == [], "flaky, so not fixed upstream"
 
 
 def test_remeasure_every_must_be_positive(tmp_path: Path) -> None:
