@@ -49,7 +49,10 @@ from typing import Any
 TAIL = 4000
 #: the image's own account of itself (the local engine, which has no image, says where it keeps it)
 ENV_INFO = os.environ.get("ZIPSTORE_ENV_INFO", "/opt/zipstore/env.json")
+#: where a process's end cannot be watched (no pidfd: not Linux 5.3+), how often to look
 POLL = 0.01
+#: the longest the harness sleeps on its watched descriptors before looking again anyway
+WAKE = 1.0
 
 
 def oom_kills() -> int | None:
@@ -69,6 +72,16 @@ def oom_kills() -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+def pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable once process ``pid`` has ended (Linux 5.3+), or None: then poll."""
+    if os.environ.get("ZIPSTORE_NO_PIDFD"):  # the host tests' way to take the polling path
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def write_json(path: str, data: object) -> None:
@@ -139,6 +152,7 @@ class Running:
         self.timed_out = False
         self.server = server
         self.returncode: int | None = None
+        self.ends: int | None = None
         if server is not None:
             self.pid = server.fork(task["id"], args_path, self.scratch, self.stdout, self.stderr)
             self.proc = None
@@ -152,6 +166,7 @@ class Running:
                 cwd=self.scratch,
             )
         self.pid = self.proc.pid
+        self.ends = pidfd(self.pid)  # readable once it has ended: the harness wakes then, not a poll later
 
     def ended(self) -> bool:
         if self.proc is not None:
@@ -159,6 +174,13 @@ class Running:
         elif self.server is not None:
             self.returncode = self.server.returncode(self.task["id"])
         return self.returncode is not None
+
+    def watched(self) -> int | None:
+        """What becomes readable when this task may have ended: its fork server's reports, or its process's
+        pidfd; None when neither can be watched."""
+        if self.server is not None:
+            return self.server.reports()
+        return self.ends
 
     def poll(self) -> bool:
         """True once the process has ended (killing it first if it overran its timeout)."""
@@ -193,6 +215,8 @@ class Running:
         if self.browser is not None:
             result["browser"] = "shared"
             self.browser.dispose(os.path.join(self.scratch, CONTEXT_FILE))
+        if self.ends is not None:
+            os.close(self.ends)
         shutil.rmtree(self.scratch, ignore_errors=True)
         return result
 
@@ -312,6 +336,10 @@ class ForkServer(LineServer):
         self._drain()
         return self.codes.get(task_id)
 
+    def reports(self) -> int | None:
+        """The descriptor its reports arrive on (None once it has ended: nothing more will come)."""
+        return None if self.proc.stdout is None or self.proc.poll() is not None else self.proc.stdout.fileno()
+
 
 class BrowserServer(LineServer):
     """The container's one Chromium (``browser_server.mjs``): where browser probes open their contexts."""
@@ -386,10 +414,18 @@ def serve(script: str) -> int:
         return 0
     say({"ready": True})
     children: dict[int, str] = {}
+    ends: dict[int, int] = {}  # child pid -> its pidfd: the loop wakes as a child ends, not a poll later
     pending = b""
     open_input = True
     while open_input or children:
-        if open_input and select.select([requests], [], [], POLL)[0]:
+        watched = [requests.fileno()] if open_input else []
+        watched += ends.values()
+        # every child watched: wait for whichever comes first; a child without a pidfd: look every POLL
+        wait = WAKE if len(ends) == len(children) else POLL
+        if not watched:
+            time.sleep(POLL)
+        ready = select.select(watched, [], [], wait)[0] if watched else []
+        if open_input and requests.fileno() in ready:
             chunk = os.read(requests.fileno(), 65536)  # unbuffered: select must see every byte not yet read
             open_input = bool(chunk)
             pending += chunk
@@ -400,13 +436,16 @@ def serve(script: str) -> int:
                 if pid == 0:
                     _child(script, request)  # never returns
                 children[pid] = request["id"]
+                fd = pidfd(pid)
+                if fd is not None:
+                    ends[pid] = fd
                 say({"forked": request["id"], "pid": pid})
-        elif not open_input:
-            time.sleep(POLL)
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
+            if pid in ends:
+                os.close(ends.pop(pid))
             if pid in children:
                 say({"exited": children.pop(pid), "code": os.waitstatus_to_exitcode(status)})
     return 0
@@ -461,7 +500,7 @@ def main(argv: list[str]) -> int:
                 server = _server(servers, task["script"]) if use_fork else None
                 browser = _browser(browsers) if use_fork and task.get("browser") else None
                 running.append(Running(task, out_dir, server, browser))
-            time.sleep(POLL)
+            wait_for_any(running)
             for probe in [p for p in running if p.poll()]:
                 running.remove(probe)
                 outcome = probe.outcome(ledger)
@@ -473,6 +512,21 @@ def main(argv: list[str]) -> int:
         for each in [*servers.values(), *browsers]:
             each.close()
     return 0
+
+
+def wait_for_any(running: list[Running]) -> None:
+    """Sleep until one of the running tasks may have ended or reached its timeout: woken at once by a fork
+    server's report or a process's end (so a task's record is not a poll interval late, nor is the next task);
+    where one of them cannot be watched, POLL."""
+    if not running or any(p.ended() for p in running):  # ended() reads what the servers have reported so far
+        return
+    watched = [p.watched() for p in running]
+    fds = {fd for fd in watched if fd is not None}
+    left = min(p.deadline for p in running) - time.perf_counter()
+    if None in watched:  # a task that cannot be watched: look again soon
+        time.sleep(POLL)
+    elif left > 0:
+        select.select(sorted(fds), [], [], min(left, WAKE))
 
 
 def _browser(browsers: list[BrowserServer]) -> BrowserServer | None:

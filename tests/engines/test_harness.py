@@ -42,8 +42,10 @@ def selftest(action: str, timeout: float = 30.0) -> Task:
     return Task(id=action, script="selftest_probe.py", timeout=timeout, args={"action": action})
 
 
+@pytest.mark.parametrize("watch", ["pidfd", "poll"])
 @pytest.mark.parametrize("fork", [True, False], ids=["forked", "fresh"])
-def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path, fork: bool) -> None:
+def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path, fork: bool, watch: str) -> None:
+    # the harness wakes as a process ends (its pidfd) or, where it cannot watch one, looks every POLL: the same
     results = run_harness(
         tmp_path,
         selftest("ok"),
@@ -53,6 +55,7 @@ def test_every_way_a_probe_ends_reaches_its_status(tmp_path: Path, fork: bool) -
         selftest("silent-exit"),
         selftest("no-such-action"),
         fork=fork,
+        env={"ZIPSTORE_NO_PIDFD": "1"} if watch == "poll" else None,
     )
     assert {r.run["process"] for r in results.values() if r.run} == {"forked" if fork else "fresh"}
     assert results["ok"].verdict() is None
